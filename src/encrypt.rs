@@ -1,0 +1,962 @@
+//! What `encrypt-config` does: encrypt, upgrade, set, rotate and check.
+//!
+//! Every operation reads its input whole, makes its changes in memory,
+//! validates the result by opening it exactly as `invoke` will, and only then
+//! writes, through a [`Store`], atomically. When a key file and a config must
+//! both change, the key file first holds the new key and the old ones, so
+//! that whichever config is on disk at any moment can still be opened.
+
+use crate::config::{self, CredentialSource, DEFAULT_SECTION, Validated};
+use crate::crypto::{self, ConfigKey};
+use crate::document::Document;
+use crate::error::{Error, Location, Result};
+use crate::fsutil::{self, Existing};
+use crate::keys::{self, KEY_ENV, KeyOptions, KeyOrigin};
+use crate::prompt::Prompter;
+use crate::sealed::{self, EMBEDDED_KEY, ENCRYPTION_SECTION, Format, KeyRecord, Opened};
+use crate::secret::{self, Secret};
+use std::path::{Path, PathBuf};
+
+/// Where the key of a newly encrypted file goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyDest {
+    /// A key file (default `OUTPUT.key`).
+    File(PathBuf),
+    /// Into the config itself (`--embed-key`).
+    Embed,
+    /// Nowhere: the key comes from [`KEY_ENV`] (`--key-from-env`).
+    Env,
+}
+
+/// Options for encrypting a plaintext file or upgrading a Python-format one.
+#[derive(Debug, Clone)]
+pub struct EncryptOptions {
+    /// The file to read; never modified.
+    pub input: PathBuf,
+    /// The file to write.
+    pub output: PathBuf,
+    /// Where the key goes.
+    pub key_dest: KeyDest,
+    /// Replace existing output and key files.
+    pub force: bool,
+    /// Ask for the sensitive fields instead of reading them from the file.
+    pub prompt_secrets: bool,
+}
+
+/// What an operation did, for the report the binary prints.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The file written.
+    pub output: PathBuf,
+    /// Fields now encrypted in it.
+    pub encrypted: Vec<String>,
+    /// Where the key is.
+    pub key_location: String,
+    /// The key's public id.
+    pub key_id: String,
+    /// Things worth telling the user.
+    pub warnings: Vec<String>,
+    /// What to do next.
+    pub next: Vec<String>,
+}
+
+/// Writes files; the disk in production, a failing stand-in in tests.
+pub trait Store {
+    /// Writes `contents` to `path` atomically with mode 0600.
+    fn write(&mut self, path: &Path, contents: &[u8], existing: Existing) -> Result<()>;
+    /// Removes a file this operation created.
+    fn remove(&mut self, path: &Path);
+}
+
+/// The real file system.
+#[derive(Debug, Default)]
+pub struct Disk;
+
+impl Store for Disk {
+    fn write(&mut self, path: &Path, contents: &[u8], existing: Existing) -> Result<()> {
+        fsutil::write_private(path, contents, existing)
+    }
+    fn remove(&mut self, path: &Path) {
+        fsutil::remove_quietly(path);
+    }
+}
+
+/// Encrypts every sensitive field of a plaintext file into a new file.
+pub fn encrypt(
+    opts: &EncryptOptions,
+    keys_in: &KeyOptions,
+    prompter: &mut dyn Prompter,
+    store: &mut dyn Store,
+) -> Result<Outcome> {
+    let mut doc = Document::read(&opts.input)?;
+    refuse_non_plain(&doc)?;
+    require_default_section(&doc)?;
+    let outputs = Outputs::check(opts)?;
+    if opts.prompt_secrets {
+        ask_secrets(&mut doc, prompter)?;
+    }
+    let plain = sealed::open_doc(doc.clone(), &KeyOptions::default())?;
+    let validated = plain.validate()?;
+    let key = new_key(&opts.key_dest, keys_in)?;
+    let encrypted = encrypt_fields(&mut doc, &plain, &key);
+    finish(
+        doc,
+        key,
+        opts,
+        outputs,
+        encrypted,
+        validated.warnings,
+        store,
+    )
+}
+
+/// Converts a file written by the Python workshop tool into the sealed
+/// format with a fresh key, dropping the Fernet key it stored in itself.
+pub fn upgrade(
+    opts: &EncryptOptions,
+    keys_in: &KeyOptions,
+    prompter: &mut dyn Prompter,
+    store: &mut dyn Store,
+) -> Result<Outcome> {
+    let opened = sealed::open(&opts.input, &KeyOptions::default())?;
+    if opened.format != Format::Python {
+        return Err(Error::refused(
+            &opts.input,
+            "not in the Python workshop tool's format (no SecretKeyFernet in [default]); \
+             encrypt a plaintext file without --upgrade",
+        ));
+    }
+    let outputs = Outputs::check(opts)?;
+    let mut doc = opened.doc.clone();
+    // Replace each Python token with its plaintext, then encrypt as usual.
+    for entry in doc.entries() {
+        if crypto::python_token(&entry.value).is_some()
+            && let Some(v) = opened.values.default.iter().find(|v| v.line == entry.line)
+        {
+            doc.set_value(entry.index, v.value.expose());
+        }
+    }
+    if let Some(e) = doc.get(DEFAULT_SECTION, EMBEDDED_KEY) {
+        doc.remove(e.index);
+    }
+    if opened.access_key_defect
+        && let Some(e) = doc.get(DEFAULT_SECTION, "AccessKey")
+    {
+        doc.set_value(e.index, "");
+    }
+    if opts.prompt_secrets {
+        ask_secrets(&mut doc, prompter)?;
+    }
+    let plain = sealed::open_doc(doc.clone(), &KeyOptions::default())?;
+    let mut warnings: Vec<String> = opened
+        .warnings
+        .iter()
+        .filter(|w| !w.contains("written by the Python workshop tool"))
+        .cloned()
+        .collect();
+    let mut next = Vec::new();
+    match plain.validate() {
+        Ok(mut v) => warnings.append(&mut v.warnings),
+        Err(Error::Invalid { at, .. })
+            if opened.access_key_defect
+                && at
+                    .key
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("AccessKey")) =>
+        {
+            next.push(format!(
+                "enter the access key again: encrypt-config --set AccessKey {}",
+                opts.output.display()
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    let key = new_key(&opts.key_dest, keys_in)?;
+    let encrypted = encrypt_fields(&mut doc, &plain, &key);
+    let mut outcome = finish(doc, key, opts, outputs, encrypted, warnings, store)?;
+    next.append(&mut outcome.next);
+    outcome.next = next;
+    Ok(outcome)
+}
+
+/// Sets one field of a sealed file in place, asking for its value (without
+/// echo for sensitive fields), and reseals the file.
+pub fn set(
+    config_path: &Path,
+    field: &str,
+    keys_in: &KeyOptions,
+    prompter: &mut dyn Prompter,
+    store: &mut dyn Store,
+) -> Result<Outcome> {
+    let opened = sealed::open(config_path, keys_in)?;
+    if opened.format != Format::Sealed {
+        return Err(Error::refused(
+            config_path,
+            match opened.format {
+                Format::Python => {
+                    "written by the Python workshop tool; convert it first with `encrypt-config --upgrade`"
+                }
+                _ => {
+                    "not encrypted; edit it directly, then encrypt it with `encrypt-config FILE -o OUTPUT`"
+                }
+            },
+        ));
+    }
+    let (section, key_name) = match field.split_once('.') {
+        Some((s, k)) => (s.to_string(), k.to_string()),
+        None => (DEFAULT_SECTION.to_string(), field.to_string()),
+    };
+    if section.eq_ignore_ascii_case(ENCRYPTION_SECTION)
+        || key_name.eq_ignore_ascii_case(EMBEDDED_KEY)
+    {
+        return Err(Error::Usage(format!(
+            "--set {field}: the [encryption] section is managed by encrypt-config; use --rotate for a new key"
+        )));
+    }
+    if !opened.doc.has_section(&section) {
+        return Err(Error::Usage(format!(
+            "--set {field}: {} has no [{section}] section",
+            config_path.display()
+        )));
+    }
+    let in_default = section.eq_ignore_ascii_case(DEFAULT_SECTION);
+    let key_name = match config::canonical_key(&key_name) {
+        Some(k) if in_default => k.to_string(),
+        None if in_default => {
+            return Err(Error::Usage(format!(
+                "--set {field}: not a key of [default]; expected one of {}",
+                config::KNOWN_KEYS[..19].join(", ")
+            )));
+        }
+        _ => key_name,
+    };
+    let sensitive = in_default && config::is_sensitive(&key_name);
+    let question = format!("{key_name} for {}: ", config_path.display());
+    let value = if sensitive {
+        prompter.secret(&question)?
+    } else {
+        prompter.line(&question)?.map(Secret::new)
+    }
+    .unwrap_or_else(|| Secret::new(""));
+
+    let (key, origin) = opened.key.clone().expect("a sealed file has a key");
+    let mut doc = opened.doc.clone();
+    let stored = if sensitive && !value.is_empty() {
+        key.encrypt(&value)
+    } else {
+        value.expose().to_string()
+    };
+    match doc.get(&section, &key_name) {
+        Some(e) => doc.set_value(e.index, &stored),
+        None => doc.insert(&section, &key_name, &stored),
+    }
+    let record = sealed::current_record(&doc);
+    sealed::seal(&mut doc, &key, &record);
+    let reopened = sealed::reopen(doc.clone(), &key, &origin)?;
+    let validated = reopened.validate()?;
+    store.write(config_path, doc.render().as_bytes(), Existing::Replace)?;
+    Ok(Outcome {
+        output: config_path.to_path_buf(),
+        encrypted: reopened.encrypted.clone(),
+        key_location: origin.to_string(),
+        key_id: key.id().to_string(),
+        warnings: validated.warnings,
+        next: vec![format!(
+            "check it: encrypt-config --check {}",
+            config_path.display()
+        )],
+    })
+}
+
+/// Re-encrypts every field of a sealed file with a new key. The key goes
+/// where the old one was; a key that came from [`KEY_ENV`] needs
+/// `new_key_file`, since the environment cannot be rewritten.
+pub fn rotate(
+    config_path: &Path,
+    keys_in: &KeyOptions,
+    new_key_file: Option<&Path>,
+    force: bool,
+    store: &mut dyn Store,
+) -> Result<Outcome> {
+    let opened = sealed::open(config_path, keys_in)?;
+    if opened.format != Format::Sealed {
+        return Err(Error::refused(
+            config_path,
+            "only a file written by encrypt-config can be rotated; use --upgrade for the Python tool's files",
+        ));
+    }
+    let (old_key, origin) = opened.key.clone().expect("a sealed file has a key");
+    let key_file: Option<PathBuf> = match (&origin, new_key_file) {
+        (_, Some(p)) => {
+            if !force && p.exists() {
+                return Err(Error::OutputExists {
+                    path: p.to_path_buf(),
+                });
+            }
+            Some(p.to_path_buf())
+        }
+        (KeyOrigin::Flag(p) | KeyOrigin::File(p), None) => Some(p.clone()),
+        (KeyOrigin::Embedded, None) => None,
+        (KeyOrigin::Env, None) => {
+            return Err(Error::Usage(format!(
+                "the key of {} comes from ${KEY_ENV}, which this tool cannot change: \
+                 give --new-key-file PATH for the new key (and later store it where ${KEY_ENV} comes from)",
+                config_path.display()
+            )));
+        }
+    };
+    let key = ConfigKey::generate();
+    let mut doc = opened.doc.clone();
+    for entry in doc.entries() {
+        if crypto::marked_token(&entry.value).is_some()
+            && let Some(v) = opened
+                .values
+                .default
+                .iter()
+                .chain(opened.values.models.iter())
+                .find(|v| v.line == entry.line)
+        {
+            doc.set_value(entry.index, &key.encrypt(&v.value));
+        }
+    }
+    let record = match &key_file {
+        Some(p) => KeyRecord::File(sealed::key_file_record(config_path, p)),
+        None => KeyRecord::Embedded,
+    };
+    sealed::seal(&mut doc, &key, &record);
+    let new_origin = key_file
+        .clone()
+        .map(KeyOrigin::File)
+        .unwrap_or(KeyOrigin::Embedded);
+    let validated = sealed::reopen(doc.clone(), &key, &new_origin)?.validate()?;
+    commit(
+        store,
+        key_file.as_deref(),
+        &key,
+        &[&old_key],
+        config_path,
+        &doc.render(),
+        Existing::Replace,
+    )?;
+    Ok(Outcome {
+        output: config_path.to_path_buf(),
+        encrypted: opened.encrypted.clone(),
+        key_location: new_origin.to_string(),
+        key_id: key.id().to_string(),
+        warnings: validated.warnings,
+        next: vec![format!(
+            "check it: encrypt-config --check {}",
+            config_path.display()
+        )],
+    })
+}
+
+/// The redacted summary `--check` prints.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// One line per fact, already redacted.
+    pub lines: Vec<String>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Opens, verifies, decrypts and validates a file, and describes it with
+/// every secret redacted.
+pub fn check(config_path: &Path, keys_in: &KeyOptions) -> Result<Summary> {
+    let (opened, validated) = sealed::open_validated(config_path, keys_in)?;
+    Ok(Summary {
+        lines: summary_lines(&opened, &validated),
+        warnings: validated.warnings,
+    })
+}
+
+fn summary_lines(opened: &Opened, v: &Validated) -> Vec<String> {
+    let c = &v.config;
+    let mut out = Vec::new();
+    let path = opened.doc.path().display();
+    match (&opened.format, &opened.key) {
+        (Format::Sealed, Some((key, origin))) => {
+            out.push(format!(
+                "{path}: MAC verified, {} field(s) decrypted",
+                opened.encrypted.len()
+            ));
+            out.push(row("key", &format!("{} (from {origin})", key.id())));
+        }
+        (Format::Python, _) => out.push(format!(
+            "{path}: Python workshop tool format, {} field(s) decrypted, no MAC",
+            opened.encrypted.len()
+        )),
+        _ => out.push(format!("{path}: plaintext, nothing encrypted")),
+    }
+    let enc = |field: &str| {
+        if opened.encrypted.iter().any(|e| e == field) {
+            "  (encrypted)"
+        } else {
+            "  (clear text)"
+        }
+    };
+    out.push(row("UseVPCe", &c.use_vpce.to_string()));
+    out.push(row("GetCredentialsFrom", &c.source.to_string()));
+    out.push(row(
+        "Region",
+        c.region
+            .as_ref()
+            .map(|r| r.as_str())
+            .unwrap_or("(not set: from --region or the AWS environment)"),
+    ));
+    let secrets: [(&str, Option<String>); 7] = [
+        (
+            "AccessKey",
+            c.access_key.as_ref().map(secret::redact_access_key),
+        ),
+        ("SecretKey", c.secret_key.as_ref().map(secret::redact_fully)),
+        (
+            "AssumeRoleARN",
+            c.assume_role_arn
+                .as_ref()
+                .map(|a| secret::redact_arn(a.secret())),
+        ),
+        (
+            "ExternalId",
+            c.external_id.as_ref().map(secret::redact_fully),
+        ),
+        (
+            "MFASerial",
+            c.mfa_serial.as_ref().map(|m| {
+                if m.expose().starts_with("arn:") {
+                    secret::redact_arn(m)
+                } else {
+                    secret::redact_fully(m)
+                }
+            }),
+        ),
+        (
+            "VPCEndpointURL",
+            c.vpc_endpoint_url
+                .as_ref()
+                .map(|u| secret::redact_url(u.secret())),
+        ),
+        (
+            "STSEndpointURL",
+            c.sts_endpoint_url
+                .as_ref()
+                .map(|u| secret::redact_url(u.secret())),
+        ),
+    ];
+    for (field, shown) in secrets {
+        if let Some(shown) = shown {
+            out.push(row(field, &format!("{shown}{}", enc(field))));
+        }
+    }
+    let plain: [(&str, Option<String>); 10] = [
+        ("RoleSessionName", c.role_session_name.clone()),
+        (
+            "SessionDuration",
+            c.session_duration.map(|d| format!("{d} s")),
+        ),
+        ("Profile", c.profile.clone()),
+        ("ModelID", c.model_id.clone()),
+        (
+            "PromptFilePath",
+            c.prompt_file.as_ref().map(|p| p.display().to_string()),
+        ),
+        (
+            "SystemPromptFile",
+            c.system_prompt_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        ),
+        (
+            "UserQueryFile",
+            c.user_query_file.as_ref().map(|p| p.display().to_string()),
+        ),
+        (
+            "CABundle",
+            c.ca_bundle.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("Debug", c.debug.then(|| "true".to_string())),
+        (
+            "models",
+            (!c.models.is_empty()).then(|| {
+                let names: Vec<&str> = c.models.iter().map(|m| m.alias.as_str()).collect();
+                format!("{} ({})", c.models.len(), names.join(", "))
+            }),
+        ),
+    ];
+    for (field, shown) in plain {
+        if let Some(shown) = shown {
+            out.push(row(field, &shown));
+        }
+    }
+    out
+}
+
+fn row(name: &str, value: &str) -> String {
+    format!("  {name:<19} {value}")
+}
+
+/// Output and key paths, checked before anything is written.
+struct Outputs {
+    key_file: Option<PathBuf>,
+}
+
+impl Outputs {
+    fn check(opts: &EncryptOptions) -> Result<Outputs> {
+        if fsutil::same_file(&opts.input, &opts.output) || opts.input == opts.output {
+            return Err(Error::Usage(format!(
+                "the output {} is the input; the input is never modified: choose another output path",
+                opts.output.display()
+            )));
+        }
+        let key_file = match &opts.key_dest {
+            KeyDest::File(p) => Some(p.clone()),
+            _ => None,
+        };
+        if let Some(k) = &key_file
+            && (k == &opts.output || k == &opts.input || fsutil::same_file(k, &opts.input))
+        {
+            return Err(Error::Usage(format!(
+                "the key file {} must differ from the input and the output",
+                k.display()
+            )));
+        }
+        if !opts.force {
+            for p in std::iter::once(&opts.output).chain(key_file.iter()) {
+                if p.exists() {
+                    return Err(Error::OutputExists { path: p.clone() });
+                }
+            }
+        }
+        Ok(Outputs { key_file })
+    }
+}
+
+fn refuse_non_plain(doc: &Document) -> Result<()> {
+    let path = doc.path();
+    if doc.get(DEFAULT_SECTION, EMBEDDED_KEY).is_some() {
+        return Err(Error::refused(
+            path,
+            "written by the Python workshop tool (it has SecretKeyFernet); convert it with \
+             `encrypt-config --upgrade INPUT -o OUTPUT`",
+        ));
+    }
+    let entries = doc.entries();
+    let marked: Vec<String> = entries
+        .iter()
+        .filter(|e| crypto::marked_token(&e.value).is_some())
+        .map(|e| e.key.clone())
+        .collect();
+    let clear: Vec<String> = entries
+        .iter()
+        .filter(|e| {
+            e.section.eq_ignore_ascii_case(DEFAULT_SECTION)
+                && config::is_sensitive(&e.key)
+                && !e.value.is_empty()
+                && crypto::marked_token(&e.value).is_none()
+        })
+        .map(|e| e.key.clone())
+        .collect();
+    if marked.is_empty() && !doc.has_section(ENCRYPTION_SECTION) {
+        return Ok(());
+    }
+    if clear.is_empty() {
+        return Err(Error::refused(
+            path,
+            "already encrypted; nothing is encrypted twice. Inspect it with `encrypt-config --check`, \
+             change a field with `--set FIELD`, or make a new key with `--rotate`",
+        ));
+    }
+    Err(Error::refused(
+        path,
+        format!(
+            "partly encrypted: {} encrypted, {} in clear text. Encrypt a field into it with \
+             `encrypt-config --set FIELD {}`",
+            if marked.is_empty() {
+                "nothing".to_string()
+            } else {
+                marked.join(", ")
+            },
+            clear.join(", "),
+            path.display()
+        ),
+    ))
+}
+
+fn require_default_section(doc: &Document) -> Result<()> {
+    if doc.has_section(DEFAULT_SECTION) {
+        return Ok(());
+    }
+    Err(Error::Invalid {
+        at: Location {
+            file: doc.path().to_path_buf(),
+            line: None,
+            section: DEFAULT_SECTION.into(),
+            key: None,
+        },
+        message: "missing; the settings belong in a [default] section".into(),
+    })
+}
+
+/// The fields worth asking for, given the mode and `UseVPCe` in the file.
+fn fields_to_ask(doc: &Document) -> Vec<&'static str> {
+    let mode = doc
+        .get(DEFAULT_SECTION, "GetCredentialsFrom")
+        .and_then(|e| CredentialSource::parse(&e.value));
+    let vpce = doc
+        .get(DEFAULT_SECTION, "UseVPCe")
+        .map(|e| config::parse_bool(&e.value).unwrap_or(true))
+        .unwrap_or(false);
+    config::SENSITIVE_FIELDS
+        .into_iter()
+        .filter(|f| match *f {
+            "AccessKey" | "SecretKey" => matches!(mode, None | Some(CredentialSource::AccessKeys)),
+            "VPCEndpointURL" => vpce,
+            _ => matches!(
+                mode,
+                None | Some(CredentialSource::AccessKeys | CredentialSource::AssumeRole)
+            ),
+        })
+        .collect()
+}
+
+/// Asks for each relevant sensitive field; an empty answer keeps the file's value.
+fn ask_secrets(doc: &mut Document, prompter: &mut dyn Prompter) -> Result<()> {
+    for field in fields_to_ask(doc) {
+        let existing = doc.get(DEFAULT_SECTION, field);
+        let hint = match &existing {
+            Some(e) if !e.value.is_empty() && !e.value.starts_with('<') => {
+                "Enter keeps the file's value"
+            }
+            _ if matches!(field, "ExternalId" | "MFASerial" | "STSEndpointURL") => {
+                "optional, Enter to skip"
+            }
+            _ => "Enter to leave unset",
+        };
+        let Some(value) = prompter.secret(&format!("{field} ({hint}): "))? else {
+            continue;
+        };
+        let value = value.expose().trim().to_string();
+        match existing {
+            Some(e) => doc.set_value(e.index, &value),
+            None => doc.insert(DEFAULT_SECTION, field, &value),
+        }
+    }
+    Ok(())
+}
+
+fn new_key(dest: &KeyDest, keys_in: &KeyOptions) -> Result<ConfigKey> {
+    match dest {
+        KeyDest::Env => {
+            let text = keys_in
+                .env_key
+                .clone()
+                .ok_or_else(|| Error::Usage(format!("--key-from-env: ${KEY_ENV} is not set")))?;
+            ConfigKey::parse(text, KEY_ENV)
+        }
+        _ => Ok(ConfigKey::generate()),
+    }
+}
+
+/// Encrypts the non-empty sensitive fields of `[default]` in place.
+fn encrypt_fields(doc: &mut Document, plain: &Opened, key: &ConfigKey) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in doc.entries() {
+        if !entry.section.eq_ignore_ascii_case(DEFAULT_SECTION) || !config::is_sensitive(&entry.key)
+        {
+            continue;
+        }
+        let Some(v) = plain.values.default.iter().find(|v| v.line == entry.line) else {
+            continue;
+        };
+        if v.value.is_empty() {
+            continue;
+        }
+        doc.set_value(entry.index, &key.encrypt(&v.value));
+        names.push(config::canonical_key(&entry.key).unwrap_or("?").to_string());
+    }
+    names
+}
+
+fn finish(
+    mut doc: Document,
+    key: ConfigKey,
+    opts: &EncryptOptions,
+    outputs: Outputs,
+    encrypted: Vec<String>,
+    mut warnings: Vec<String>,
+    store: &mut dyn Store,
+) -> Result<Outcome> {
+    let record = match &opts.key_dest {
+        KeyDest::File(p) => KeyRecord::File(sealed::key_file_record(&opts.output, p)),
+        KeyDest::Embed => KeyRecord::Embedded,
+        KeyDest::Env => KeyRecord::Env,
+    };
+    // The document is checked where it will live, so relative paths resolve.
+    let mut placed = Document::parse(&opts.output, &doc.render())?;
+    sealed::seal(&mut placed, &key, &record);
+    doc = placed;
+    let origin = match &outputs.key_file {
+        Some(p) => KeyOrigin::File(p.clone()),
+        None if opts.key_dest == KeyDest::Env => KeyOrigin::Env,
+        None => KeyOrigin::Embedded,
+    };
+    sealed::reopen(doc.clone(), &key, &origin)?.validate()?;
+    let existing = if opts.force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
+    commit(
+        store,
+        outputs.key_file.as_deref(),
+        &key,
+        &[],
+        &opts.output,
+        &doc.render(),
+        existing,
+    )?;
+    if opts.key_dest == KeyDest::Embed {
+        warnings.push(format!(
+            "{}: the key is embedded (--embed-key): anyone who can read this file can decrypt it; \
+             it protects against casual reading only",
+            opts.output.display()
+        ));
+    }
+    let mut next = vec![format!(
+        "check it: encrypt-config --check {}",
+        opts.output.display()
+    )];
+    next.push(format!(
+        "then delete the plaintext input, which still holds the secrets: rm {}",
+        opts.input.display()
+    ));
+    if opts.key_dest == KeyDest::Env {
+        next.push(format!("readers need ${KEY_ENV} set to the same key"));
+    }
+    Ok(Outcome {
+        output: opts.output.clone(),
+        encrypted,
+        key_location: origin.to_string(),
+        key_id: key.id().to_string(),
+        warnings,
+        next,
+    })
+}
+
+/// Writes a config and, when there is one, its key file, so that at every
+/// moment the config on disk can be opened with the key file on disk.
+///
+/// A new key file is written first and removed again if the config cannot
+/// be written. An existing key file first receives the new key ahead of the
+/// keys it held and `old_keys`, then the config is replaced, then the key
+/// file is trimmed to the new key; a failure between steps leaves a key file
+/// that opens either config.
+fn commit(
+    store: &mut dyn Store,
+    key_file: Option<&Path>,
+    key: &ConfigKey,
+    old_keys: &[&ConfigKey],
+    output: &Path,
+    contents: &str,
+    existing: Existing,
+) -> Result<()> {
+    let Some(kf) = key_file else {
+        return store.write(output, contents.as_bytes(), existing);
+    };
+    if !kf.exists() {
+        store.write(
+            kf,
+            keys::key_file_text(&[key]).expose().as_bytes(),
+            Existing::Refuse,
+        )?;
+        if let Err(e) = store.write(output, contents.as_bytes(), existing) {
+            store.remove(kf);
+            return Err(e);
+        }
+        return Ok(());
+    }
+    let previous = keys::read_key_file(kf).unwrap_or_default();
+    let mut both: Vec<&ConfigKey> = vec![key];
+    both.extend(previous.iter());
+    both.extend(
+        old_keys
+            .iter()
+            .copied()
+            .filter(|o| !previous.iter().any(|p| p.id() == o.id())),
+    );
+    store.write(
+        kf,
+        keys::key_file_text(&both).expose().as_bytes(),
+        Existing::Replace,
+    )?;
+    if let Err(e) = store.write(output, contents.as_bytes(), existing) {
+        let mut restore: Vec<&ConfigKey> = previous.iter().collect();
+        restore.extend(
+            old_keys
+                .iter()
+                .copied()
+                .filter(|o| !previous.iter().any(|p| p.id() == o.id())),
+        );
+        if !restore.is_empty() {
+            let _ = store.write(
+                kf,
+                keys::key_file_text(&restore).expose().as_bytes(),
+                Existing::Replace,
+            );
+        }
+        return Err(e);
+    }
+    store.write(
+        kf,
+        keys::key_file_text(&[key]).expose().as_bytes(),
+        Existing::Replace,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that fails on its `fail_at`-th write (0-based), as a crash
+    /// or a full disk would at that point.
+    struct FailingStore {
+        writes: usize,
+        fail_at: usize,
+    }
+
+    impl Store for FailingStore {
+        fn write(&mut self, path: &Path, contents: &[u8], existing: Existing) -> Result<()> {
+            let n = self.writes;
+            self.writes += 1;
+            if n == self.fail_at {
+                return Err(Error::Write {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other("injected failure"),
+                });
+            }
+            fsutil::write_private(path, contents, existing)
+        }
+        fn remove(&mut self, path: &Path) {
+            fsutil::remove_quietly(path);
+        }
+    }
+
+    struct NoPrompts;
+    impl Prompter for NoPrompts {
+        fn secret(&mut self, _: &str) -> Result<Option<Secret>> {
+            panic!("no prompt expected")
+        }
+        fn line(&mut self, _: &str) -> Result<Option<String>> {
+            panic!("no prompt expected")
+        }
+    }
+
+    const PLAIN: &str = "[default]\nUseVPCe = true\nGetCredentialsFrom = 2\nRegion = us-west-2\n\
+        AccessKey = AKIAIOSFODNN7EXAMPLE\nSecretKey = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n\
+        AssumeRoleARN = arn:aws:iam::222222222222:role/Bedrock\n\
+        VPCEndpointURL = https://vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com\n";
+
+    fn encrypted_fixture(dir: &Path) -> (PathBuf, PathBuf) {
+        let input = dir.join("plain.properties");
+        std::fs::write(&input, PLAIN).unwrap();
+        let output = dir.join("config.properties");
+        let key = dir.join("config.properties.key");
+        let opts = EncryptOptions {
+            input,
+            output: output.clone(),
+            key_dest: KeyDest::File(key.clone()),
+            force: false,
+            prompt_secrets: false,
+        };
+        encrypt(&opts, &KeyOptions::default(), &mut NoPrompts, &mut Disk).unwrap();
+        (output, key)
+    }
+
+    fn secret_of(config: &Path, field: &str) -> String {
+        let (_, v) = sealed::open_validated(config, &KeyOptions::default()).unwrap();
+        match field {
+            "AccessKey" => v.config.access_key.unwrap().expose().to_string(),
+            "SecretKey" => v.config.secret_key.unwrap().expose().to_string(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn rotation_survives_a_failure_at_every_step() {
+        for fail_at in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let (config, key) = encrypted_fixture(dir.path());
+            let before = std::fs::read_to_string(&config).unwrap();
+            let mut store = FailingStore { writes: 0, fail_at };
+            let result = rotate(&config, &KeyOptions::default(), None, false, &mut store);
+            assert!(result.is_err(), "step {fail_at} must fail");
+            // Whatever happened, the config on disk opens with the key file on disk.
+            assert_eq!(
+                secret_of(&config, "AccessKey"),
+                "AKIAIOSFODNN7EXAMPLE",
+                "after failing step {fail_at}"
+            );
+            assert_eq!(
+                secret_of(&config, "SecretKey"),
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+            );
+            let after = std::fs::read_to_string(&config).unwrap();
+            if fail_at < 2 {
+                assert_eq!(before, after, "config untouched when step {fail_at} fails");
+            } else {
+                assert_ne!(before, after, "config rotated before the last step failed");
+                assert_eq!(
+                    keys::read_key_file(&key).unwrap().len(),
+                    2,
+                    "both keys kept"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rotation_changes_key_and_keeps_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, key) = encrypted_fixture(dir.path());
+        let old_key = std::fs::read_to_string(&key).unwrap();
+        let outcome = rotate(&config, &KeyOptions::default(), None, false, &mut Disk).unwrap();
+        let new_key = std::fs::read_to_string(&key).unwrap();
+        assert_ne!(old_key, new_key);
+        assert_eq!(new_key.lines().count(), 1);
+        assert_eq!(outcome.encrypted.len(), 4);
+        assert_eq!(secret_of(&config, "AccessKey"), "AKIAIOSFODNN7EXAMPLE");
+        // The old key no longer opens it.
+        let old = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(old.path(), old_key).unwrap();
+        let opts = KeyOptions {
+            key_file: Some(old.path().to_path_buf()),
+            env_key: None,
+        };
+        let err = sealed::open(&config, &opts).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::Integrity, "{err}");
+    }
+
+    #[test]
+    fn failed_config_write_removes_the_new_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("plain.properties");
+        std::fs::write(&input, PLAIN).unwrap();
+        let opts = EncryptOptions {
+            input,
+            output: dir.path().join("out.properties"),
+            key_dest: KeyDest::File(dir.path().join("out.properties.key")),
+            force: false,
+            prompt_secrets: false,
+        };
+        let mut store = FailingStore {
+            writes: 0,
+            fail_at: 1,
+        };
+        encrypt(&opts, &KeyOptions::default(), &mut NoPrompts, &mut store).unwrap_err();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("plain.properties")]);
+    }
+}

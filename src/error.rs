@@ -1,0 +1,196 @@
+//! The one error type of the library and the one table from error to exit code.
+//!
+//! Every variant names the file, section, key or flag it concerns and what was
+//! expected, never a value that could be secret: callers may print any error
+//! as it is. The exit codes follow the AWS CLI's so that scripts written for
+//! one keep working with the other, plus one code of our own for integrity
+//! failures, which need a different response (restore the file or find the
+//! right key) from a merely invalid configuration.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The process exit codes, documented in `docs/exit-codes.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Everything worked.
+    Ok = 0,
+    /// Interrupted by the user (Ctrl-C, or end of input at a prompt).
+    Interrupted = 130,
+    /// The file was tampered with, or the key does not belong to it.
+    Integrity = 251,
+    /// Bad command-line arguments, or a request the input does not allow.
+    Usage = 252,
+    /// Invalid configuration or credentials.
+    Config = 253,
+    /// The service returned an error.
+    Service = 254,
+    /// Anything else, such as an I/O failure while writing.
+    Other = 255,
+}
+
+impl ExitCode {
+    /// The numeric code handed to the operating system.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Where in a properties file something was found: file, line, section, key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file.
+    pub file: PathBuf,
+    /// One-based line number, when the thing is on a line of the file.
+    pub line: Option<usize>,
+    /// The section, as written in the file.
+    pub section: String,
+    /// The key, as written in the file, when the thing concerns one key.
+    pub key: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": [{}]", self.section)?;
+        if let Some(key) = &self.key {
+            write!(f, " {key}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every way the library can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command-line argument was wrong or missing.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The user interrupted a prompt.
+    #[error("interrupted")]
+    Interrupted,
+
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// An output file exists and `--force` was not given.
+    #[error("{} already exists; choose another path or pass --force to replace it", path.display())]
+    OutputExists {
+        /// The file that exists.
+        path: PathBuf,
+    },
+
+    /// The properties file is not valid INI.
+    #[error("{}:{line}: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// One-based line number.
+        line: usize,
+        /// What is wrong, never containing a value.
+        message: String,
+    },
+
+    /// A value or the combination of values is invalid.
+    #[error("{at}: {message}")]
+    Invalid {
+        /// Where.
+        at: Location,
+        /// What was expected, never containing a secret value.
+        message: String,
+    },
+
+    /// The request does not fit the state of the input file
+    /// (encrypting a file that is already encrypted, for example).
+    #[error("{}: {message}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why, and what to do instead.
+        message: String,
+    },
+
+    /// No Fernet key could be found for an encrypted file.
+    #[error("{}: {message}", path.display())]
+    KeyNotFound {
+        /// The configuration file.
+        path: PathBuf,
+        /// Where the key was looked for and how to supply it.
+        message: String,
+    },
+
+    /// A Fernet key is malformed.
+    #[error(
+        "{source_name}: not a Fernet key (expected 32 bytes in URL-safe base64, 44 characters)"
+    )]
+    BadKey {
+        /// Where the key came from (a path or an environment variable).
+        source_name: String,
+    },
+
+    /// Integrity failure: the MAC does not match, is missing, a value cannot
+    /// be decrypted, or the key belongs to another file.
+    #[error("{}: integrity check failed: {message}", path.display())]
+    Integrity {
+        /// The configuration file.
+        path: PathBuf,
+        /// What failed and what it usually means.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The exit code for this error: the single table the binaries use.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) | Error::OutputExists { .. } | Error::Refused { .. } => ExitCode::Usage,
+            Error::Interrupted => ExitCode::Interrupted,
+            Error::Read { .. }
+            | Error::Syntax { .. }
+            | Error::Invalid { .. }
+            | Error::KeyNotFound { .. }
+            | Error::BadKey { .. } => ExitCode::Config,
+            Error::Integrity { .. } => ExitCode::Integrity,
+            Error::Write { .. } => ExitCode::Other,
+        }
+    }
+
+    /// Shorthand for an integrity error on `path`.
+    pub(crate) fn integrity(path: &Path, message: impl Into<String>) -> Error {
+        Error::Integrity {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for a refusal on `path`.
+    pub(crate) fn refused(path: &Path, message: impl Into<String>) -> Error {
+        Error::Refused {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,24 @@
+//! Private, cross-account access to Amazon Bedrock from Cloud9 and EC2 shells.
+//!
+//! The library holds all the logic; the binaries in `src/bin/` only parse
+//! arguments, call in here and turn the result into an exit code:
+//!
+//! - `encrypt-config` ([`encrypt_cli`]) encrypts the sensitive fields of a
+//!   properties file with Fernet and seals it with a MAC.
+//! - `invoke` reads such a file and calls Bedrock.
+
+pub mod config;
+pub mod crypto;
+pub mod document;
+pub mod encrypt;
+pub mod encrypt_cli;
+pub mod error;
+pub mod fsutil;
+pub mod keys;
+pub mod logging;
+pub mod prompt;
+pub mod sealed;
+pub mod secret;
+
+pub use error::{Error, ExitCode, Result};
+pub use secret::Secret;
