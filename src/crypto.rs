@@ -104,15 +104,34 @@ impl ConfigKey {
     /// expire and a file written on a machine whose clock ran ahead must still
     /// open. Returns `None` for a wrong key or a damaged token.
     pub fn decrypt_token(&self, token: &str) -> Option<Secret> {
-        // `decrypt_at_time` with no TTL still refuses timestamps more than 60 s
-        // after `current_time`; the largest time that cannot overflow turns
-        // that check off, which matches Python's behaviour.
-        let far_future = u64::MAX - 60;
+        self.decrypt_at(token, None, 0)
+    }
+
+    /// Decrypts a token as the Fernet specification says: with a TTL, the
+    /// token must be at most `ttl_secs` old at `now` and not more than 60 s
+    /// in its future; without one, its timestamp is not checked at all
+    /// (as in Python's `cryptography`).
+    pub fn decrypt_at(&self, token: &str, ttl_secs: Option<u64>, now: u64) -> Option<Secret> {
+        // The crate refuses timestamps more than 60 s after `now` even
+        // without a TTL; with no TTL, the largest time that cannot overflow
+        // turns that check off.
+        let now = if ttl_secs.is_some() {
+            now
+        } else {
+            u64::MAX - 60
+        };
         let bytes = self
             .fernet
-            .decrypt_at_time(token.trim(), None, far_future)
+            .decrypt_at_time(token.trim(), ttl_secs, now)
             .ok()?;
         String::from_utf8(bytes).ok().map(Secret::new)
+    }
+
+    /// A bare Fernet token for `plaintext` stamped with time `now` (seconds
+    /// since the epoch) and a random IV.
+    pub fn token_at(&self, plaintext: &Secret, now: u64) -> String {
+        self.fernet
+            .encrypt_at_time(plaintext.expose().as_bytes(), now)
     }
 
     /// The MAC of a file's entries, in the form stored in the file.

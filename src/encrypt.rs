@@ -96,7 +96,9 @@ pub fn encrypt(
         ask_secrets(&mut doc, prompter)?;
     }
     let plain = sealed::open_doc(doc.clone(), &KeyOptions::default())?;
-    let validated = plain.validate()?;
+    // Validation only: the plain file's own warning (secrets in clear text)
+    // is what this command is about to fix.
+    let validated = config::validate(&plain.values)?;
     let key = new_key(&opts.key_dest, keys_in)?;
     let encrypted = encrypt_fields(&mut doc, &plain, &key);
     finish(
@@ -155,7 +157,7 @@ pub fn upgrade(
         .cloned()
         .collect();
     let mut next = Vec::new();
-    match plain.validate() {
+    match config::validate(&plain.values) {
         Ok(mut v) => warnings.append(&mut v.warnings),
         Err(Error::Invalid { at, .. })
             if opened.access_key_defect

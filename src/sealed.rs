@@ -324,15 +324,32 @@ fn open_plain(doc: Document) -> Result<Opened> {
             });
         }
     }
-    let key = None;
-    let values = collect_values(&doc, |_| Ok(None))?;
+    let (values, encrypted) = collect_values(&doc, |_| Ok(None))?;
+    let clear: Vec<&str> = config::SENSITIVE_FIELDS
+        .into_iter()
+        .filter(|f| {
+            values
+                .default
+                .iter()
+                .any(|v| v.key.eq_ignore_ascii_case(f) && !v.value.is_empty())
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    if !clear.is_empty() {
+        warnings.push(format!(
+            "{}: not encrypted: {} in clear text; encrypt it with `encrypt-config {} -o NEW`",
+            path.display(),
+            clear.join(", "),
+            path.display()
+        ));
+    }
     Ok(Opened {
         doc,
         format: Format::Plain,
-        key,
-        values: values.0,
-        encrypted: values.1,
-        warnings: Vec::new(),
+        key: None,
+        values,
+        encrypted,
+        warnings,
         access_key_defect: false,
     })
 }

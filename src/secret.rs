@@ -83,6 +83,17 @@ pub fn redact_url(value: &Secret) -> String {
         return format!("({} characters)", value.char_count());
     };
     let host = url.host_str().unwrap_or("");
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if loopback {
+        // A local emulator's address says nothing about any network.
+        return format!("{}://{host}{port}", url.scheme());
+    }
     let (first, rest) = match host.split_once('.') {
         Some((first, rest)) => (first, format!(".{rest}")),
         None => (host, String::new()),
@@ -90,7 +101,6 @@ pub fn redact_url(value: &Secret) -> String {
     let keep = first.chars().count().div_ceil(3).min(8);
     let shown: String = first.chars().take(keep).collect();
     let masked = "*".repeat(first.chars().count() - keep);
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     format!("{}://{shown}{masked}{rest}{port}", url.scheme())
 }
 
@@ -137,5 +147,7 @@ mod tests {
             "{r}"
         );
         assert!(!r.contains("abcdefgh"), "{r}");
+        let local = Secret::new("http://127.0.0.1:4599/");
+        assert_eq!(redact_url(&local), "http://127.0.0.1:4599");
     }
 }

@@ -1,0 +1,224 @@
+//! The shared harness of the integration tests: a temporary folder per test
+//! with helpers to write files, and a command builder that runs the real
+//! binaries with a clean environment and, on failure, shows the command,
+//! its stdout and its stderr.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The plaintext secrets of [`PLAIN`]; no output may ever contain one.
+pub const SECRETS: [&str; 7] = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "arn:aws:iam::222222222222:role/team/BedrockCrossAccount",
+    "https://vpce-0a1b2c3d4e5f67890-abcdefgh.bedrock-runtime.us-west-2.vpce.amazonaws.com",
+    "workshop-external-id-7",
+    "arn:aws:iam::111111111111:mfa/workshop-user",
+    "https://vpce-0fedcba987654321-zyxwvuts.sts.us-west-2.vpce.amazonaws.com",
+];
+
+/// A complete plaintext config using every sensitive field.
+pub const PLAIN: &str = "\
+# Workshop configuration
+; with both comment styles
+
+[default]
+UseVPCe = true
+GetCredentialsFrom = 2
+Region = us-west-2
+AccessKey = AKIAIOSFODNN7EXAMPLE
+SecretKey=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+# the role in the other account
+AssumeRoleARN = arn:aws:iam::222222222222:role/team/BedrockCrossAccount
+VPCEndpointURL = https://vpce-0a1b2c3d4e5f67890-abcdefgh.bedrock-runtime.us-west-2.vpce.amazonaws.com
+ExternalId   =   workshop-external-id-7
+MFASerial = arn:aws:iam::111111111111:mfa/workshop-user
+STSEndpointURL = https://vpce-0fedcba987654321-zyxwvuts.sts.us-west-2.vpce.amazonaws.com
+SessionDuration = 3600
+PromptFilePath = prompt.txt
+Debug = false
+
+[models]
+Claude-3-Haiku = anthropic.claude-3-haiku-20240307-v1:0
+Titan-Text = amazon.titan-text-express-v1
+";
+
+/// A temporary folder for one test.
+pub struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.join(name).exists()
+    }
+
+    /// Names of the files in the folder, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Runs `bin` in this folder with a clean environment.
+    pub fn run(&self, bin: &str) -> Run {
+        let exe = match bin {
+            "encrypt-config" => env!("CARGO_BIN_EXE_encrypt-config"),
+            "invoke" => env!("CARGO_BIN_EXE_invoke"),
+            other => panic!("unknown binary {other}"),
+        };
+        let mut cmd = Command::new(exe);
+        cmd.current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path());
+        Run {
+            cmd,
+            stdin: String::new(),
+        }
+    }
+}
+
+/// A command about to run.
+pub struct Run {
+    cmd: Command,
+    stdin: String,
+}
+
+impl Run {
+    pub fn args<I, S>(mut self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Run {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Lines to answer prompts with.
+    pub fn stdin(mut self, text: &str) -> Run {
+        self.stdin = text.to_string();
+        self
+    }
+
+    pub fn output(mut self) -> Done {
+        use std::io::Write;
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let shown = format!("{:?}", self.cmd);
+        let mut child = self.cmd.spawn().expect("spawn");
+        let mut pipe = child.stdin.take().unwrap();
+        let _ = pipe.write_all(self.stdin.as_bytes());
+        drop(pipe);
+        let output = child.wait_with_output().unwrap();
+        Done { shown, output }
+    }
+
+    /// Runs and expects exit code `code`.
+    pub fn code(self, code: i32) -> Done {
+        let done = self.output();
+        if done.output.status.code() != Some(code) {
+            panic!("expected exit code {code}\n{}", done.describe());
+        }
+        done
+    }
+
+    /// Runs and expects success.
+    pub fn ok(self) -> Done {
+        self.code(0)
+    }
+}
+
+/// A finished command.
+pub struct Done {
+    shown: String,
+    pub output: Output,
+}
+
+impl Done {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Both streams, for scanning.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout(), self.stderr())
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "command: {}\nstatus: {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.shown,
+            self.output.status.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// Asserts that stderr contains `text`.
+    pub fn stderr_has(&self, text: &str) -> &Done {
+        assert!(
+            self.stderr().contains(text),
+            "expected {text:?} in stderr\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts that stdout contains `text`.
+    pub fn stdout_has(&self, text: &str) -> &Done {
+        assert!(
+            self.stdout().contains(text),
+            "expected {text:?} in stdout\n{}",
+            self.describe()
+        );
+        self
+    }
+}
+
+/// File mode bits.
+#[cfg(unix)]
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
