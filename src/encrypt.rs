@@ -702,7 +702,9 @@ fn finish(
         None if opts.key_dest == KeyDest::Env => KeyOrigin::Env,
         None => KeyOrigin::Embedded,
     };
-    sealed::reopen(doc.clone(), &key, &origin)?.validate()?;
+    // Values were validated before encryption; this proves the sealed text
+    // opens with its key before anything is written.
+    sealed::reopen(doc.clone(), &key, &origin)?;
     let existing = if opts.force {
         Existing::Replace
     } else {
