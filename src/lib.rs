@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod document;
 pub mod encrypt;
+pub mod emulator;
 pub mod encrypt_cli;
 pub mod error;
 pub mod fsutil;

@@ -1,0 +1,95 @@
+//! The record of every request: what a test reads to prove which key,
+//! region and host each call used, and what happened to it.
+//!
+//! Readable through `GET /__emulator/requests` (a path the real services do
+//! not have), in-process through [`Record::entries`], and as JSON lines in a
+//! file when one is given.
+
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// One request.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RecordEntry {
+    /// `bedrock`, `sts` or `imds`.
+    pub service: String,
+    /// `InvokeModel`, `AssumeRole`, `GetToken`, ...
+    pub operation: String,
+    /// The access key id the request was signed with, if any.
+    pub access_key_id: Option<String>,
+    /// The signing region claimed by the request, if any.
+    pub region: Option<String>,
+    /// The Host header.
+    pub host: String,
+    /// The model id, for Bedrock calls.
+    pub model: Option<String>,
+    /// The caller's ARN, once authenticated.
+    pub caller: Option<String>,
+    /// HTTP status.
+    pub status: u16,
+    /// The error code returned, if any.
+    pub error: Option<String>,
+    /// When the request arrived, in microseconds since the epoch.
+    pub at_us: u64,
+    /// When the first stream event was sent, in microseconds since the epoch.
+    pub first_event_us: Option<u64>,
+}
+
+/// All entries so far.
+#[derive(Debug)]
+pub struct Record {
+    entries: Mutex<Vec<RecordEntry>>,
+    file: Option<PathBuf>,
+}
+
+impl Record {
+    /// An empty record, appending to `file` when given.
+    pub fn new(file: Option<PathBuf>) -> Record {
+        Record {
+            entries: Mutex::new(Vec::new()),
+            file,
+        }
+    }
+
+    /// Adds an entry and returns its index.
+    pub fn push(&self, entry: RecordEntry) -> usize {
+        if let Some(path) = &self.file
+            && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+            && let Ok(line) = serde_json::to_string(&entry)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+        let mut entries = self.entries.lock().expect("record lock");
+        entries.push(entry);
+        entries.len() - 1
+    }
+
+    /// Notes when entry `index` sent its first stream event.
+    pub fn first_event(&self, index: usize) {
+        let mut entries = self.entries.lock().expect("record lock");
+        if let Some(e) = entries.get_mut(index) {
+            e.first_event_us = Some(now_us());
+        }
+    }
+
+    /// A copy of every entry, oldest first.
+    pub fn entries(&self) -> Vec<RecordEntry> {
+        self.entries.lock().expect("record lock").clone()
+    }
+
+    /// Forgets every entry.
+    pub fn clear(&self) {
+        self.entries.lock().expect("record lock").clear();
+    }
+}
+
+/// Microseconds since the epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64
+}
