@@ -10,8 +10,8 @@
 pub mod config;
 pub mod crypto;
 pub mod document;
-pub mod encrypt;
 pub mod emulator;
+pub mod encrypt;
 pub mod encrypt_cli;
 pub mod error;
 pub mod fsutil;

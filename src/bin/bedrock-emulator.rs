@@ -34,7 +34,10 @@ fn main() -> ExitCode {
         if let (Some(path), Some(pem)) = (&ca_out, &server.ca_pem)
             && let Err(e) = std::fs::write(path, pem)
         {
-            eprintln!("bedrock-emulator: error: cannot write {}: {e}", path.display());
+            eprintln!(
+                "bedrock-emulator: error: cannot write {}: {e}",
+                path.display()
+            );
             return ExitCode::from(255);
         }
         println!("{}", server.base_url);

@@ -53,7 +53,10 @@ fn error(status: u16, kind: &str, message: &str) -> hyper::Response<Body> {
         status,
         &[
             ("content-type", "application/json"),
-            ("x-amzn-errortype", &format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/")),
+            (
+                "x-amzn-errortype",
+                &format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+            ),
             ("x-amzn-requestid", &id),
         ],
         body,
@@ -78,15 +81,19 @@ fn auth_error(e: &AuthError) -> (u16, &'static str, String) {
 }
 
 /// Handles a request under `/model/`.
-pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body: &Bytes) -> hyper::Response<Body> {
+pub(crate) async fn handle(
+    state: Arc<State>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> hyper::Response<Body> {
     let started = Instant::now();
-    let host = parts
-        .headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let segments: Vec<&str> = parts.uri.path().trim_start_matches('/').split('/').collect();
+    let host = super::host_of(parts);
+    let segments: Vec<&str> = parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
     let op = match segments.as_slice() {
         ["model", _, "invoke"] => Op::Invoke,
         ["model", _, "invoke-with-response-stream"] => Op::InvokeStream,
@@ -116,7 +123,14 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
     };
 
     let region = state.region_for(&host);
-    let verified = match sigv4::verify(&state.identities, parts, body, "bedrock", &region, SystemTime::now()) {
+    let verified = match sigv4::verify(
+        &state.identities,
+        parts,
+        body,
+        "bedrock",
+        &region,
+        SystemTime::now(),
+    ) {
         Ok(v) => v,
         Err(e) => {
             let (status, kind, message) = auth_error(&e);
@@ -127,7 +141,12 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
     entry.caller = Some(principal.caller_arn().to_string());
 
     if models::provider(&model).is_none() {
-        return fail(&mut entry, 400, "ValidationException", "The provided model identifier is invalid.");
+        return fail(
+            &mut entry,
+            400,
+            "ValidationException",
+            "The provided model identifier is invalid.",
+        );
     }
     let base = models::base_model_id(&model).to_string();
     if !state.identities.may_invoke(&principal, &base) {
@@ -141,10 +160,20 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
     }
     match state.next_call_fault() {
         Some(CallFault::Throttle) => {
-            return fail(&mut entry, 429, "ThrottlingException", "Too many requests, please wait before trying again.");
+            return fail(
+                &mut entry,
+                429,
+                "ThrottlingException",
+                "Too many requests, please wait before trying again.",
+            );
         }
         Some(CallFault::Unavailable) => {
-            return fail(&mut entry, 503, "ServiceUnavailableException", "Bedrock is unable to process your request.");
+            return fail(
+                &mut entry,
+                503,
+                "ServiceUnavailableException",
+                "Bedrock is unable to process your request.",
+            );
         }
         None => {}
     }
@@ -152,7 +181,12 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
     let json: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
-            return fail(&mut entry, 400, "ValidationException", "Malformed input request, please reformat your input and try again.");
+            return fail(
+                &mut entry,
+                400,
+                "ValidationException",
+                "Malformed input request, please reformat your input and try again.",
+            );
         }
     };
     let parsed = match op {
@@ -175,14 +209,21 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
         let id = request_id();
         return match op {
             Op::Invoke => {
-                let body = serde_json::to_vec(&models::invoke_body(ask.family, &model, &reply)).unwrap_or_default();
+                let body = serde_json::to_vec(&models::invoke_body(ask.family, &model, &reply))
+                    .unwrap_or_default();
                 response(
                     200,
                     &[
                         ("content-type", "application/json"),
                         ("x-amzn-requestid", &id),
-                        ("x-amzn-bedrock-input-token-count", &reply.input_tokens.to_string()),
-                        ("x-amzn-bedrock-output-token-count", &reply.output_tokens.to_string()),
+                        (
+                            "x-amzn-bedrock-input-token-count",
+                            &reply.input_tokens.to_string(),
+                        ),
+                        (
+                            "x-amzn-bedrock-output-token-count",
+                            &reply.output_tokens.to_string(),
+                        ),
                         ("x-amzn-bedrock-invocation-latency", &latency),
                     ],
                     body,
@@ -196,7 +237,14 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
                               "totalTokens": reply.input_tokens + reply.output_tokens},
                     "metrics": {"latencyMs": started.elapsed().as_millis() as u64}
                 });
-                response(200, &[("content-type", "application/json"), ("x-amzn-requestid", &id)], serde_json::to_vec(&body).unwrap_or_default())
+                response(
+                    200,
+                    &[
+                        ("content-type", "application/json"),
+                        ("x-amzn-requestid", &id),
+                    ],
+                    serde_json::to_vec(&body).unwrap_or_default(),
+                )
             }
         };
     }
@@ -205,20 +253,32 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
     let index = state.record.push(entry);
     let latency = started.elapsed().as_millis() as u64 + delay.as_millis() as u64;
     let messages: Vec<Message> = match op {
-        Op::InvokeStream => models::stream_chunks(ask.family, &model, &reply, latency, delay.as_millis() as u64)
-            .into_iter()
-            .map(|chunk| {
-                let bytes = base64::engine::general_purpose::STANDARD.encode(chunk.to_string());
-                event("chunk", json!({ "bytes": bytes }))
-            })
-            .collect(),
+        Op::InvokeStream => models::stream_chunks(
+            ask.family,
+            &model,
+            &reply,
+            latency,
+            delay.as_millis() as u64,
+        )
+        .into_iter()
+        .map(|chunk| {
+            let bytes = base64::engine::general_purpose::STANDARD.encode(chunk.to_string());
+            event("chunk", json!({ "bytes": bytes }))
+        })
+        .collect(),
         _ => {
             let mut m = vec![event("messageStart", json!({"role": "assistant"}))];
             for p in &reply.pieces {
-                m.push(event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": p}})));
+                m.push(event(
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": 0, "delta": {"text": p}}),
+                ));
             }
             m.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
-            m.push(event("messageStop", json!({"stopReason": models::converse_stop_reason(&reply)})));
+            m.push(event(
+                "messageStop",
+                json!({"stopReason": models::converse_stop_reason(&reply)}),
+            ));
             m.push(event("metadata", json!({
                 "usage": {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
                           "totalTokens": reply.input_tokens + reply.output_tokens},
@@ -227,7 +287,8 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
             m
         }
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(16);
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(16);
     let faults = state.faults.clone();
     let record = state.record.clone();
     // Both stream unions have this member; AWS sends it when a model fails mid-stream.
@@ -238,20 +299,39 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
         }
         for (i, message) in messages.into_iter().enumerate() {
             if faults.cut_stream_after == Some(i) {
-                let _ = tx.send(Err(std::io::Error::other("stream cut by fault injection"))).await;
+                // Let the events already sent reach the client, then drop
+                // the connection: a cut, not an end.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let _ = tx
+                    .send(Err(std::io::Error::other("stream cut by fault injection")))
+                    .await;
                 return;
             }
             if faults.stream_error_after == Some(i) {
                 let m = Message::new(Bytes::from(
-                    json!({"message": "The model stream was interrupted (injected fault)."}).to_string(),
+                    json!({"message": "The model stream was interrupted (injected fault)."})
+                        .to_string(),
                 ))
-                .add_header(Header::new(":message-type", HeaderValue::String("exception".into())))
-                .add_header(Header::new(":exception-type", HeaderValue::String(exception_kind.into())))
-                .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())));
+                .add_header(Header::new(
+                    ":message-type",
+                    HeaderValue::String("exception".into()),
+                ))
+                .add_header(Header::new(
+                    ":exception-type",
+                    HeaderValue::String(exception_kind.into()),
+                ))
+                .add_header(Header::new(
+                    ":content-type",
+                    HeaderValue::String("application/json".into()),
+                ));
                 let _ = tx.send(Ok(http_body::Frame::data(frame(&m)))).await;
                 return;
             }
-            if tx.send(Ok(http_body::Frame::data(frame(&message)))).await.is_err() {
+            if tx
+                .send(Ok(http_body::Frame::data(frame(&message))))
+                .await
+                .is_err()
+            {
                 return;
             }
             if i == 0 {
@@ -273,9 +353,18 @@ pub(crate) async fn handle(state: Arc<State>, parts: &http::request::Parts, body
 
 fn event(kind: &str, payload: Value) -> Message {
     Message::new(Bytes::from(payload.to_string()))
-        .add_header(Header::new(":event-type", HeaderValue::String(kind.to_string().into())))
-        .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())))
-        .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
+        .add_header(Header::new(
+            ":event-type",
+            HeaderValue::String(kind.to_string().into()),
+        ))
+        .add_header(Header::new(
+            ":content-type",
+            HeaderValue::String("application/json".into()),
+        ))
+        .add_header(Header::new(
+            ":message-type",
+            HeaderValue::String("event".into()),
+        ))
 }
 
 fn frame(message: &Message) -> Bytes {

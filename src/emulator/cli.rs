@@ -69,7 +69,10 @@ impl Args {
             }
         };
         if crate::config::Region::parse(&self.region).is_none() {
-            return Err(format!("--region {}: expected a region such as us-west-2", self.region));
+            return Err(format!(
+                "--region {}: expected a region such as us-west-2",
+                self.region
+            ));
         }
         Ok(EmulatorConfig {
             port: self.port,

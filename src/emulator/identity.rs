@@ -325,7 +325,10 @@ impl Identities {
         let key_id = format!("ASIA{}", alnum(u128::from(n) * 7919 + nonce, 16));
         let session = Session {
             secret: alnum(nonce ^ (u128::from(n) << 64), 40),
-            token: format!("IQoJemulator{}", alnum(nonce.wrapping_mul(31) + u128::from(n), 120)),
+            token: format!(
+                "IQoJemulator{}",
+                alnum(nonce.wrapping_mul(31) + u128::from(n), 120)
+            ),
             expires: SystemTime::now() + lifetime,
             principal: Principal::Session {
                 role_arn: role.arn(),

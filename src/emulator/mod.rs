@@ -271,7 +271,10 @@ impl Server {
     /// Serves until `stop` completes; connections in flight are dropped then.
     pub async fn serve(self, stop: impl std::future::Future<Output = ()>) {
         let Server {
-            listener, state, tls, ..
+            listener,
+            state,
+            tls,
+            ..
         } = self;
         let accept = async move {
             loop {
@@ -297,7 +300,9 @@ impl Server {
                             }
                         }
                         None => {
-                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
                         }
                     }
                 });
@@ -311,7 +316,10 @@ impl Server {
 }
 
 /// Sends each request to its service.
-async fn route(state: Arc<State>, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Body> {
+async fn route(
+    state: Arc<State>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -348,18 +356,38 @@ fn admin(state: &State, parts: &http::request::Parts, path: &str) -> hyper::Resp
 }
 
 /// A whole response with headers.
-pub(crate) fn response(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> hyper::Response<Body> {
+pub(crate) fn response(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> hyper::Response<Body> {
     let mut builder = hyper::Response::builder().status(status);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
     }
     builder
-        .body(Full::new(body.into()).map_err(|never| match never {}).boxed())
+        .body(
+            Full::new(body.into())
+                .map_err(|never| match never {})
+                .boxed(),
+        )
         .expect("valid response")
 }
 
 fn plain(status: u16, text: &str) -> hyper::Response<Body> {
     response(status, &[("content-type", "text/plain")], text.to_string())
+}
+
+/// The host a request was sent to: the Host header (HTTP/1.1) or the
+/// `:authority` (HTTP/2, where there is no Host header).
+pub(crate) fn host_of(parts: &http::request::Parts) -> String {
+    parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default()
 }
 
 /// A request id in AWS's shape.
@@ -368,6 +396,16 @@ pub(crate) fn request_id() -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    let h = format!("{:032x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834));
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    let h = format!(
+        "{:032x}",
+        n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)
+    );
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

@@ -40,9 +40,15 @@ pub fn base_model_id(model: &str) -> &str {
 /// Which providers the emulator serves; others are "invalid model identifier".
 pub fn provider(model: &str) -> Option<&'static str> {
     let base = base_model_id(model);
-    ["anthropic.", "amazon.titan-text", "meta.llama", "mistral.", "cohere.command"]
-        .into_iter()
-        .find(|p| base.starts_with(p))
+    [
+        "anthropic.",
+        "amazon.titan-text",
+        "meta.llama",
+        "mistral.",
+        "cohere.command",
+    ]
+    .into_iter()
+    .find(|p| base.starts_with(p))
 }
 
 /// Whether Converse accepts a system prompt for this model (Titan Text and
@@ -71,7 +77,9 @@ pub struct Ask {
 pub fn parse_invoke(model: &str, body: &Value) -> Result<Ask, String> {
     let base = base_model_id(model);
     let malformed = |key: &str| {
-        format!("Malformed input request: #: required key [{key}] not found, please reformat your input and try again.")
+        format!(
+            "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
+        )
     };
     let text_of = |v: &Value| -> String {
         match v {
@@ -85,7 +93,9 @@ pub fn parse_invoke(model: &str, body: &Value) -> Result<Ask, String> {
         }
     };
     let num = |v: Option<&Value>, default: usize| {
-        v.and_then(Value::as_u64).map(|n| n as usize).unwrap_or(default)
+        v.and_then(Value::as_u64)
+            .map(|n| n as usize)
+            .unwrap_or(default)
     };
     if base.starts_with("anthropic.") {
         if let Some(messages) = body.get("messages").and_then(Value::as_array) {
@@ -111,7 +121,9 @@ pub fn parse_invoke(model: &str, body: &Value) -> Result<Ask, String> {
             .and_then(Value::as_str)
             .ok_or_else(|| malformed("messages"))?;
         if !prompt.contains("Human:") {
-            return Err("prompt must start with \"\n\nHuman:\" turn after an optional system prompt".into());
+            return Err(
+                "prompt must start with \"\n\nHuman:\" turn after an optional system prompt".into(),
+            );
         }
         let prompt = prompt
             .replace("\n\nHuman:", "")
@@ -144,10 +156,17 @@ pub fn parse_invoke(model: &str, body: &Value) -> Result<Ask, String> {
             .ok_or_else(|| malformed("prompt"))?;
         let llama = base.starts_with("meta.");
         return Ok(Ask {
-            family: if llama { Family::Llama } else { Family::Mistral },
+            family: if llama {
+                Family::Llama
+            } else {
+                Family::Mistral
+            },
             prompt: strip_chat_markup(prompt),
             system: None,
-            max_tokens: num(body.get(if llama { "max_gen_len" } else { "max_tokens" }), 512),
+            max_tokens: num(
+                body.get(if llama { "max_gen_len" } else { "max_tokens" }),
+                512,
+            ),
         });
     }
     if base.starts_with("cohere.command-r") {
@@ -182,8 +201,14 @@ pub fn parse_invoke(model: &str, body: &Value) -> Result<Ask, String> {
 fn strip_chat_markup(prompt: &str) -> String {
     let mut text = prompt.to_string();
     for tag in [
-        "<s>", "</s>", "[INST]", "[/INST]", "<|begin_of_text|>", "<|eot_id|>",
-        "<|start_header_id|>user<|end_header_id|>", "<|start_header_id|>assistant<|end_header_id|>",
+        "<s>",
+        "</s>",
+        "[INST]",
+        "[/INST]",
+        "<|begin_of_text|>",
+        "<|eot_id|>",
+        "<|start_header_id|>user<|end_header_id|>",
+        "<|start_header_id|>assistant<|end_header_id|>",
         "<|start_header_id|>system<|end_header_id|>",
     ] {
         text = text.replace(tag, " ");
@@ -222,7 +247,13 @@ pub fn reply(model: &str, prompt: &str, system: Option<&str>, max_tokens: usize)
         .iter()
         .take(limit)
         .enumerate()
-        .map(|(i, w)| if i == 0 { w.to_string() } else { format!(" {w}") })
+        .map(|(i, w)| {
+            if i == 0 {
+                w.to_string()
+            } else {
+                format!(" {w}")
+            }
+        })
         .collect();
     let input_tokens = count(prompt) + system.map(count).unwrap_or(0);
     Reply {
@@ -294,7 +325,13 @@ pub fn invoke_body(family: Family, model: &str, r: &Reply) -> Value {
 
 /// The chunks of InvokeModelWithResponseStream in the family's shape; the
 /// last carries `amazon-bedrock-invocationMetrics`, as on AWS.
-pub fn stream_chunks(family: Family, model: &str, r: &Reply, latency_ms: u64, first_byte_ms: u64) -> Vec<Value> {
+pub fn stream_chunks(
+    family: Family,
+    model: &str,
+    r: &Reply,
+    latency_ms: u64,
+    first_byte_ms: u64,
+) -> Vec<Value> {
     let metrics = json!({
         "inputTokenCount": r.input_tokens,
         "outputTokenCount": r.output_tokens,
@@ -317,25 +354,34 @@ pub fn stream_chunks(family: Family, model: &str, r: &Reply, latency_ms: u64, fi
             chunks.push(json!({"type": "message_delta",
                 "delta": {"stop_reason": if r.truncated { "max_tokens" } else { "end_turn" }, "stop_sequence": null},
                 "usage": {"output_tokens": r.output_tokens}}));
-            chunks.push(json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}));
+            chunks
+                .push(json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}));
         }
         _ => {
             for (i, p) in r.pieces.iter().enumerate() {
                 let last = i + 1 == n;
                 let done = |finished: Value| if last { finished } else { Value::Null };
                 let mut c = match family {
-                    Family::AnthropicCompletion => json!({"completion": if i == 0 { format!(" {p}") } else { p.clone() },
+                    Family::AnthropicCompletion => {
+                        json!({"completion": if i == 0 { format!(" {p}") } else { p.clone() },
                         "stop_reason": done(json!(if r.truncated { "max_tokens" } else { "stop_sequence" })),
-                        "stop": done(json!("\n\nHuman:"))}),
-                    Family::Titan => json!({"outputText": p, "index": 0, "totalOutputTextTokenCount": i + 1,
+                        "stop": done(json!("\n\nHuman:"))})
+                    }
+                    Family::Titan => {
+                        json!({"outputText": p, "index": 0, "totalOutputTextTokenCount": i + 1,
                         "completionReason": done(json!(if r.truncated { "LENGTH" } else { "FINISH" })),
-                        "inputTextTokenCount": if i == 0 { json!(r.input_tokens) } else { Value::Null }}),
-                    Family::Llama => json!({"generation": p, "prompt_token_count": if i == 0 { json!(r.input_tokens) } else { Value::Null },
+                        "inputTextTokenCount": if i == 0 { json!(r.input_tokens) } else { Value::Null }})
+                    }
+                    Family::Llama => {
+                        json!({"generation": p, "prompt_token_count": if i == 0 { json!(r.input_tokens) } else { Value::Null },
                         "generation_token_count": i + 1,
-                        "stop_reason": done(json!(if r.truncated { "length" } else { "stop" }))}),
+                        "stop_reason": done(json!(if r.truncated { "length" } else { "stop" }))})
+                    }
                     Family::Mistral => json!({"outputs": [{"text": p,
                         "stop_reason": done(json!(if r.truncated { "length" } else { "stop" }))}]}),
-                    Family::CohereChat => json!({"is_finished": false, "event_type": "text-generation", "text": p}),
+                    Family::CohereChat => {
+                        json!({"is_finished": false, "event_type": "text-generation", "text": p})
+                    }
                     Family::CohereGenerate => json!({"is_finished": false, "text": p}),
                     Family::AnthropicMessages => unreachable!(),
                 };
@@ -345,7 +391,11 @@ pub fn stream_chunks(family: Family, model: &str, r: &Reply, latency_ms: u64, fi
                 chunks.push(c);
             }
             if matches!(family, Family::CohereChat | Family::CohereGenerate) {
-                let reason = if r.truncated { "MAX_TOKENS" } else { "COMPLETE" };
+                let reason = if r.truncated {
+                    "MAX_TOKENS"
+                } else {
+                    "COMPLETE"
+                };
                 let mut end = json!({"is_finished": true, "event_type": "stream-end", "finish_reason": reason});
                 end["amazon-bedrock-invocationMetrics"] = metrics;
                 chunks.push(end);
@@ -357,7 +407,11 @@ pub fn stream_chunks(family: Family, model: &str, r: &Reply, latency_ms: u64, fi
 
 /// Converse's stop reason.
 pub fn converse_stop_reason(r: &Reply) -> &'static str {
-    if r.truncated { "max_tokens" } else { "end_turn" }
+    if r.truncated {
+        "max_tokens"
+    } else {
+        "end_turn"
+    }
 }
 
 /// Reads a Converse request: the last user message's text, the system
@@ -411,8 +465,16 @@ mod tests {
 
     #[test]
     fn ids_and_providers() {
-        assert_eq!(base_model_id("us.anthropic.claude-3-haiku-20240307-v1:0"), "anthropic.claude-3-haiku-20240307-v1:0");
-        assert_eq!(base_model_id("arn:aws:bedrock:us-west-2::foundation-model/meta.llama3-8b-instruct-v1:0"), "meta.llama3-8b-instruct-v1:0");
+        assert_eq!(
+            base_model_id("us.anthropic.claude-3-haiku-20240307-v1:0"),
+            "anthropic.claude-3-haiku-20240307-v1:0"
+        );
+        assert_eq!(
+            base_model_id(
+                "arn:aws:bedrock:us-west-2::foundation-model/meta.llama3-8b-instruct-v1:0"
+            ),
+            "meta.llama3-8b-instruct-v1:0"
+        );
         assert_eq!(provider("cohere.command-r-v1:0"), Some("cohere.command"));
         assert_eq!(provider("stability.sd3"), None);
         assert!(!supports_system("amazon.titan-text-express-v1"));
@@ -422,8 +484,14 @@ mod tests {
     #[test]
     fn reply_quotes_prompt_and_respects_limit() {
         let r = reply("anthropic.claude-v2", "what is two plus two", None, 100);
-        assert_eq!(r.text(), "Reply from anthropic.claude-v2: what is two plus two");
-        assert_eq!((r.input_tokens, r.output_tokens, r.truncated), (5, 8, false));
+        assert_eq!(
+            r.text(),
+            "Reply from anthropic.claude-v2: what is two plus two"
+        );
+        assert_eq!(
+            (r.input_tokens, r.output_tokens, r.truncated),
+            (5, 8, false)
+        );
         let short = reply("anthropic.claude-v2", "what is two plus two", None, 3);
         assert_eq!(short.text(), "Reply from anthropic.claude-v2:");
         assert!(short.truncated);
@@ -432,19 +500,51 @@ mod tests {
     #[test]
     fn every_family_parses_its_own_body() {
         let cases = [
-            ("anthropic.claude-3-haiku-20240307-v1:0", json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": [{"role": "user", "content": "hi there"}]}), Family::AnthropicMessages),
-            ("anthropic.claude-v2", json!({"prompt": "\n\nHuman: hi there\n\nAssistant:", "max_tokens_to_sample": 10}), Family::AnthropicCompletion),
-            ("amazon.titan-text-express-v1", json!({"inputText": "hi there"}), Family::Titan),
-            ("meta.llama3-8b-instruct-v1:0", json!({"prompt": "<|begin_of_text|>hi there", "max_gen_len": 10}), Family::Llama),
-            ("mistral.mistral-7b-instruct-v0:2", json!({"prompt": "<s>[INST] hi there [/INST]"}), Family::Mistral),
-            ("cohere.command-r-v1:0", json!({"message": "hi there"}), Family::CohereChat),
-            ("cohere.command-text-v14", json!({"prompt": "hi there"}), Family::CohereGenerate),
+            (
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": [{"role": "user", "content": "hi there"}]}),
+                Family::AnthropicMessages,
+            ),
+            (
+                "anthropic.claude-v2",
+                json!({"prompt": "\n\nHuman: hi there\n\nAssistant:", "max_tokens_to_sample": 10}),
+                Family::AnthropicCompletion,
+            ),
+            (
+                "amazon.titan-text-express-v1",
+                json!({"inputText": "hi there"}),
+                Family::Titan,
+            ),
+            (
+                "meta.llama3-8b-instruct-v1:0",
+                json!({"prompt": "<|begin_of_text|>hi there", "max_gen_len": 10}),
+                Family::Llama,
+            ),
+            (
+                "mistral.mistral-7b-instruct-v0:2",
+                json!({"prompt": "<s>[INST] hi there [/INST]"}),
+                Family::Mistral,
+            ),
+            (
+                "cohere.command-r-v1:0",
+                json!({"message": "hi there"}),
+                Family::CohereChat,
+            ),
+            (
+                "cohere.command-text-v14",
+                json!({"prompt": "hi there"}),
+                Family::CohereGenerate,
+            ),
         ];
         for (model, body, family) in cases {
             let ask = parse_invoke(model, &body).unwrap();
             assert_eq!(ask.family, family, "{model}");
             assert_eq!(ask.prompt, "hi there", "{model}");
         }
-        assert!(parse_invoke("amazon.titan-text-express-v1", &json!({"prompt": "x"})).unwrap_err().contains("[inputText]"));
+        assert!(
+            parse_invoke("amazon.titan-text-express-v1", &json!({"prompt": "x"}))
+                .unwrap_err()
+                .contains("[inputText]")
+        );
     }
 }

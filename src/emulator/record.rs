@@ -57,7 +57,10 @@ impl Record {
     /// Adds an entry and returns its index.
     pub fn push(&self, entry: RecordEntry) -> usize {
         if let Some(path) = &self.file
-            && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+            && let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
             && let Ok(line) = serde_json::to_string(&entry)
         {
             let _ = writeln!(f, "{line}");

@@ -65,9 +65,9 @@ pub struct Authorization {
 
 /// Parses `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
 pub fn parse_authorization(value: &str) -> Result<Authorization, AuthError> {
-    let rest = value
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or_else(|| AuthError::Incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm".into()))?;
+    let rest = value.strip_prefix("AWS4-HMAC-SHA256 ").ok_or_else(|| {
+        AuthError::Incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm".into())
+    })?;
     let mut credential = None;
     let mut signed = None;
     let mut signature = None;
@@ -81,12 +81,15 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, AuthError> {
             signature = Some(v);
         }
     }
-    let missing = |what: &str| AuthError::Incomplete(format!("Authorization header requires '{what}' parameter"));
+    let missing = |what: &str| {
+        AuthError::Incomplete(format!("Authorization header requires '{what}' parameter"))
+    };
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let scope: Vec<&str> = credential.split('/').collect();
     if scope.len() != 5 || scope[4] != "aws4_request" {
         return Err(AuthError::Incomplete(
-            "Credential should be scoped to a valid region and service, and end in aws4_request".into(),
+            "Credential should be scoped to a valid region and service, and end in aws4_request"
+                .into(),
         ));
     }
     Ok(Authorization {
@@ -114,13 +117,21 @@ pub fn verify(
 ) -> Result<Verified, AuthError> {
     let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
     let auth = parse_authorization(header("authorization").ok_or(AuthError::Missing)?)?;
-    let owner = identities.owner(&auth.access_key_id).ok_or(AuthError::UnknownKey)?;
+    let owner = identities
+        .owner(&auth.access_key_id)
+        .ok_or(AuthError::UnknownKey)?;
 
     let amz_date = header("x-amz-date").ok_or_else(|| {
-        AuthError::Incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header".into())
+        AuthError::Incomplete(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header"
+                .into(),
+        )
     })?;
-    let signed_at = parse_amz_date(amz_date)
-        .ok_or_else(|| AuthError::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'")))?;
+    let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
+        AuthError::Incomplete(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{amz_date}'"
+        ))
+    })?;
     let skew = now
         .duration_since(signed_at)
         .unwrap_or_else(|e| e.duration());
@@ -164,7 +175,13 @@ pub fn verify(
         })
         .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
         .collect();
-    let host = header("host").unwrap_or("localhost");
+    let host = req
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".into());
     let uri = format!(
         "http://{host}{}",
         req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
@@ -293,7 +310,10 @@ mod tests {
         let t = parse_amz_date("20240229T235959Z").unwrap();
         assert_eq!(format_amz_date(t), "20240229T235959Z");
         assert_eq!(format_iso(t), "2024-02-29T23:59:59Z");
-        assert_eq!(parse_amz_date("19700101T000000Z"), Some(SystemTime::UNIX_EPOCH));
+        assert_eq!(
+            parse_amz_date("19700101T000000Z"),
+            Some(SystemTime::UNIX_EPOCH)
+        );
         assert!(parse_amz_date("2024-02-29").is_none());
     }
 

@@ -24,22 +24,46 @@ fn error(status: u16, code: &str, message: &str) -> hyper::Response<Body> {
 fn auth_error(e: &AuthError) -> (u16, &'static str, String) {
     let mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
     match e {
-        AuthError::Missing => (403, "MissingAuthenticationToken", "Request is missing Authentication Token".into()),
+        AuthError::Missing => (
+            403,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token".into(),
+        ),
         AuthError::Incomplete(m) => (400, "IncompleteSignature", m.clone()),
-        AuthError::UnknownKey => (403, "InvalidClientTokenId", "The security token included in the request is invalid.".into()),
+        AuthError::UnknownKey => (
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.".into(),
+        ),
         AuthError::BadSignature => (403, "SignatureDoesNotMatch", mismatch.into()),
-        AuthError::WrongRegion(r) => (403, "SignatureDoesNotMatch", format!("Credential should be scoped to a valid region. This endpoint serves '{r}'.")),
-        AuthError::WrongService(s) => (403, "SignatureDoesNotMatch", format!("Credential should be scoped to correct service: '{s}'.")),
-        AuthError::Expired => (400, "ExpiredToken", "The security token included in the request is expired".into()),
+        AuthError::WrongRegion(r) => (
+            403,
+            "SignatureDoesNotMatch",
+            format!("Credential should be scoped to a valid region. This endpoint serves '{r}'."),
+        ),
+        AuthError::WrongService(s) => (
+            403,
+            "SignatureDoesNotMatch",
+            format!("Credential should be scoped to correct service: '{s}'."),
+        ),
+        AuthError::Expired => (
+            400,
+            "ExpiredToken",
+            "The security token included in the request is expired".into(),
+        ),
         AuthError::Skewed(m) => (403, "SignatureDoesNotMatch", m.clone()),
     }
 }
 
 /// Handles `POST /` with a form body.
-pub(crate) fn handle(state: &State, parts: &http::request::Parts, body: &Bytes) -> hyper::Response<Body> {
+pub(crate) fn handle(
+    state: &State,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> hyper::Response<Body> {
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let action = form.get("Action").cloned().unwrap_or_default();
-    let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let host = super::host_of(parts);
     let mut entry = RecordEntry {
         service: "sts".into(),
         operation: action.clone(),
@@ -60,7 +84,14 @@ pub(crate) fn handle(state: &State, parts: &http::request::Parts, body: &Bytes) 
         error(status, code, message)
     };
     let region = state.region_for(&host);
-    let verified = match sigv4::verify(&state.identities, parts, body, "sts", &region, SystemTime::now()) {
+    let verified = match sigv4::verify(
+        &state.identities,
+        parts,
+        body,
+        "sts",
+        &region,
+        SystemTime::now(),
+    ) {
         Ok(v) => v,
         Err(e) => {
             let (status, code, message) = auth_error(&e);
@@ -73,9 +104,17 @@ pub(crate) fn handle(state: &State, parts: &http::request::Parts, body: &Bytes) 
         "GetCallerIdentity" => {
             state.record.push(entry);
             let user_id = match &caller {
-                Principal::User { name, .. } => format!("AIDA{}", name.to_ascii_uppercase().replace('-', "")),
-                Principal::Session { assumed_arn, role, .. } => {
-                    format!("AROA{}:{}", role.to_ascii_uppercase(), assumed_arn.rsplit('/').next().unwrap_or(""))
+                Principal::User { name, .. } => {
+                    format!("AIDA{}", name.to_ascii_uppercase().replace('-', ""))
+                }
+                Principal::Session {
+                    assumed_arn, role, ..
+                } => {
+                    format!(
+                        "AROA{}:{}",
+                        role.to_ascii_uppercase(),
+                        assumed_arn.rsplit('/').next().unwrap_or("")
+                    )
                 }
             };
             let body = format!(
@@ -89,7 +128,12 @@ pub(crate) fn handle(state: &State, parts: &http::request::Parts, body: &Bytes) 
         }
         "AssumeRole" => assume_role(state, &form, &caller, entry),
         "" => fail(&mut entry, 400, "MissingAction", "Missing Action"),
-        other => fail(&mut entry, 400, "InvalidAction", &format!("Could not find operation {other} for version 2011-06-15")),
+        other => fail(
+            &mut entry,
+            400,
+            "InvalidAction",
+            &format!("Could not find operation {other} for version 2011-06-15"),
+        ),
     }
 }
 
@@ -108,12 +152,24 @@ fn assume_role(
     let role_arn = form.get("RoleArn").cloned().unwrap_or_default();
     let session_name = form.get("RoleSessionName").cloned().unwrap_or_default();
     if role_arn.len() < 20 {
-        return fail(&mut entry, 400, "ValidationError", "1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20");
+        return fail(
+            &mut entry,
+            400,
+            "ValidationError",
+            "1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20",
+        );
     }
     if !(2..=64).contains(&session_name.len())
-        || !session_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+        || !session_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
     {
-        return fail(&mut entry, 400, "ValidationError", "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*");
+        return fail(
+            &mut entry,
+            400,
+            "ValidationError",
+            "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+        );
     }
     let denied = format!(
         "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
@@ -136,21 +192,41 @@ fn assume_role(
             form.get("SerialNumber") == Some(&d.serial) && form.get("TokenCode") == Some(&d.code)
         });
         if !ok {
-            return fail(&mut entry, 403, "AccessDenied", &format!("{denied} (MultiFactorAuthentication required)"));
+            return fail(
+                &mut entry,
+                403,
+                "AccessDenied",
+                &format!("{denied} (MultiFactorAuthentication required)"),
+            );
         }
     }
     let duration = match form.get("DurationSeconds").map(|d| d.parse::<u32>()) {
         None => 3600,
         Some(Ok(d)) if d >= 900 => d,
         Some(_) => {
-            return fail(&mut entry, 400, "ValidationError", "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900");
+            return fail(
+                &mut entry,
+                400,
+                "ValidationError",
+                "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900",
+            );
         }
     };
     if matches!(caller, Principal::Session { .. }) && duration > 3600 {
-        return fail(&mut entry, 400, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.");
+        return fail(
+            &mut entry,
+            400,
+            "ValidationError",
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        );
     }
     if duration > role.max_session_seconds {
-        return fail(&mut entry, 400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+        return fail(
+            &mut entry,
+            400,
+            "ValidationError",
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        );
     }
     let told = Duration::from_secs(u64::from(duration));
     let lifetime = state.faults.session_ttl.map_or(told, |ttl| ttl.min(told));
@@ -172,5 +248,8 @@ fn assume_role(
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
