@@ -64,6 +64,38 @@ impl fmt::Display for Location {
     }
 }
 
+/// A network hop of a call: where a failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// The EC2 instance metadata service.
+    Imds,
+    /// AWS STS.
+    Sts,
+    /// The Bedrock runtime endpoint.
+    Bedrock,
+}
+
+impl fmt::Display for Hop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hop::Imds => "IMDS",
+            Hop::Sts => "STS",
+            Hop::Bedrock => "Bedrock",
+        })
+    }
+}
+
+/// What kind of remote failure, which decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteKind {
+    /// The credentials were refused or could not be obtained (253).
+    Credentials,
+    /// The service answered with an error (254).
+    Service,
+    /// The service could not be reached: DNS, connect, TLS, timeout (255).
+    Network,
+}
+
 /// Every way the library can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -148,6 +180,22 @@ pub enum Error {
         source_name: String,
     },
 
+    /// A remote hop failed. The message and hint have had every secret of
+    /// the configuration removed.
+    #[error("{hop}: {code}: {message}{}", hint.as_ref().map(|h| format!("\n  likely cause: {h}")).unwrap_or_default())]
+    Remote {
+        /// Which hop.
+        hop: Hop,
+        /// AWS's error code, or a short name for a network failure.
+        code: String,
+        /// AWS's message, or what failed.
+        message: String,
+        /// The likely cause and what to do.
+        hint: Option<String>,
+        /// Which exit code it gets.
+        kind: RemoteKind,
+    },
+
     /// Integrity failure: the MAC does not match, is missing, a value cannot
     /// be decrypted, or the key belongs to another file.
     #[error("{}: integrity check failed: {message}", path.display())]
@@ -171,6 +219,11 @@ impl Error {
             | Error::KeyNotFound { .. }
             | Error::BadKey { .. } => ExitCode::Config,
             Error::Integrity { .. } => ExitCode::Integrity,
+            Error::Remote { kind, .. } => match kind {
+                RemoteKind::Credentials => ExitCode::Config,
+                RemoteKind::Service => ExitCode::Service,
+                RemoteKind::Network => ExitCode::Other,
+            },
             Error::Write { .. } => ExitCode::Other,
         }
     }

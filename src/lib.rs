@@ -8,18 +8,25 @@
 //! - `invoke` reads such a file and calls Bedrock.
 
 pub mod config;
+pub mod credentials;
 pub mod crypto;
+pub mod diagnose;
 pub mod document;
 pub mod emulator;
 pub mod encrypt;
 pub mod encrypt_cli;
+pub mod endpoint;
 pub mod error;
+pub mod families;
 pub mod fsutil;
 pub mod keys;
 pub mod logging;
+pub mod model_choice;
 pub mod prompt;
+pub mod request;
 pub mod sealed;
 pub mod secret;
+pub mod transport;
 
 pub use error::{Error, ExitCode, Result};
 pub use secret::Secret;

@@ -109,6 +109,39 @@ pub fn redact_fully(value: &Secret) -> String {
     format!("({} characters)", value.char_count())
 }
 
+/// Replaces every known secret in a text with its redacted form, for text
+/// that comes from elsewhere: an AWS error message names the role ARN it
+/// refused, which this tool holds as a secret.
+#[derive(Debug, Default, Clone)]
+pub struct Scrubber {
+    pairs: Vec<(Secret, String)>,
+}
+
+impl Scrubber {
+    /// An empty scrubber.
+    pub fn new() -> Scrubber {
+        Scrubber::default()
+    }
+
+    /// Adds a secret and what to show instead.
+    pub fn add(&mut self, secret: &Secret, shown: String) {
+        if secret.expose().len() >= 4 {
+            self.pairs.push((secret.clone(), shown));
+            self.pairs
+                .sort_by_key(|(s, _)| std::cmp::Reverse(s.expose().len()));
+        }
+    }
+
+    /// The text with every secret replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (secret, shown) in &self.pairs {
+            out = out.replace(secret.expose(), shown);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +152,18 @@ mod tests {
         assert_eq!(format!("{s}"), "(redacted)");
         assert_eq!(format!("{s:?}"), "(redacted)");
         assert_eq!(format!("{:?}", Some(&s)), "Some((redacted))");
+    }
+
+    #[test]
+    fn scrubber_replaces_longest_first() {
+        let mut s = Scrubber::new();
+        let arn = Secret::new("arn:aws:iam::222222222222:role/Bedrock");
+        s.add(&Secret::new("222222222222"), "2222********".into());
+        s.add(&arn, redact_arn(&arn));
+        assert_eq!(
+            s.scrub("not authorized on resource: arn:aws:iam::222222222222:role/Bedrock"),
+            "not authorized on resource: arn:aws:iam::2222********:role/..."
+        );
     }
 
     #[test]

@@ -7,7 +7,13 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 252 } else { 0 });
+        }
+    };
     let ca_out = args.ca_out.clone();
     let config = match args.into_config() {
         Ok(c) => c,

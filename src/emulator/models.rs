@@ -25,17 +25,7 @@ pub enum Family {
     CohereGenerate,
 }
 
-/// The provider part of a model id: `anthropic`, `amazon`, ... with any
-/// inference-profile prefix (`us.`, `eu.`, `apac.`, `global.`) or ARN removed.
-pub fn base_model_id(model: &str) -> &str {
-    let model = model.rsplit('/').next().unwrap_or(model);
-    for prefix in ["us.", "eu.", "apac.", "global.", "us-gov."] {
-        if let Some(rest) = model.strip_prefix(prefix) {
-            return rest;
-        }
-    }
-    model
-}
+pub use crate::families::{base_model_id, supports_system};
 
 /// Which providers the emulator serves; others are "invalid model identifier".
 pub fn provider(model: &str) -> Option<&'static str> {
@@ -49,15 +39,6 @@ pub fn provider(model: &str) -> Option<&'static str> {
     ]
     .into_iter()
     .find(|p| base.starts_with(p))
-}
-
-/// Whether Converse accepts a system prompt for this model (Titan Text and
-/// the Mistral 7B / Mixtral instruct models do not, on AWS too).
-pub fn supports_system(model: &str) -> bool {
-    let base = base_model_id(model);
-    !(base.starts_with("amazon.titan-text")
-        || base.starts_with("mistral.mistral-7b")
-        || base.starts_with("mistral.mixtral"))
 }
 
 /// What was asked, whatever the family's shape.

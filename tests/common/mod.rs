@@ -222,3 +222,72 @@ pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// The emulator binary as a child process on a free port; killed on drop.
+pub struct ChildEmulator {
+    pub child: std::process::Child,
+    pub base_url: String,
+    pub port: u16,
+}
+
+impl ChildEmulator {
+    /// Starts `bedrock-emulator` with `args` and waits for its first line.
+    pub fn start(args: &[&str]) -> ChildEmulator {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-emulator"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start bedrock-emulator");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base_url = line.trim().to_string();
+        assert!(
+            base_url.contains("://127.0.0.1:"),
+            "first line is the base URL: {line:?}"
+        );
+        let port = base_url.rsplit(':').next().unwrap().parse().unwrap();
+        ChildEmulator {
+            child,
+            base_url,
+            port,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// The request record, through the admin path.
+    pub fn record(&self) -> Vec<serde_json::Value> {
+        let text = http_get(self.port, "/__emulator/requests");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl Drop for ChildEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP GET on loopback; returns the body.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out[out.find("\r\n\r\n").map(|i| i + 4).unwrap_or(0)..].to_string()
+}

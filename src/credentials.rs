@@ -1,0 +1,254 @@
+//! The four credential sources of `GetCredentialsFrom`, built from
+//! aws-config's own providers, and the assume-role step on top.
+//!
+//! - instance-role: IMDSv2 directly (not the whole default chain, which on
+//!   Cloud9 would pick the managed temporary credentials first);
+//! - assume-role: the ambient credentials (the default chain: on EC2, the
+//!   instance role) assume `AssumeRoleARN`;
+//! - access-keys: the configured keys assume `AssumeRoleARN`, or are used
+//!   directly without one;
+//! - default-chain: environment, profile (with `Profile`), SSO.
+//!
+//! STS is reached through the `SdkConfig` given here, whose endpoint is
+//! `STSEndpointURL` when set and never the Bedrock VPC endpoint.
+//! `AssumeRoleProvider` cannot send an MFA code, so with `MFASerial` the
+//! tool calls AssumeRole itself.
+
+use crate::config::{Config, CredentialSource};
+use crate::diagnose::{self, Context};
+use crate::error::{Error, Hop, Result};
+use crate::secret::{self, Secret};
+use aws_config::SdkConfig;
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use std::time::Duration;
+
+/// Default assumed-role session length, as the workshop tool used.
+pub const DEFAULT_SESSION_SECONDS: u32 = 900;
+
+/// Credentials ready for Bedrock, and how they were obtained.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The provider the Bedrock client uses (it refreshes on expiry).
+    pub provider: SharedCredentialsProvider,
+    /// How they were obtained, for the user.
+    pub description: String,
+    /// The access key id in use, redacted.
+    pub key_id: String,
+    /// When they expire, if they do.
+    pub expiry: Option<std::time::SystemTime>,
+}
+
+/// What the user supplies at run time.
+#[derive(Debug, Default)]
+pub struct RunTime {
+    /// `--mfa-code`, or asked on the terminal.
+    pub mfa_code: Option<Secret>,
+}
+
+/// A session name that says which tool and which user: `bedrock-private-<user>`.
+pub fn default_session_name() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "user".into());
+    let clean: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
+        .collect();
+    let name = format!("bedrock-private-{clean}");
+    name.chars().take(64).collect()
+}
+
+/// The description of a source without resolving it, for `--dry-run`.
+pub fn describe(config: &Config) -> String {
+    let base = config.source.to_string();
+    match (&config.assume_role_arn, config.source) {
+        (Some(arn), CredentialSource::AssumeRole | CredentialSource::AccessKeys) => format!(
+            "{base}, assuming {}{}",
+            secret::redact_arn(arn.secret()),
+            if config.mfa_serial.is_some() {
+                " with MFA"
+            } else {
+                ""
+            }
+        ),
+        (None, CredentialSource::AccessKeys) => format!("{base}, keys used directly"),
+        (_, CredentialSource::DefaultChain) => match &config.profile {
+            Some(p) => format!("{base}, profile {p}"),
+            None => base,
+        },
+        _ => base,
+    }
+}
+
+/// Builds the providers for `config` and resolves credentials once, so a
+/// failure is reported before Bedrock is called, with its hop.
+pub async fn resolve(
+    config: &Config,
+    sts_config: &SdkConfig,
+    runtime: &RunTime,
+    ctx: &mut Context,
+) -> Result<Resolved> {
+    ctx.source = describe(config);
+    let (base, base_hop): (SharedCredentialsProvider, Hop) = match config.source {
+        CredentialSource::InstanceRole => (
+            SharedCredentialsProvider::new(ImdsCredentialsProvider::builder().build()),
+            Hop::Imds,
+        ),
+        CredentialSource::AssumeRole => {
+            let chain = DefaultCredentialsChain::builder()
+                .region(sts_config.region().cloned().expect("region set"))
+                .build()
+                .await;
+            (SharedCredentialsProvider::new(chain), Hop::Imds)
+        }
+        CredentialSource::AccessKeys => {
+            let (Some(ak), Some(sk)) = (&config.access_key, &config.secret_key) else {
+                unreachable!("validation requires both keys in mode 2");
+            };
+            (
+                SharedCredentialsProvider::new(Credentials::new(
+                    ak.expose(),
+                    sk.expose(),
+                    None,
+                    None,
+                    "config-access-keys",
+                )),
+                Hop::Sts,
+            )
+        }
+        CredentialSource::DefaultChain => {
+            let mut builder = DefaultCredentialsChain::builder()
+                .region(sts_config.region().cloned().expect("region set"));
+            if let Some(profile) = &config.profile {
+                builder = builder.profile_name(profile);
+            }
+            (
+                SharedCredentialsProvider::new(builder.build().await),
+                Hop::Sts,
+            )
+        }
+    };
+
+    let role = match config.source {
+        CredentialSource::AssumeRole | CredentialSource::AccessKeys => {
+            config.assume_role_arn.as_ref()
+        }
+        _ => None,
+    };
+    let Some(role) = role else {
+        let creds = base
+            .provide_credentials()
+            .await
+            .map_err(|e| diagnose::credentials_error(base_hop, &e, ctx))?;
+        ctx.key_id = Some(secret::redact_access_key(&Secret::new(
+            creds.access_key_id(),
+        )));
+        return Ok(Resolved {
+            key_id: ctx.key_id.clone().unwrap_or_default(),
+            expiry: creds.expiry(),
+            provider: base,
+            description: ctx.source.clone(),
+        });
+    };
+
+    ctx.role = Some(secret::redact_arn(role.secret()));
+    ctx.external_id = config.external_id.is_some();
+    let session_name = config
+        .role_session_name
+        .clone()
+        .unwrap_or_else(default_session_name);
+    let seconds = config.session_duration.unwrap_or(DEFAULT_SESSION_SECONDS);
+    let sts_conf = sts_config
+        .to_builder()
+        .credentials_provider(base.clone())
+        .build();
+
+    // Resolve the source identity first: a failure here is the source's,
+    // and its ARN makes an AssumeRole refusal explainable.
+    let source_creds = base
+        .provide_credentials()
+        .await
+        .map_err(|e| diagnose::credentials_error(base_hop, &e, ctx))?;
+    ctx.key_id = Some(secret::redact_access_key(&Secret::new(
+        source_creds.access_key_id(),
+    )));
+
+    let provider = if let Some(serial) = &config.mfa_serial {
+        let code = runtime.mfa_code.clone().ok_or_else(|| {
+            Error::Usage("MFASerial is set: give the current code with --mfa-code (or run on a terminal to be asked)".into())
+        })?;
+        let out = aws_sdk_sts::Client::new(&sts_conf)
+            .assume_role()
+            .role_arn(role.secret().expose())
+            .role_session_name(&session_name)
+            .set_external_id(config.external_id.as_ref().map(|e| e.expose().to_string()))
+            .duration_seconds(seconds as i32)
+            .serial_number(serial.expose())
+            .token_code(code.expose())
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                ctx.source_arn = source_arn(&sts_conf).await;
+                return Err(diagnose::sdk_error(Hop::Sts, &e, ctx));
+            }
+        };
+        let c = out.credentials().ok_or_else(|| Error::Remote {
+            hop: Hop::Sts,
+            code: "NoCredentials".into(),
+            message: "AssumeRole returned no credentials".into(),
+            hint: None,
+            kind: crate::error::RemoteKind::Service,
+        })?;
+        SharedCredentialsProvider::new(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "assume-role-mfa",
+        ))
+    } else {
+        let mut builder = AssumeRoleProvider::builder(role.secret().expose())
+            .session_name(&session_name)
+            .session_length(Duration::from_secs(u64::from(seconds)))
+            .configure(sts_config);
+        if let Some(region) = sts_config.region() {
+            builder = builder.region(region.clone());
+        }
+        if let Some(id) = &config.external_id {
+            builder = builder.external_id(id.expose());
+        }
+        SharedCredentialsProvider::new(builder.build_from_provider(base.clone()).await)
+    };
+    let creds = match provider.provide_credentials().await {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.source_arn = source_arn(&sts_conf).await;
+            return Err(diagnose::credentials_error(Hop::Sts, &e, ctx));
+        }
+    };
+    ctx.key_id = Some(secret::redact_access_key(&Secret::new(
+        creds.access_key_id(),
+    )));
+    Ok(Resolved {
+        key_id: ctx.key_id.clone().unwrap_or_default(),
+        expiry: creds.expiry(),
+        provider,
+        description: ctx.source.clone(),
+    })
+}
+
+/// The ARN of the source identity, to explain an AssumeRole refusal.
+async fn source_arn(sts_conf: &SdkConfig) -> Option<String> {
+    aws_sdk_sts::Client::new(sts_conf)
+        .get_caller_identity()
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.arn().map(str::to_string))
+}

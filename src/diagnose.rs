@@ -1,0 +1,290 @@
+//! Turns SDK failures into errors that name the hop, the AWS error code and
+//! the likely cause with what to do, following what users actually hit:
+//! wrong keys, a stray session token, a clock off, a region mismatch, trust
+//! policies, endpoint policies, model access, inference profiles, quotas and
+//! unreachable endpoints.
+//!
+//! Every message from AWS passes through the [`Scrubber`] first: AWS names
+//! the role ARN it refused, which this tool treats as a secret.
+
+use crate::error::{Error, Hop, RemoteKind};
+use crate::families;
+use crate::secret::Scrubber;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// What the diagnosis may mention.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The signing region.
+    pub region: String,
+    /// The credential source, described.
+    pub source: String,
+    /// The access key id in use, redacted.
+    pub key_id: Option<String>,
+    /// The role being assumed, redacted.
+    pub role: Option<String>,
+    /// The identity assuming it, if known.
+    pub source_arn: Option<String>,
+    /// Whether an external id was sent.
+    pub external_id: bool,
+    /// The model id.
+    pub model: Option<String>,
+    /// The endpoint, as shown, and its kind.
+    pub endpoint: Option<String>,
+    /// The host a hop connects to.
+    pub host: Option<String>,
+    /// Removes secrets from AWS's messages.
+    pub scrubber: Scrubber,
+}
+
+/// Diagnoses an SDK error from `hop`.
+pub fn sdk_error<E, R>(hop: Hop, err: &SdkError<E, R>, ctx: &Context) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("Unknown").to_string();
+            let message = ctx.scrubber.scrub(e.message().unwrap_or(""));
+            service_error(hop, code, message, ctx)
+        }
+        SdkError::TimeoutError(_) => network(hop, "Timeout", "the call timed out".into(), ctx),
+        SdkError::DispatchFailure(d) => {
+            let detail = ctx.scrubber.scrub(&format!("{}", DisplayErrorContext(err)));
+            let code = if d.is_timeout() {
+                "ConnectTimeout"
+            } else {
+                "ConnectionFailed"
+            };
+            network(hop, code, detail, ctx)
+        }
+        other => Error::Remote {
+            hop,
+            code: "ResponseError".into(),
+            message: ctx
+                .scrubber
+                .scrub(&format!("{}", DisplayErrorContext(other))),
+            hint: None,
+            kind: RemoteKind::Service,
+        },
+    }
+}
+
+/// Diagnoses an error code and message that a service returned.
+pub fn service_error(hop: Hop, code: String, message: String, ctx: &Context) -> Error {
+    let key = ctx
+        .key_id
+        .as_deref()
+        .map(|k| {
+            let kind = if k.starts_with("ASIA") {
+                "temporary"
+            } else if k.starts_with("AKIA") {
+                "long-term"
+            } else {
+                "unknown kind of"
+            };
+            format!("{kind} key {k}")
+        })
+        .unwrap_or_else(|| "no key id known".into());
+    let stray = if std::env::var_os("AWS_SESSION_TOKEN").is_some() {
+        "; AWS_SESSION_TOKEN is set in the environment: if it does not belong to these keys, unset it"
+    } else {
+        ""
+    };
+    let (kind, hint) = match code.as_str() {
+        "UnrecognizedClientException" | "InvalidClientTokenId" => (
+            RemoteKind::Credentials,
+            Some(format!(
+                "the credentials ({}, {key}) are not known to AWS: wrong, deleted or deactivated keys{stray}",
+                ctx.source
+            )),
+        ),
+        "InvalidSignatureException" | "SignatureDoesNotMatch" => {
+            let hint = if message.contains("Signature expired") || message.contains("not yet current") {
+                "this machine's clock is more than 5 minutes off: synchronise it (chrony, ntpdate)".to_string()
+            } else if message.contains("region") {
+                format!(
+                    "the request was signed for {} but the endpoint belongs to another region: set Region to the endpoint's region",
+                    ctx.region
+                )
+            } else {
+                format!("the secret key does not belong to the access key ({key}): enter SecretKey again")
+            };
+            (RemoteKind::Credentials, Some(hint))
+        }
+        "ExpiredTokenException" | "ExpiredToken" => (
+            RemoteKind::Credentials,
+            Some(format!(
+                "the temporary credentials ({}, {key}) expired: run again for fresh ones rather than retrying; \
+                 SessionDuration sets how long assumed-role credentials last",
+                ctx.source
+            )),
+        ),
+        "AccessDenied" if hop == Hop::Sts => (
+            RemoteKind::Service,
+            Some(format!(
+                "{} may not assume {}: the role's trust policy must name this identity{}, and the identity needs sts:AssumeRole on the role",
+                ctx.source_arn.as_deref().unwrap_or("the source identity"),
+                ctx.role.as_deref().unwrap_or("the role"),
+                if ctx.external_id {
+                    "; the ExternalId sent must be the one the trust policy requires"
+                } else {
+                    "; if the trust policy requires an external id, set ExternalId"
+                }
+            )),
+        ),
+        "AccessDeniedException" => (RemoteKind::Service, Some(access_denied_hint(&message, ctx))),
+        "ValidationException" => (RemoteKind::Service, validation_hint(&message, ctx)),
+        "ResourceNotFoundException" => (
+            RemoteKind::Service,
+            Some("the model is not available to this account: for Anthropic models submit the use-case details in the Bedrock console; legacy models are retired".into()),
+        ),
+        "ThrottlingException" | "Throttling" => (
+            RemoteKind::Service,
+            Some("a quota was reached and the retries with backoff did not get through: wait and run again, or ask for a higher quota".into()),
+        ),
+        "ServiceUnavailableException" | "InternalServerException" | "ModelTimeoutException" | "ModelNotReadyException" => (
+            RemoteKind::Service,
+            Some("a transient failure on the service side: run again".into()),
+        ),
+        _ => (RemoteKind::Service, None),
+    };
+    Error::Remote {
+        hop,
+        code,
+        message,
+        hint,
+        kind,
+    }
+}
+
+fn access_denied_hint(message: &str, ctx: &Context) -> String {
+    let lower = message.to_ascii_lowercase();
+    let path = ctx.endpoint.as_deref().unwrap_or("the endpoint");
+    if lower.contains("sourcevpce") || lower.contains("vpc endpoint") || lower.contains("vpce") {
+        format!(
+            "a VPC endpoint condition refused the call (aws:SourceVpce in a policy, or the endpoint policy); it went through {path}"
+        )
+    } else if lower.contains("service control policy") {
+        "a service control policy of the organization denies it: ask the organization's administrators".into()
+    } else if lower.contains("don't have access to the model")
+        || lower.contains("do not have access to the model")
+    {
+        format!(
+            "model access is not granted in {}: enable the model under Model access in the Bedrock console of {}",
+            ctx.region, ctx.region
+        )
+    } else if lower.contains("explicit deny") {
+        "an explicit Deny in an IAM, resource or endpoint policy matches this call".into()
+    } else {
+        format!(
+            "the identity's IAM policies do not allow this call on {}: add bedrock:InvokeModel (and bedrock:InvokeModelWithResponseStream for streaming) on the model's ARN",
+            ctx.model.as_deref().unwrap_or("this model")
+        )
+    }
+}
+
+fn validation_hint(message: &str, ctx: &Context) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    let model = ctx.model.as_deref().unwrap_or("");
+    if lower.contains("on-demand throughput") || lower.contains("inference profile") {
+        Some(format!(
+            "this model needs an inference profile for on-demand use: use --model {}.{}",
+            families::profile_prefix(&ctx.region),
+            families::base_model_id(model)
+        ))
+    } else if lower.contains("model identifier is invalid") {
+        Some(format!(
+            "no model {model} in {}: check the id; `invoke models` lists the aliases of the config",
+            ctx.region
+        ))
+    } else if lower.contains("system messages") {
+        Some("this model takes no system prompt: the workshop flow folds it into the user message; with --prompt, leave SystemPromptFile out".into())
+    } else {
+        None
+    }
+}
+
+fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
+    let host = ctx.host.as_deref().unwrap_or("the endpoint");
+    let lower = detail.to_ascii_lowercase();
+    let hint = if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+    {
+        format!(
+            "TLS verification of {host} failed: if a proxy or a private CA is in the path, give its CA certificate in CABundle \
+             (or AWS_CA_BUNDLE); if a custom DNS name fronts the endpoint, use the endpoint's own name. Never turn verification off"
+        )
+    } else {
+        match hop {
+            Hop::Imds => "the instance metadata service did not answer: not on EC2 or Cloud9, IMDS disabled, or in a container with a hop limit of 1 (it must be 2)".into(),
+            Hop::Sts => format!(
+                "cannot reach STS at {host}: in a private subnet without NAT, STS needs its own VPC endpoint (STSEndpointURL) in {}; check DNS and the security group (TCP 443)",
+                ctx.region
+            ),
+            Hop::Bedrock => format!(
+                "cannot reach {host}: check that it resolves (private DNS of the VPC endpoint, or a NAT for the public endpoint), \
+                 that the endpoint's security group allows TCP 443 from here, and that the endpoint is in {}",
+                ctx.region
+            ),
+        }
+    };
+    Error::Remote {
+        hop,
+        code: code.into(),
+        message: detail,
+        hint: Some(hint),
+        kind: RemoteKind::Network,
+    }
+}
+
+/// Diagnoses a credentials provider failure: an STS error inside it gets
+/// the STS diagnosis; otherwise the failure is described for its hop.
+pub fn credentials_error(
+    hop: Hop,
+    err: &aws_credential_types::provider::error::CredentialsError,
+    ctx: &Context,
+) -> Error {
+    use aws_credential_types::provider::error::CredentialsError as C;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(sdk) = e.downcast_ref::<SdkError<
+            aws_sdk_sts::operation::assume_role::AssumeRoleError,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >>() {
+            return sdk_error(Hop::Sts, sdk, ctx);
+        }
+        source = e.source();
+    }
+    let detail = ctx.scrubber.scrub(&format!("{}", DisplayErrorContext(err)));
+    match err {
+        C::ProviderTimedOut(_) => network(hop, "Timeout", detail, ctx),
+        C::CredentialsNotLoaded(_) => Error::Remote {
+            hop,
+            code: "CredentialsNotLoaded".into(),
+            hint: Some(match hop {
+                Hop::Imds => "no instance role credentials: attach an instance profile with a role to this instance, or check that IMDS is reachable".into(),
+                _ => format!("no credentials for {}: set them in the environment or a profile (aws configure, aws sso login)", ctx.source),
+            }),
+            message: detail,
+            kind: RemoteKind::Credentials,
+        },
+        _ if detail.to_ascii_lowercase().contains("dispatch failure")
+            || detail.to_ascii_lowercase().contains("connect") =>
+        {
+            network(hop, "ConnectionFailed", detail, ctx)
+        }
+        _ => Error::Remote {
+            hop,
+            code: "CredentialsError".into(),
+            message: detail,
+            hint: None,
+            kind: RemoteKind::Credentials,
+        },
+    }
+}
