@@ -1,22 +1,69 @@
 //! Diagnostic logs on stderr, off unless asked for.
 //!
-//! Logs go to stderr only (stdout carries data) and never to files unless a
-//! user asks. Everything logged passes through types whose formatting is
-//! redacted ([`crate::Secret`]), so `--debug` is safe to paste into an issue.
+//! Logs go to stderr (stdout carries data), or to a file only when a user
+//! names one. Everything this crate logs passes through types whose
+//! formatting is redacted ([`crate::Secret`]); the AWS crates' own logs stay
+//! at warnings, since their debug output is not ours to vouch for. The level
+//! can be raised after start, because `Debug = true` is only known once the
+//! config has been read.
 
-use tracing_subscriber::fmt::format::FmtSpan;
+use std::path::Path;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{Registry, reload};
 
-/// Starts logging at debug level when `debug` is set, else warnings only.
-pub fn init(debug: bool) {
-    let level = if debug {
-        tracing::Level::DEBUG
+/// A handle to raise the level later.
+pub struct Logging {
+    handle: Option<reload::Handle<Targets, Registry>>,
+}
+
+fn filter(debug: bool) -> Targets {
+    let ours = if debug {
+        LevelFilter::DEBUG
     } else {
-        tracing::Level::WARN
+        LevelFilter::WARN
     };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .with_span_events(FmtSpan::NONE)
-        .try_init();
+    Targets::new()
+        .with_target("bedrock_private", ours)
+        .with_default(LevelFilter::WARN)
+}
+
+/// Starts logging: debug for this crate when `debug`, else warnings only;
+/// to `file` (appended) when given, else stderr.
+pub fn init(debug: bool, file: Option<&Path>) -> std::io::Result<Logging> {
+    let writer = match file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            BoxMakeWriter::new(std::sync::Mutex::new(f))
+        }
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
+    let (layer, handle) = reload::Layer::new(filter(debug));
+    let installed = tracing_subscriber::registry()
+        .with(layer)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_target(false)
+                .with_ansi(file.is_none() && crate::output::colour_allowed()),
+        )
+        .try_init()
+        .is_ok();
+    Ok(Logging {
+        handle: installed.then_some(handle),
+    })
+}
+
+impl Logging {
+    /// Raises this crate's logs to debug.
+    pub fn enable_debug(&self) {
+        if let Some(h) = &self.handle {
+            let _ = h.modify(|f| *f = filter(true));
+        }
+    }
 }

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return ExitCode::from(code.code()),
     };
-    logging::init(args.debug);
+    let _ = logging::init(args.debug, None);
     match encrypt_cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,11 +1,37 @@
 //! `invoke`: calls Amazon Bedrock with the credentials and network path a
-//! properties file describes. Not yet available in this release.
+//! properties file describes. All logic is in the library; this only wires
+//! arguments, logging, the runtime and the exit code together.
 
+use bedrock_private::{invoke_cli, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    eprintln!(
-        "invoke: error: not yet available in this release; `encrypt-config --check CONFIG` verifies a config meanwhile"
-    );
-    ExitCode::from(bedrock_private::ExitCode::Other.code())
+    let args = match invoke_cli::parse(std::env::args_os()) {
+        Ok(args) => args,
+        Err(code) => return ExitCode::from(code.code()),
+    };
+    let logging = match logging::init(args.debug, args.log_file.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("invoke: error: cannot open the log file: {e}");
+            return ExitCode::from(bedrock_private::ExitCode::Usage.code());
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("invoke: error: {e}");
+            return ExitCode::from(bedrock_private::ExitCode::Other.code());
+        }
+    };
+    match runtime.block_on(invoke_cli::run(args, &logging)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("invoke: error: {e}");
+            ExitCode::from(e.exit_code().code())
+        }
+    }
 }

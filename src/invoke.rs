@@ -1,0 +1,738 @@
+//! What `invoke` does, in order: read and verify the config, choose region,
+//! endpoint, model and request, resolve credentials (reporting the hop that
+//! fails), call Bedrock, and show the reply as it streams.
+
+use crate::config::{Config, Region};
+use crate::credentials::{self, RunTime};
+use crate::diagnose::{self, Context};
+use crate::endpoint::{self, Endpoint, EndpointKind};
+use crate::error::{Error, Hop, Result};
+use crate::families;
+use crate::keys::KeyOptions;
+use crate::logging::Logging;
+use crate::model_choice::{self, ModelChoice};
+use crate::output::{self, CallReport, CredentialsReport, EndpointReport, Format, Timings, Usage};
+use crate::prompt::{Prompter, Terminal};
+use crate::request::{self, Request, RequestArgs};
+use crate::sealed;
+use crate::secret::{self, Scrubber, Secret};
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, ConverseStreamOutput, InferenceConfiguration, Message,
+    ResponseStream, SystemContentBlock,
+};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The file read when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config.properties";
+
+/// Everything `invoke` was asked to do, typed.
+#[derive(Debug, Clone)]
+pub struct InvokeOptions {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--key-file`.
+    pub key_file: Option<PathBuf>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// Prompt sources.
+    pub request: RequestArgs,
+    /// Converse `maxTokens`.
+    pub max_tokens: i32,
+    /// Converse `temperature`.
+    pub temperature: f32,
+    /// Converse `topP`.
+    pub top_p: Option<f32>,
+    /// Stream the reply.
+    pub stream: bool,
+    /// Output format.
+    pub format: Format,
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// `--endpoint-url`.
+    pub endpoint_url: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--mfa-code`.
+    pub mfa_code: Option<Secret>,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Read timeout (also between stream events).
+    pub read_timeout: Duration,
+    /// Attempts per call, including retries of throttling and 5xx.
+    pub max_attempts: u32,
+    /// `--debug`.
+    pub debug: bool,
+}
+
+/// The operation a request and streaming choice lead to.
+fn operation(request: &Request, stream: bool) -> &'static str {
+    match (request, stream) {
+        (Request::Converse { .. }, true) => "ConverseStream",
+        (Request::Converse { .. }, false) => "Converse",
+        (Request::Invoke { .. }, true) => "InvokeModelWithResponseStream",
+        (Request::Invoke { .. }, false) => "InvokeModel",
+    }
+}
+
+/// Finds the config: `--config`, else `./config.properties`, else asks on a terminal.
+fn config_path(flag: Option<&Path>, prompter: &mut dyn Prompter) -> Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    let default = PathBuf::from(DEFAULT_CONFIG);
+    if default.exists() || !Terminal::is_interactive() {
+        return Ok(default);
+    }
+    let answer = prompter.line(&format!("Configuration file [{DEFAULT_CONFIG}]: "))?;
+    Ok(answer.map(|a| PathBuf::from(a.trim())).unwrap_or(default))
+}
+
+/// Opens, verifies and validates the config, printing its warnings.
+pub fn load_config(
+    flag: Option<&Path>,
+    key_file: Option<PathBuf>,
+    prompter: &mut dyn Prompter,
+) -> Result<(PathBuf, Config)> {
+    let path = config_path(flag, prompter)?;
+    let (_, validated) = sealed::open_validated(&path, &KeyOptions::from_env(key_file))?;
+    for w in &validated.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok((path, validated.config))
+}
+
+/// Every secret of the config, to scrub from what AWS says.
+fn scrubber(config: &Config, extra: &[&Secret]) -> Scrubber {
+    let mut s = Scrubber::new();
+    if let Some(a) = &config.assume_role_arn {
+        s.add(a.secret(), secret::redact_arn(a.secret()));
+    }
+    for u in [&config.vpc_endpoint_url, &config.sts_endpoint_url]
+        .into_iter()
+        .flatten()
+    {
+        s.add(u.secret(), secret::redact_url(u.secret()));
+        if let Ok(url) = url::Url::parse(u.secret().expose())
+            && let Some(host) = url.host_str()
+            && !host.starts_with("127.")
+            && host != "localhost"
+        {
+            let h = Secret::new(host);
+            s.add(
+                &h,
+                secret::redact_url(&Secret::new(format!("https://{host}")))
+                    .trim_start_matches("https://")
+                    .to_string(),
+            );
+        }
+    }
+    for k in [&config.access_key].into_iter().flatten() {
+        s.add(k, secret::redact_access_key(k));
+    }
+    for k in [&config.secret_key, &config.external_id, &config.mfa_serial]
+        .into_iter()
+        .flatten()
+    {
+        s.add(k, "(redacted)".into());
+    }
+    for e in extra {
+        s.add(e, "(redacted)".into());
+    }
+    s
+}
+
+/// The region: the file's, `--region`, or the AWS environment; a file and a
+/// flag that disagree are an error rather than a silent choice.
+async fn region(config: &Config, config_path: &Path, flag: Option<&str>) -> Result<Region> {
+    let flag = match flag {
+        Some(r) => Some(Region::parse(r).ok_or_else(|| {
+            Error::Usage(format!("--region {r}: expected a region such as us-west-2"))
+        })?),
+        None => None,
+    };
+    match (&config.region, flag) {
+        (Some(file), Some(flag)) if *file != flag => Err(Error::Usage(format!(
+            "--region {flag} disagrees with Region = {file} in {}: remove one",
+            config_path.display()
+        ))),
+        (Some(r), _) => Ok(r.clone()),
+        (None, Some(r)) => Ok(r),
+        (None, None) => {
+            let found = aws_config::meta::region::RegionProviderChain::default_provider()
+                .region()
+                .await;
+            let name = found.map(|r| r.to_string()).ok_or_else(|| {
+                Error::Usage(
+                    "no region: set Region in the config, give --region, or set AWS_REGION".into(),
+                )
+            })?;
+            Region::parse(&name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "the AWS environment names region {name}, which is not a region name"
+                ))
+            })
+        }
+    }
+}
+
+/// The SDK configuration shared by STS and Bedrock: region, timeouts,
+/// retries, and the HTTP client (with the CA bundle when there is one).
+async fn base_sdk_config(
+    config: &Config,
+    config_path: &Path,
+    region: &Region,
+    opts: &InvokeOptions,
+) -> Result<SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(opts.connect_timeout)
+                .read_timeout(opts.read_timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.max(1)));
+    let bundle = match &config.ca_bundle {
+        Some(p) => Some(request::locate(config_path, p)),
+        None => std::env::var_os("AWS_CA_BUNDLE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    };
+    if let Some(bundle) = bundle {
+        tracing::debug!(bundle = %bundle.display(), "adding CA bundle to the trust store");
+        loader = loader.http_client(crate::transport::client_with_bundle(&bundle)?);
+    }
+    Ok(loader.load().await)
+}
+
+fn warn_environment(config: &Config) {
+    if std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_some() {
+        eprintln!(
+            "warning: AWS_BEARER_TOKEN_BEDROCK is set: the Bedrock client may use that API key instead of the {} credentials; unset it to use the config's",
+            config.source.word()
+        );
+    }
+    let uses_env = matches!(
+        config.source,
+        crate::config::CredentialSource::AssumeRole | crate::config::CredentialSource::DefaultChain
+    );
+    if uses_env
+        && std::env::var_os("AWS_SESSION_TOKEN").is_some()
+        && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+    {
+        eprintln!(
+            "warning: AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID: a stray token from another session; unset it"
+        );
+    }
+}
+
+/// Runs `invoke`.
+pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
+    let mut terminal = Terminal;
+    let (path, config) = load_config(opts.config.as_deref(), opts.key_file.clone(), &mut terminal)?;
+    if config.debug && !opts.debug {
+        logging.enable_debug();
+    }
+    tracing::debug!(config = ?config, "configuration loaded");
+    let region = region(&config, &path, opts.region.as_deref()).await?;
+    let endpoint = endpoint::choose(
+        &config,
+        &path,
+        &region,
+        opts.endpoint_url.as_deref(),
+        std::env::var(endpoint::ENDPOINT_ENV).ok(),
+    )?;
+    let model = model_choice::choose(
+        opts.model.as_deref(),
+        &config,
+        Terminal::is_interactive(),
+        &mut terminal,
+    )?;
+    let mut warnings = Vec::new();
+    let request = request::build(
+        &opts.request,
+        &config,
+        &path,
+        &model.id,
+        Terminal::is_interactive(),
+        read_stdin,
+        &mut warnings,
+    )?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let op = operation(&request, opts.stream);
+
+    if opts.dry_run {
+        print_plan(&opts, &config, &region, &endpoint, &model, &request, op);
+        return Ok(());
+    }
+    warn_environment(&config);
+
+    let mfa_code = match (&config.mfa_serial, &opts.mfa_code) {
+        (Some(serial), None) if Terminal::is_interactive() && config.assume_role_arn.is_some() => {
+            terminal.secret(&format!("MFA code for {}: ", redact_serial(serial)))?
+        }
+        (_, code) => code.clone(),
+    };
+    let mut ctx = Context {
+        region: region.to_string(),
+        model: Some(model.id.clone()),
+        endpoint: Some(format!("the {} {}", endpoint.kind, endpoint.shown())),
+        scrubber: scrubber(&config, &mfa_code.iter().collect::<Vec<_>>()),
+        ..Context::default()
+    };
+
+    let base = base_sdk_config(&config, &path, &region, &opts).await?;
+    let mut sts_builder = base.to_builder();
+    if let Some(url) = &config.sts_endpoint_url {
+        sts_builder = sts_builder.endpoint_url(url.secret().expose());
+        ctx.host = url::Url::parse(url.secret().expose())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string));
+    } else {
+        ctx.host = Some(format!("sts.{region}.amazonaws.com"));
+    }
+    let sts_config = sts_builder.build();
+
+    output::note(
+        "endpoint",
+        &format!("{} {}", endpoint.kind, endpoint.shown()),
+    );
+    let resolved =
+        credentials::resolve(&config, &sts_config, &RunTime { mfa_code }, &mut ctx).await?;
+    output::note(
+        "credentials",
+        &format!("{} (key {})", resolved.description, resolved.key_id),
+    );
+    output::note("model", &format!("{model} via {op}"));
+
+    ctx.host = endpoint.host();
+    let client = aws_sdk_bedrockruntime::Client::from_conf(
+        aws_sdk_bedrockruntime::config::Builder::from(&base)
+            .endpoint_url(endpoint.url.expose())
+            .credentials_provider(resolved.provider.clone())
+            .build(),
+    );
+    let mut reply = output::Reply {
+        print: opts.format == Format::Text,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let mut first_token: Option<Duration> = None;
+    let call = call(
+        &client,
+        &opts,
+        &model,
+        &request,
+        &mut reply,
+        &mut first_token,
+        started,
+        &ctx,
+    );
+    let outcome = tokio::select! {
+        r = call => r,
+        _ = tokio::signal::ctrl_c() => {
+            reply.finish();
+            return Err(Error::Interrupted);
+        }
+    };
+    let total = started.elapsed();
+    reply.finish();
+    let (stop_reason, usage) = outcome?;
+    let timings = Timings {
+        first_token: first_token.map(ms),
+        total: ms(total),
+    };
+    match opts.format {
+        Format::Text => {
+            let mut parts = vec![format!(
+                "stop {}",
+                stop_reason.as_deref().unwrap_or("(none)")
+            )];
+            parts.push(format!(
+                "tokens {} in, {} out",
+                usage.input_tokens.map_or("?".into(), |n| n.to_string()),
+                usage.output_tokens.map_or("?".into(), |n| n.to_string())
+            ));
+            if let Some(t) = timings.first_token {
+                parts.push(format!("first token {t:.0} ms"));
+            }
+            parts.push(format!("total {:.0} ms", timings.total));
+            output::note("done", &parts.join(" · "));
+        }
+        Format::Json => {
+            let report = CallReport {
+                text: reply.text.clone(),
+                model: model.id.clone(),
+                alias: model.alias.clone(),
+                operation: op.to_string(),
+                endpoint: EndpointReport {
+                    kind: match endpoint.kind {
+                        EndpointKind::Vpc => "vpc",
+                        EndpointKind::Public => "public",
+                        EndpointKind::Environment => "environment",
+                        EndpointKind::Flag => "flag",
+                    }
+                    .into(),
+                    url: endpoint.shown(),
+                },
+                credentials: CredentialsReport {
+                    source: resolved.description.clone(),
+                    access_key_id: resolved.key_id.clone(),
+                },
+                stop_reason,
+                usage,
+                timings_ms: timings,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("serialisable")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn redact_serial(serial: &Secret) -> String {
+    if serial.expose().starts_with("arn:") {
+        secret::redact_arn(serial)
+    } else {
+        secret::redact_fully(serial)
+    }
+}
+
+fn read_stdin() -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|source| Error::Read {
+            path: "standard input".into(),
+            source,
+        })?;
+    Ok(text)
+}
+
+fn print_plan(
+    opts: &InvokeOptions,
+    config: &Config,
+    region: &Region,
+    endpoint: &Endpoint,
+    model: &ModelChoice,
+    request: &Request,
+    op: &str,
+) {
+    let what = match request {
+        Request::Converse { system, user } => format!(
+            "one user message ({} characters){}",
+            user.chars().count(),
+            if system.is_some() {
+                " and a system prompt"
+            } else {
+                ""
+            }
+        ),
+        Request::Invoke { body, from } => {
+            format!("the JSON body of {} ({} bytes)", from.display(), body.len())
+        }
+    };
+    let sts = match &config.sts_endpoint_url {
+        Some(u) => secret::redact_url(u.secret()),
+        None => format!("https://sts.{region}.amazonaws.com"),
+    };
+    let rows = [
+        ("region", region.to_string()),
+        (
+            "endpoint",
+            format!("{} {}", endpoint.kind, endpoint.shown()),
+        ),
+        ("credentials", credentials::describe(config)),
+        ("sts", sts),
+        ("model", model.to_string()),
+        ("operation", op.to_string()),
+        ("request", what),
+    ];
+    match opts.format {
+        Format::Text => {
+            for (k, v) in rows {
+                println!("{k:<12} {v}");
+            }
+        }
+        Format::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = rows
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&map).expect("serialisable")
+            );
+        }
+    }
+}
+
+/// Makes the call and feeds the reply to `reply`; returns the stop reason and usage.
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    client: &aws_sdk_bedrockruntime::Client,
+    opts: &InvokeOptions,
+    model: &ModelChoice,
+    request: &Request,
+    reply: &mut output::Reply,
+    first_token: &mut Option<Duration>,
+    started: Instant,
+    ctx: &Context,
+) -> Result<(Option<String>, Usage)> {
+    let mut mark = |reply: &mut output::Reply, text: &str| {
+        if first_token.is_none() && !text.is_empty() {
+            *first_token = Some(started.elapsed());
+        }
+        reply.push(text);
+    };
+    match request {
+        Request::Converse { system, user } => {
+            let message = Message::builder()
+                .role(ConversationRole::User)
+                .content(ContentBlock::Text(user.clone()))
+                .build()
+                .expect("role and content set");
+            let mut inference = InferenceConfiguration::builder()
+                .max_tokens(opts.max_tokens)
+                .temperature(opts.temperature);
+            if let Some(p) = opts.top_p {
+                inference = inference.top_p(p);
+            }
+            let system = system.clone().map(|s| vec![SystemContentBlock::Text(s)]);
+            if opts.stream {
+                let mut out = client
+                    .converse_stream()
+                    .model_id(&model.id)
+                    .set_system(system)
+                    .messages(message)
+                    .inference_config(inference.build())
+                    .send()
+                    .await
+                    .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, ctx))?;
+                let (mut stop, mut usage) = (None, Usage::default());
+                loop {
+                    match out.stream.recv().await {
+                        Ok(Some(ConverseStreamOutput::ContentBlockDelta(d))) => {
+                            if let Some(text) = d.delta().and_then(|d| d.as_text().ok()) {
+                                mark(reply, text);
+                            }
+                        }
+                        Ok(Some(ConverseStreamOutput::MessageStop(m))) => {
+                            stop = Some(m.stop_reason().as_str().to_string())
+                        }
+                        Ok(Some(ConverseStreamOutput::Metadata(m))) => {
+                            if let Some(u) = m.usage() {
+                                usage = Usage {
+                                    input_tokens: Some(u.input_tokens() as u64),
+                                    output_tokens: Some(u.output_tokens() as u64),
+                                };
+                            }
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => return Err(stream_failure(&e, converse_stream_code, reply, ctx)),
+                    }
+                }
+                Ok((stop, usage))
+            } else {
+                let out = client
+                    .converse()
+                    .model_id(&model.id)
+                    .set_system(system)
+                    .messages(message)
+                    .inference_config(inference.build())
+                    .send()
+                    .await
+                    .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, ctx))?;
+                if let Some(msg) = out.output().and_then(|o| o.as_message().ok()) {
+                    for block in msg.content() {
+                        if let Ok(t) = block.as_text() {
+                            mark(reply, t);
+                        }
+                    }
+                }
+                let usage = out.usage().map(|u| Usage {
+                    input_tokens: Some(u.input_tokens() as u64),
+                    output_tokens: Some(u.output_tokens() as u64),
+                });
+                Ok((
+                    Some(out.stop_reason().as_str().to_string()),
+                    usage.unwrap_or_default(),
+                ))
+            }
+        }
+        Request::Invoke { body, .. } => {
+            if opts.stream {
+                let mut out = client
+                    .invoke_model_with_response_stream()
+                    .model_id(&model.id)
+                    .content_type("application/json")
+                    .accept("application/json")
+                    .body(Blob::new(body.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, ctx))?;
+                let (mut stop, mut usage) = (None, Usage::default());
+                loop {
+                    match out.body.recv().await {
+                        Ok(Some(ResponseStream::Chunk(part))) => {
+                            let Some(bytes) = part.bytes() else { continue };
+                            let Ok(chunk) =
+                                serde_json::from_slice::<serde_json::Value>(bytes.as_ref())
+                            else {
+                                continue;
+                            };
+                            let piece = families::read_chunk(&chunk);
+                            mark(reply, &piece.text);
+                            stop = piece.stop_reason.or(stop);
+                            usage.input_tokens = piece.input_tokens.or(usage.input_tokens);
+                            usage.output_tokens = piece.output_tokens.or(usage.output_tokens);
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => return Err(stream_failure(&e, response_stream_code, reply, ctx)),
+                    }
+                }
+                Ok((stop, usage))
+            } else {
+                let out = client
+                    .invoke_model()
+                    .model_id(&model.id)
+                    .content_type("application/json")
+                    .accept("application/json")
+                    .body(Blob::new(body.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, ctx))?;
+                let value: serde_json::Value =
+                    serde_json::from_slice(out.body().as_ref()).unwrap_or_default();
+                let piece = families::read_reply(&value);
+                mark(reply, &piece.text);
+                Ok((
+                    piece.stop_reason,
+                    Usage {
+                        input_tokens: piece.input_tokens,
+                        output_tokens: piece.output_tokens,
+                    },
+                ))
+            }
+        }
+    }
+}
+
+fn converse_stream_code(
+    e: &aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError,
+) -> &'static str {
+    use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError as E;
+    match e {
+        E::InternalServerException(_) => "InternalServerException",
+        E::ModelStreamErrorException(_) => "ModelStreamErrorException",
+        E::ServiceUnavailableException(_) => "ServiceUnavailableException",
+        E::ThrottlingException(_) => "ThrottlingException",
+        E::ValidationException(_) => "ValidationException",
+        _ => "StreamError",
+    }
+}
+
+fn response_stream_code(
+    e: &aws_sdk_bedrockruntime::types::error::ResponseStreamError,
+) -> &'static str {
+    use aws_sdk_bedrockruntime::types::error::ResponseStreamError as E;
+    match e {
+        E::InternalServerException(_) => "InternalServerException",
+        E::ModelStreamErrorException(_) => "ModelStreamErrorException",
+        E::ModelTimeoutException(_) => "ModelTimeoutException",
+        E::ServiceUnavailableException(_) => "ServiceUnavailableException",
+        E::ThrottlingException(_) => "ThrottlingException",
+        E::ValidationException(_) => "ValidationException",
+        _ => "StreamError",
+    }
+}
+
+/// A failure in the middle of a stream: an exception event, or a broken
+/// connection. The text already printed stays; the error says so.
+fn stream_failure<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    code_of: fn(&E) -> &'static str,
+    reply: &output::Reply,
+    ctx: &Context,
+) -> Error
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    reply.finish();
+    let error = match err {
+        aws_smithy_runtime_api::client::result::SdkError::ServiceError(s) => {
+            diagnose::service_error(
+                Hop::Bedrock,
+                code_of(s.err()).to_string(),
+                ctx.scrubber.scrub(s.err().message().unwrap_or("")),
+                ctx,
+            )
+        }
+        other => match diagnose::sdk_error(Hop::Bedrock, other, ctx) {
+            Error::Remote {
+                hop, message, kind, ..
+            } => Error::Remote {
+                hop,
+                code: "StreamInterrupted".into(),
+                message,
+                hint: Some("the connection broke in the middle of the reply: run again".into()),
+                kind,
+            },
+            e => e,
+        },
+    };
+    match error {
+        Error::Remote {
+            hop,
+            code,
+            message,
+            hint,
+            kind,
+        } => Error::Remote {
+            hop,
+            code,
+            message: format!(
+                "{message} (the stream stopped after {} characters)",
+                reply.text.chars().count()
+            ),
+            hint,
+            kind,
+        },
+        e => e,
+    }
+}
+
+/// `invoke models`: the aliases of the config, numbered as in the menu.
+pub fn list_models(config: Option<&Path>, key_file: Option<PathBuf>) -> Result<()> {
+    let (path, config) = load_config(config, key_file, &mut Terminal)?;
+    if config.models.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} has no [models] section",
+            path.display()
+        )));
+    }
+    for line in model_choice::menu(&config.models) {
+        println!("{line}");
+    }
+    if let Some(default) = &config.model_id {
+        eprintln!("default (ModelID): {default}");
+    }
+    Ok(())
+}
