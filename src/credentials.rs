@@ -49,6 +49,47 @@ pub struct RunTime {
     pub mfa_code: Option<Secret>,
 }
 
+/// A provider that hands out credentials already resolved until shortly
+/// before they expire, then asks the provider behind it. Resolving once up
+/// front (to report a failing hop before Bedrock is called) must not cost a
+/// second AssumeRole or IMDS round trip when the Bedrock client asks.
+#[derive(Debug)]
+struct Primed {
+    first: std::sync::Mutex<Option<Credentials>>,
+    inner: SharedCredentialsProvider,
+}
+
+/// How long before expiry resolved credentials stop being handed out.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+impl ProvideCredentials for Primed {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let fresh = self.first.lock().expect("primed lock").clone().filter(|c| {
+            c.expiry()
+                .is_none_or(|e| e > std::time::SystemTime::now() + EXPIRY_MARGIN)
+        });
+        match fresh {
+            Some(c) => aws_credential_types::provider::future::ProvideCredentials::ready(Ok(c)),
+            None => {
+                *self.first.lock().expect("primed lock") = None;
+                self.inner.provide_credentials()
+            }
+        }
+    }
+}
+
+fn primed(inner: SharedCredentialsProvider, first: Credentials) -> SharedCredentialsProvider {
+    SharedCredentialsProvider::new(Primed {
+        first: std::sync::Mutex::new(Some(first)),
+        inner,
+    })
+}
+
 /// A session name that says which tool and which user: `bedrock-private-<user>`.
 pub fn default_session_name() -> String {
     let user = std::env::var("USER")
@@ -150,7 +191,7 @@ pub async fn resolve(
         return Ok(Resolved {
             key_id: ctx.key_id.clone().unwrap_or_default(),
             expiry: creds.expiry(),
-            provider: base,
+            provider: primed(base, creds),
             description: ctx.source.clone(),
         });
     };
@@ -238,7 +279,7 @@ pub async fn resolve(
     Ok(Resolved {
         key_id: ctx.key_id.clone().unwrap_or_default(),
         expiry: creds.expiry(),
-        provider,
+        provider: primed(provider, creds),
         description: ctx.source.clone(),
     })
 }

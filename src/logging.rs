@@ -2,8 +2,11 @@
 //!
 //! Logs go to stderr (stdout carries data), or to a file only when a user
 //! names one. Everything this crate logs passes through types whose
-//! formatting is redacted ([`crate::Secret`]); the AWS crates' own logs stay
-//! at warnings, since their debug output is not ours to vouch for. The level
+//! formatting is redacted ([`crate::Secret`]). The AWS crates' own logs are
+//! off at every level: even their warnings quote AWS's messages whole (an
+//! AssumeRole refusal names the role ARN, a secret here), and every failure
+//! they would warn about reaches the user through [`crate::diagnose`],
+//! scrubbed. The level
 //! can be raised after start, because `Debug = true` is only known once the
 //! config has been read.
 
@@ -27,7 +30,7 @@ fn filter(debug: bool) -> Targets {
     };
     Targets::new()
         .with_target("bedrock_private", ours)
-        .with_default(LevelFilter::WARN)
+        .with_default(LevelFilter::OFF)
 }
 
 /// Starts logging: debug for this crate when `debug`, else warnings only;
