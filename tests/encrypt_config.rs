@@ -656,11 +656,11 @@ fn no_output_at_debug_level_shows_a_secret_or_the_key() {
 }
 
 #[test]
-fn invoke_is_not_yet_available() {
+fn invoke_without_a_config_names_the_file_it_looked_for() {
     Dir::new()
         .run("invoke")
-        .code(255)
-        .stderr_has("not yet available");
+        .code(CONFIG)
+        .stderr_has("cannot read config.properties");
 }
 
 trait ArgPath {
