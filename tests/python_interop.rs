@@ -236,3 +236,54 @@ fn files_encrypted_here_are_refused_by_upgrade_and_python_files_by_encrypt() {
         .code(252)
         .stderr_has("not in the Python workshop tool's format");
 }
+
+#[test]
+fn invoke_reads_a_python_tool_file() {
+    use bedrock_private::emulator::identity::{
+        DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
+    };
+    use bedrock_private::emulator::{Emulator, EmulatorConfig};
+    let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+    let d = Dir::new();
+    let src = d.write(
+        "plain.properties",
+        &format!(
+            "[default]\nUseVPCe = true\nGetCredentialsFrom = 2\nRegion = us-west-2\nAccessKey = {DEMO_ACCESS_KEY}\n\
+             SecretKey = {DEMO_SECRET_KEY}\nAssumeRoleARN = {DEMO_ROLE_ARN}\nVPCEndpointURL = {}\nExternalId = {DEMO_EXTERNAL_ID}\n\
+             Debug = false\n\n[models]\nClaude-3-Haiku = anthropic.claude-3-haiku-20240307-v1:0\n",
+            emu.base_url
+        ),
+    );
+    python(
+        WORKSHOP_ENCRYPT,
+        &[
+            src.to_str().unwrap(),
+            d.join("config.properties").to_str().unwrap(),
+            "fixed",
+        ],
+    );
+    std::fs::remove_file(src).unwrap();
+    let done = d
+        .run("invoke")
+        .env("AWS_ENDPOINT_URL_STS", &emu.base_url)
+        .args(["--prompt", "hello from python", "--model", "1"])
+        .ok();
+    assert_eq!(
+        done.stdout(),
+        "Reply from anthropic.claude-3-haiku-20240307-v1:0: hello from python\n"
+    );
+    done.stderr_has("written by the Python workshop tool");
+    let calls: Vec<_> = emu.record.entries();
+    assert_eq!(calls[0].access_key_id.as_deref(), Some(DEMO_ACCESS_KEY));
+
+    // With the tool's AccessKey defect, mode 2 is refused before any call.
+    let d = Dir::new();
+    workshop_file(&d, 2, true);
+    std::fs::rename(d.join("python.properties"), d.join("config.properties")).unwrap();
+    let before = emu.record.entries().len();
+    d.run("invoke")
+        .args(["--prompt", "x"])
+        .code(253)
+        .stderr_has("holds the file's Fernet key");
+    assert_eq!(emu.record.entries().len(), before);
+}
