@@ -118,17 +118,9 @@ pub enum Command {
     },
 }
 
-/// Parses the command line; on error returns the exit code after printing
-/// clap's message (help and version exit 0, mistakes 252).
+/// Parses the command line (help and version exit 0, mistakes 252).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> std::result::Result<Args, ExitCode> {
-    Args::try_parse_from(args).map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() {
-            ExitCode::Usage
-        } else {
-            ExitCode::Ok
-        }
-    })
+    crate::error::parse_args(args)
 }
 
 impl Args {

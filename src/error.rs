@@ -247,3 +247,19 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Parses a command line with clap; on failure prints clap's message and
+/// returns the exit code from the table: 0 for `--help` and `--version`,
+/// [`ExitCode::Usage`] for a mistake (clap's own code would be 2).
+pub fn parse_args<T: clap::Parser>(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> std::result::Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::Usage
+        } else {
+            ExitCode::Ok
+        }
+    })
+}

@@ -104,17 +104,9 @@ pub enum Sub {
     Models,
 }
 
-/// Parses the command line; on error prints clap's message and returns the
-/// exit code (help and version 0, mistakes 252).
+/// Parses the command line (help and version exit 0, mistakes 252).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> std::result::Result<Args, ExitCode> {
-    Args::try_parse_from(args).map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() {
-            ExitCode::Usage
-        } else {
-            ExitCode::Ok
-        }
-    })
+    crate::error::parse_args(args)
 }
 
 impl Args {

@@ -2,6 +2,8 @@
 //! model family, streaming and not, every rejection, each fault, TLS with
 //! and without the generated CA, and the request record.
 
+mod common;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -694,61 +696,25 @@ async fn throttling_and_5xx_are_retryable_like_aws() {
 #[tokio::test]
 async fn stream_faults() {
     // An exception event mid-stream.
-    let emu = start(Faults {
+    let (events, end) = drain_stream(Faults {
         stream_error_after: Some(2),
         ..Faults::default()
-    });
-    let client = bedrock(
-        &emu,
-        assume(&emu, DEMO_ROLE_ARN, Some(DEMO_EXTERNAL_ID)).await,
-    );
-    let mut out = client
-        .converse_stream()
-        .model_id("anthropic.claude-v2")
-        .messages(user("one two three"))
-        .send()
-        .await
-        .unwrap();
-    let mut events = 0;
-    let err = loop {
-        match out.stream.recv().await {
-            Ok(Some(_)) => events += 1,
-            Ok(None) => panic!("the stream ended without the injected error"),
-            Err(e) => break e,
-        }
-    };
+    })
+    .await;
     assert_eq!(events, 2);
-    let err = err.into_service_error();
+    let err = end.expect_err("the injected error").into_service_error();
     assert!(
         matches!(err, aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError::ModelStreamErrorException(_)),
         "{err:?}"
     );
 
-    // A connection cut mid-stream.
-    let emu = start(Faults {
+    // A connection cut mid-stream: an error, not an end.
+    let (events, end) = drain_stream(Faults {
         cut_stream_after: Some(3),
         ..Faults::default()
-    });
-    let client = bedrock(
-        &emu,
-        assume(&emu, DEMO_ROLE_ARN, Some(DEMO_EXTERNAL_ID)).await,
-    );
-    let mut out = client
-        .converse_stream()
-        .model_id("anthropic.claude-v2")
-        .messages(user("one two three"))
-        .send()
-        .await
-        .unwrap();
-    let mut events = 0;
-    let cut = loop {
-        match out.stream.recv().await {
-            Ok(Some(_)) => events += 1,
-            Ok(None) => break false,
-            Err(_) => break true,
-        }
-    };
-    assert!(cut, "a cut stream is an error, not an end");
+    })
+    .await;
+    assert!(end.is_err(), "a cut stream is an error, not an end");
     assert_eq!(events, 3);
 
     // A delayed first byte: the first event leaves no earlier than the delay.
@@ -780,9 +746,44 @@ async fn stream_faults() {
     );
 }
 
+/// Runs one ConverseStream against an emulator with `faults` and reads it
+/// to its end: how many events arrived, and how it ended.
+async fn drain_stream(
+    faults: Faults,
+) -> (
+    usize,
+    Result<
+        (),
+        aws_sdk_bedrockruntime::error::SdkError<
+            aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError,
+            aws_smithy_types::event_stream::RawMessage,
+        >,
+    >,
+) {
+    let emu = start(faults);
+    let client = bedrock(
+        &emu,
+        assume(&emu, DEMO_ROLE_ARN, Some(DEMO_EXTERNAL_ID)).await,
+    );
+    let mut out = client
+        .converse_stream()
+        .model_id("anthropic.claude-v2")
+        .messages(user("one two three"))
+        .send()
+        .await
+        .unwrap();
+    let mut events = 0;
+    loop {
+        match out.stream.recv().await {
+            Ok(Some(_)) => events += 1,
+            Ok(None) => return (events, Ok(())),
+            Err(e) => return (events, Err(e)),
+        }
+    }
+}
+
 #[tokio::test]
 async fn https_with_and_without_the_generated_ca() {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     let emu = Emulator::start(EmulatorConfig {
         tls_names: Some(vec![
             "vpce-0abc-emulator.bedrock-runtime.us-west-2.vpce.amazonaws.com".into(),
@@ -792,17 +793,7 @@ async fn https_with_and_without_the_generated_ca() {
     .unwrap();
     assert!(emu.base_url.starts_with("https://127.0.0.1:"));
     let pem = emu.ca_pem.clone().unwrap();
-    let trusted = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(pem.into_bytes()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
+    let trusted = common::trusting(&pem);
     let conf = aws_sdk_sts::config::Builder::from(&sdk(&emu.base_url, demo_keys(), "us-west-2"))
         .http_client(trusted)
         .build();

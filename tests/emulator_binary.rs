@@ -82,18 +82,7 @@ async fn https_mode_writes_its_ca() {
     assert!(emu.base_url.starts_with("https://"));
     let pem = std::fs::read_to_string(&ca).unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(pem.into_bytes()))
-                .build()
-                .unwrap(),
-        )
-        .build_https();
+    let client = common::trusting(&pem);
     let conf = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-west-2"))

@@ -2,17 +2,13 @@
 //! All logic is in the library (`bedrock_private::emulator`).
 
 use bedrock_private::emulator::{self, cli::Args};
-use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match bedrock_private::error::parse_args::<Args>(std::env::args_os()) {
         Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 252 } else { 0 });
-        }
+        Err(code) => return ExitCode::from(code.code()),
     };
     let ca_out = args.ca_out.clone();
     let config = match args.into_config() {

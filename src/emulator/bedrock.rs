@@ -2,7 +2,7 @@
 //! ConverseStream, with AWS's paths, headers, errors and event streams.
 
 use super::models::{self, Ask};
-use super::record::{RecordEntry, now_us};
+use super::record::RecordEntry;
 use super::sigv4::{self, AuthError};
 use super::{Body, CallFault, State, request_id, response};
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
@@ -102,23 +102,10 @@ pub(crate) async fn handle(
         _ => return error(404, "UnknownOperationException", "Unknown operation"),
     };
     let model = percent_decode(segments[1]);
-    let mut entry = RecordEntry {
-        service: "bedrock".into(),
-        operation: op.name().into(),
-        access_key_id: sigv4::claimed_key(parts),
-        region: sigv4::claimed_region(parts),
-        host: host.clone(),
-        model: Some(model.clone()),
-        caller: None,
-        status: 200,
-        error: None,
-        at_us: now_us(),
-        first_event_us: None,
-    };
+    let mut entry = RecordEntry::begin("bedrock", op.name(), parts);
+    entry.model = Some(model.clone());
     let fail = |entry: &mut RecordEntry, status: u16, kind: &str, message: &str| {
-        entry.status = status;
-        entry.error = Some(kind.to_string());
-        state.record.push(entry.clone());
+        state.record.push(entry.failed(status, kind));
         error(status, kind, message)
     };
 

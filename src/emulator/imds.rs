@@ -2,7 +2,7 @@
 //! /latest/api/token`, then the role listing and the role's credentials,
 //! which aws-config reads through `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
 
-use super::record::{RecordEntry, now_us};
+use super::record::RecordEntry;
 use super::sigv4::format_iso;
 use super::{Body, State, response};
 use serde_json::json;
@@ -17,19 +17,7 @@ pub(crate) fn handle(
     path: &str,
 ) -> hyper::Response<Body> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let mut entry = RecordEntry {
-        service: "imds".into(),
-        operation: String::new(),
-        access_key_id: None,
-        region: None,
-        host: super::host_of(parts),
-        model: None,
-        caller: None,
-        status: 200,
-        error: None,
-        at_us: now_us(),
-        first_event_us: None,
-    };
+    let mut entry = RecordEntry::begin("imds", "", parts);
     let finish =
         |entry: &mut RecordEntry, op: &str, status: u16, body: String, content_type: &str| {
             entry.operation = op.to_string();

@@ -38,6 +38,39 @@ pub struct RecordEntry {
     pub first_event_us: Option<u64>,
 }
 
+impl RecordEntry {
+    /// An entry for a request as it arrives: the key and region it claims
+    /// and the host it was sent to, before anything is verified.
+    pub(crate) fn begin(
+        service: &str,
+        operation: &str,
+        parts: &http::request::Parts,
+    ) -> RecordEntry {
+        RecordEntry {
+            service: service.into(),
+            operation: operation.into(),
+            access_key_id: super::sigv4::claimed_key(parts),
+            region: super::sigv4::claimed_region(parts),
+            host: super::host_of(parts),
+            model: None,
+            caller: None,
+            status: 200,
+            error: None,
+            at_us: now_us(),
+            first_event_us: None,
+        }
+    }
+
+    /// The same entry, marked as failed with `status` and `code`.
+    pub(crate) fn failed(&self, status: u16, code: &str) -> RecordEntry {
+        RecordEntry {
+            status,
+            error: Some(code.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
 /// All entries so far.
 #[derive(Debug)]
 pub struct Record {

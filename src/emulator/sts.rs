@@ -2,7 +2,7 @@
 //! GetCallerIdentity, with AWS's XML responses and error shapes.
 
 use super::identity::Principal;
-use super::record::{RecordEntry, now_us};
+use super::record::RecordEntry;
 use super::sigv4::{self, AuthError, format_iso};
 use super::{Body, State, request_id, response};
 use bytes::Bytes;
@@ -64,23 +64,9 @@ pub(crate) fn handle(
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let action = form.get("Action").cloned().unwrap_or_default();
     let host = super::host_of(parts);
-    let mut entry = RecordEntry {
-        service: "sts".into(),
-        operation: action.clone(),
-        access_key_id: sigv4::claimed_key(parts),
-        region: sigv4::claimed_region(parts),
-        host: host.clone(),
-        model: None,
-        caller: None,
-        status: 200,
-        error: None,
-        at_us: now_us(),
-        first_event_us: None,
-    };
+    let mut entry = RecordEntry::begin("sts", &action, parts);
     let fail = |entry: &mut RecordEntry, status: u16, code: &str, message: &str| {
-        entry.status = status;
-        entry.error = Some(code.to_string());
-        state.record.push(entry.clone());
+        state.record.push(entry.failed(status, code));
         error(status, code, message)
     };
     let region = state.region_for(&host);
@@ -144,9 +130,7 @@ fn assume_role(
     mut entry: RecordEntry,
 ) -> hyper::Response<Body> {
     let fail = |entry: &mut RecordEntry, status: u16, code: &str, message: &str| {
-        entry.status = status;
-        entry.error = Some(code.to_string());
-        state.record.push(entry.clone());
+        state.record.push(entry.failed(status, code));
         error(status, code, message)
     };
     let role_arn = form.get("RoleArn").cloned().unwrap_or_default();

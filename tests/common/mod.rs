@@ -291,3 +291,19 @@ pub fn http_get(port: u16, path: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out[out.find("\r\n\r\n").map(|i| i + 4).unwrap_or(0)..].to_string()
 }
+
+/// An SDK HTTP client that trusts only the CA in `pem` (the emulator's).
+pub fn trusting(pem: &str) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(TrustStore::empty().with_pem_certificate(pem.as_bytes().to_vec()))
+                .build()
+                .unwrap(),
+        )
+        .build_https()
+}
