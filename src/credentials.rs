@@ -34,6 +34,9 @@ pub const DEFAULT_SESSION_SECONDS: u32 = 900;
 pub struct Resolved {
     /// The provider the Bedrock client uses (it refreshes on expiry).
     pub provider: SharedCredentialsProvider,
+    /// The source identity's provider: the same as `provider` unless a role
+    /// is assumed, then the credentials that assume it.
+    pub source: SharedCredentialsProvider,
     /// How they were obtained, for the user.
     pub description: String,
     /// The access key id in use, redacted.
@@ -188,10 +191,12 @@ pub async fn resolve(
         ctx.key_id = Some(secret::redact_access_key(&Secret::new(
             creds.access_key_id(),
         )));
+        let provider = primed(base, creds.clone());
         return Ok(Resolved {
             key_id: ctx.key_id.clone().unwrap_or_default(),
             expiry: creds.expiry(),
-            provider: primed(base, creds),
+            source: provider.clone(),
+            provider,
             description: ctx.source.clone(),
         });
     };
@@ -203,11 +208,6 @@ pub async fn resolve(
         .clone()
         .unwrap_or_else(default_session_name);
     let seconds = config.session_duration.unwrap_or(DEFAULT_SESSION_SECONDS);
-    let sts_conf = sts_config
-        .to_builder()
-        .credentials_provider(base.clone())
-        .build();
-
     // Resolve the source identity first: a failure here is the source's,
     // and its ARN makes an AssumeRole refusal explainable.
     let source_creds = base
@@ -217,6 +217,11 @@ pub async fn resolve(
     ctx.key_id = Some(secret::redact_access_key(&Secret::new(
         source_creds.access_key_id(),
     )));
+    let base = primed(base, source_creds);
+    let sts_conf = sts_config
+        .to_builder()
+        .credentials_provider(base.clone())
+        .build();
 
     let provider = if let Some(serial) = &config.mfa_serial {
         let code = runtime.mfa_code.clone().ok_or_else(|| {
@@ -280,6 +285,7 @@ pub async fn resolve(
         key_id: ctx.key_id.clone().unwrap_or_default(),
         expiry: creds.expiry(),
         provider: primed(provider, creds),
+        source: base,
         description: ctx.source.clone(),
     })
 }

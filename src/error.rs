@@ -18,6 +18,8 @@ pub enum ExitCode {
     Ok = 0,
     /// Interrupted by the user (Ctrl-C, or end of input at a prompt).
     Interrupted = 130,
+    /// `invoke check`: it works, but a hop would go over a public address.
+    NotPrivate = 250,
     /// The file was tampered with, or the key does not belong to it.
     Integrity = 251,
     /// Bad command-line arguments, or a request the input does not allow.
@@ -34,6 +36,22 @@ impl ExitCode {
     /// The numeric code handed to the operating system.
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The code for a number from the table (anything else is [`ExitCode::Other`]).
+    pub fn from_code(code: u8) -> ExitCode {
+        [
+            ExitCode::Ok,
+            ExitCode::Interrupted,
+            ExitCode::NotPrivate,
+            ExitCode::Integrity,
+            ExitCode::Usage,
+            ExitCode::Config,
+            ExitCode::Service,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+        .unwrap_or(ExitCode::Other)
     }
 }
 

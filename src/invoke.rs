@@ -67,6 +67,8 @@ pub struct InvokeOptions {
     pub max_attempts: u32,
     /// `--debug`.
     pub debug: bool,
+    /// `--resolve` overrides.
+    pub overrides: crate::resolve::Overrides,
 }
 
 /// The operation a request and streaming choice lead to.
@@ -107,7 +109,7 @@ pub fn load_config(
 }
 
 /// Every secret of the config, to scrub from what AWS says.
-fn scrubber(config: &Config, extra: &[&Secret]) -> Scrubber {
+pub(crate) fn scrubber(config: &Config, extra: &[&Secret]) -> Scrubber {
     let mut s = Scrubber::new();
     if let Some(a) = &config.assume_role_arn {
         s.add(a.secret(), secret::redact_arn(a.secret()));
@@ -148,7 +150,11 @@ fn scrubber(config: &Config, extra: &[&Secret]) -> Scrubber {
 
 /// The region: the file's, `--region`, or the AWS environment; a file and a
 /// flag that disagree are an error rather than a silent choice.
-async fn region(config: &Config, config_path: &Path, flag: Option<&str>) -> Result<Region> {
+pub(crate) async fn region(
+    config: &Config,
+    config_path: &Path,
+    flag: Option<&str>,
+) -> Result<Region> {
     let flag = match flag {
         Some(r) => Some(Region::parse(r).ok_or_else(|| {
             Error::Usage(format!("--region {r}: expected a region such as us-west-2"))
@@ -182,7 +188,7 @@ async fn region(config: &Config, config_path: &Path, flag: Option<&str>) -> Resu
 
 /// The SDK configuration shared by STS and Bedrock: region, timeouts,
 /// retries, and the HTTP client (with the CA bundle when there is one).
-async fn base_sdk_config(
+pub(crate) async fn base_sdk_config(
     config: &Config,
     config_path: &Path,
     region: &Region,
@@ -203,9 +209,9 @@ async fn base_sdk_config(
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
     };
-    if let Some(bundle) = bundle {
-        tracing::debug!(bundle = %bundle.display(), "adding CA bundle to the trust store");
-        loader = loader.http_client(crate::transport::client_with_bundle(&bundle)?);
+    if let Some(client) = crate::transport::client(bundle.as_deref(), &opts.overrides)? {
+        tracing::debug!(bundle = ?bundle, "HTTP client with a CA bundle or resolver overrides");
+        loader = loader.http_client(client);
     }
     Ok(loader.load().await)
 }

@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, global = true, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
     /// An alias from [models], its number, or a model or inference-profile id.
-    #[arg(short, long, value_name = "MODEL")]
+    #[arg(short, long, value_name = "MODEL", global = true)]
     pub model: Option<String>,
     /// One user message (- reads standard input).
     #[arg(short, long, value_name = "TEXT", conflicts_with = "body")]
@@ -66,28 +66,28 @@ pub struct Args {
     #[arg(long)]
     pub no_stream: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     pub output: Format,
     /// Print the plan (region, endpoint, credentials, model, operation) and call nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Send to this endpoint instead of the config's.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub endpoint_url: Option<String>,
     /// The region, when the config has none.
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", global = true)]
     pub region: Option<String>,
     /// The current MFA code, when the config has MFASerial.
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", global = true)]
     pub mfa_code: Option<String>,
     /// Seconds to wait for a connection.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, global = true)]
     pub connect_timeout: f64,
     /// Seconds to wait for data, also between stream events.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, global = true)]
     pub read_timeout: f64,
     /// Attempts per call, retrying throttling and server errors with backoff.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3, global = true)]
     pub max_attempts: u32,
     /// Debug logs on stderr (secrets are never logged).
     #[arg(long, global = true)]
@@ -102,6 +102,25 @@ pub struct Args {
 pub enum Sub {
     /// List the model aliases of the config, numbered as the menu shows them.
     Models,
+    /// Prove the path hop by hop: config, DNS, TCP, TLS, identities, Bedrock.
+    Check(CheckArgs),
+}
+
+/// Options of `invoke check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Skip the Bedrock call.
+    #[arg(long)]
+    pub no_invoke: bool,
+    /// Make the same call through the public endpoint too, side by side.
+    #[arg(long)]
+    pub compare_public: bool,
+    /// Fail (exit 250) when any hop would use a public address.
+    #[arg(long)]
+    pub require_private: bool,
+    /// Use ADDRESS for HOST, as curl's --resolve does (repeatable).
+    #[arg(long, value_name = "HOST:ADDRESS")]
+    pub resolve: Vec<String>,
 }
 
 /// Parses the command line (help and version exit 0, mistakes 252).
@@ -166,16 +185,34 @@ impl Args {
             read_timeout: secs("--read-timeout", self.read_timeout)?,
             max_attempts: self.max_attempts,
             debug: self.debug,
+            overrides: crate::resolve::Overrides::default(),
         })
     }
 }
 
-/// Runs the parsed command line.
-pub async fn run(args: Args, logging: &crate::logging::Logging) -> Result<()> {
-    match args.command {
+/// Runs the parsed command line and returns the exit code to use.
+pub async fn run(args: Args, logging: &crate::logging::Logging) -> Result<ExitCode> {
+    match &args.command {
         Some(Sub::Models) => {
-            crate::invoke::list_models(args.config.as_deref(), args.key_file.clone())
+            crate::invoke::list_models(args.config.as_deref(), args.key_file.clone())?;
+            Ok(ExitCode::Ok)
         }
-        None => crate::invoke::run(args.options()?, logging).await,
+        Some(Sub::Check(check)) => {
+            let mut invoke = args.options()?;
+            invoke.overrides = crate::resolve::Overrides::parse(&check.resolve)?;
+            let opts = crate::check::CheckOptions {
+                invoke,
+                no_invoke: check.no_invoke,
+                compare_public: check.compare_public,
+                require_private: check.require_private,
+            };
+            let report = crate::check::check(&opts).await;
+            crate::check::print(&report, opts.invoke.format);
+            Ok(ExitCode::from_code(report.exit_code))
+        }
+        None => {
+            crate::invoke::run(args.options()?, logging).await?;
+            Ok(ExitCode::Ok)
+        }
     }
 }

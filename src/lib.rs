@@ -7,6 +7,7 @@
 //!   properties file with Fernet and seals it with a MAC.
 //! - `invoke` reads such a file and calls Bedrock.
 
+pub mod check;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
@@ -27,8 +28,10 @@ pub mod model_choice;
 pub mod output;
 pub mod prompt;
 pub mod request;
+pub mod resolve;
 pub mod sealed;
 pub mod secret;
+pub mod tls_probe;
 pub mod transport;
 
 pub use error::{Error, ExitCode, Result};

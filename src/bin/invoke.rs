@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(invoke_cli::run(args, &logging)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code.code()),
         Err(e) => {
             eprintln!("invoke: error: {e}");
             ExitCode::from(e.exit_code().code())
