@@ -536,12 +536,17 @@ pub async fn check(opts: &CheckOptions) -> Report {
 
     // 7. The same call through the public endpoint.
     if opts.compare_public {
+        // The public endpoint, or where AWS_ENDPOINT_URL_BEDROCK_RUNTIME points it.
         let public = Endpoint {
             kind: EndpointKind::Public,
-            url: Secret::new(format!(
-                "https://bedrock-runtime.{}.amazonaws.com",
-                plan.region
-            )),
+            url: Secret::new(
+                std::env::var(endpoint::ENDPOINT_ENV)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or_else(|| {
+                        format!("https://bedrock-runtime.{}.amazonaws.com", plan.region)
+                    }),
+            ),
         };
         let public_result = ping(&plan, &public, model, resolved.provider.clone(), &ctx).await;
         let mut s = bedrock_step("public", &public, &public_result);
@@ -551,7 +556,7 @@ pub async fn check(opts: &CheckOptions) -> Report {
             Err((ms, e)) => format!("{e} in {ms:.0} ms"),
         };
         s.summary = format!(
-            "{} endpoint: {}; public endpoint: {}",
+            "{}: {}; public endpoint: {}",
             plan.endpoint.kind,
             side(&vpc_result),
             side(&public_result)

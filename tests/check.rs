@@ -1,0 +1,474 @@
+//! `invoke check` against the emulator in HTTPS mode, with a certificate for
+//! a `vpce-...bedrock-runtime.us-west-2.vpce.amazonaws.com` name reached
+//! through `--resolve` on loopback. Asserts on every step's status, on the
+//! JSON, and on the emulator's record of which host and key each call used.
+
+mod common;
+
+use bedrock_private::emulator::identity::{
+    DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
+};
+use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults};
+use common::Dir;
+use serde_json::Value;
+
+const VPCE: &str = "vpce-0abc123def456-wxyz.bedrock-runtime.us-west-2.vpce.amazonaws.com";
+const PUBLIC: &str = "bedrock-runtime.us-west-2.amazonaws.com";
+
+fn emulator(names: &[&str], faults: Faults) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        tls_names: Some(names.iter().map(|n| n.to_string()).collect()),
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .unwrap()
+}
+
+/// A sealed config for mode 2 through the emulator's vpce name, with `extra`
+/// lines replacing keys of the same name.
+fn setup(emu: &Emulator, extra: &[&str]) -> Dir {
+    let d = Dir::new();
+    d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
+    let mut lines = vec![
+        "UseVPCe = true".to_string(),
+        "GetCredentialsFrom = 2".into(),
+        "Region = us-west-2".into(),
+        format!("AccessKey = {DEMO_ACCESS_KEY}"),
+        format!("SecretKey = {DEMO_SECRET_KEY}"),
+        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
+        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
+        format!("VPCEndpointURL = https://{VPCE}:{}", emu.port),
+        format!("STSEndpointURL = https://127.0.0.1:{}", emu.port),
+        "CABundle = ca.pem".into(),
+        "ModelID = anthropic.claude-3-haiku-20240307-v1:0".into(),
+    ];
+    for e in extra {
+        let key = e.split('=').next().unwrap().trim();
+        lines.retain(|l| l.split('=').next().unwrap().trim() != key);
+        if !e.trim_end().ends_with('=') {
+            lines.push(e.to_string());
+        }
+    }
+    d.write(
+        "plain.properties",
+        &format!("[default]\n{}\n", lines.join("\n")),
+    );
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok();
+    std::fs::remove_file(d.join("plain.properties")).unwrap();
+    d
+}
+
+fn check(d: &Dir, args: &[&str], code: i32) -> Value {
+    let resolve = format!("{VPCE}:127.0.0.1");
+    let mut all = vec![
+        "check",
+        "--config",
+        "config.properties",
+        "--output",
+        "json",
+        "--max-attempts",
+        "1",
+        "--resolve",
+        &resolve,
+    ];
+    all.extend_from_slice(args);
+    let done = d.run("invoke").args(&all).code(code);
+    let report: Value =
+        serde_json::from_str(&done.stdout()).unwrap_or_else(|e| panic!("{e}\n{}", done.describe()));
+    assert_eq!(report["exit_code"], code, "{report:#}");
+    for s in [DEMO_SECRET_KEY, DEMO_ROLE_ARN, DEMO_EXTERNAL_ID, VPCE] {
+        assert!(
+            !done.all().contains(s),
+            "secret {s:?} in output\n{}",
+            done.describe()
+        );
+    }
+    report
+}
+
+/// The statuses of the steps, as `step` or `step target`.
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let name = match s["target"].as_str() {
+                Some(t) => format!("{} {t}", s["step"].as_str().unwrap()),
+                None => s["step"].as_str().unwrap().to_string(),
+            };
+            (name, s["status"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| match s["target"].as_str() {
+            Some(t) => format!("{} {t}", s["step"].as_str().unwrap()) == name,
+            None => s["step"] == name,
+        })
+        .unwrap_or_else(|| panic!("no step {name} in {report:#}"))
+}
+
+fn expect(report: &Value, expected: &[(&str, &str)]) {
+    let got = statuses(report);
+    let want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(got, want, "{report:#}");
+}
+
+#[test]
+fn all_steps_pass() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = setup(&emu, &[]);
+    let r = check(&d, &[], 0);
+    expect(
+        &r,
+        &[
+            ("config", "pass"),
+            ("dns bedrock", "pass"),
+            ("tcp bedrock", "pass"),
+            ("tls bedrock", "pass"),
+            ("dns sts", "pass"),
+            ("tcp sts", "pass"),
+            ("tls sts", "pass"),
+            ("identity", "pass"),
+            ("bedrock", "pass"),
+        ],
+    );
+    let dns = step(&r, "dns bedrock");
+    assert_eq!(dns["details"]["addresses"][0]["address"], "127.0.0.1");
+    assert_eq!(dns["details"]["addresses"][0]["kind"], "loopback");
+    let tls = step(&r, "tls bedrock");
+    assert_eq!(tls["details"]["verified"], true);
+    assert!(
+        tls["details"]["certificate"]["issuer"]
+            .as_str()
+            .unwrap()
+            .contains("local emulator CA")
+    );
+    let id = &step(&r, "identity")["details"];
+    assert_eq!(
+        id["source"]["arn"],
+        "arn:aws:iam::111111111111:user/demo-user"
+    );
+    assert_eq!(id["assumed"]["account"], "222222222222");
+    assert_eq!(id["cross_account"], true);
+    assert!(
+        step(&r, "identity")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("cross-account: 111111111111 -> 222222222222")
+    );
+
+    // The record: STS calls with the user's key, Bedrock with the session's, at the vpce name.
+    let record = emu.record.entries();
+    let bedrock: Vec<_> = record.iter().filter(|e| e.service == "bedrock").collect();
+    assert_eq!(bedrock.len(), 1);
+    assert_eq!(bedrock[0].host, format!("{VPCE}:{}", emu.port));
+    assert!(
+        bedrock[0]
+            .access_key_id
+            .as_deref()
+            .unwrap()
+            .starts_with("ASIA")
+    );
+    assert!(record.iter().any(
+        |e| e.operation == "AssumeRole" && e.access_key_id.as_deref() == Some(DEMO_ACCESS_KEY)
+    ));
+    assert_eq!(
+        record
+            .iter()
+            .filter(|e| e.operation == "GetCallerIdentity")
+            .count(),
+        2
+    );
+
+    // The text report says the same.
+    let text = d
+        .run("invoke")
+        .args([
+            "check",
+            "--config",
+            "config.properties",
+            "--resolve",
+            &format!("{VPCE}:127.0.0.1"),
+        ])
+        .env("NO_COLOR", "1")
+        .ok();
+    text.stdout_has("PASS  tls bedrock")
+        .stdout_has("result: all steps passed");
+    assert!(!text.stdout().contains('\x1b'), "no colour off a terminal");
+}
+
+#[test]
+fn vpc_endpoint_of_another_region_fails_at_config() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let other = VPCE.replace("us-west-2", "eu-west-1");
+    let d = setup(
+        &emu,
+        &[&format!("VPCEndpointURL = https://{other}:{}", emu.port)],
+    );
+    let r = check(&d, &[], 253);
+    assert_eq!(statuses(&r)[0], ("config".into(), "fail".into()));
+    assert!(
+        step(&r, "config")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("region eu-west-1 but requests would be signed for us-west-2")
+    );
+    assert!(emu.record.entries().is_empty(), "nothing sent");
+}
+
+#[test]
+fn a_public_address_fails_fast_with_require_private() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = setup(&emu, &[]);
+    // 52.94.0.1 is in a public range; it is never contacted.
+    let done = d
+        .run("invoke")
+        .args([
+            "check",
+            "--config",
+            "config.properties",
+            "--output",
+            "json",
+            "--require-private",
+            "--resolve",
+            &format!("{VPCE}:52.94.0.1"),
+        ])
+        .code(250);
+    let r: Value = serde_json::from_str(&done.stdout()).unwrap();
+    let dns = step(&r, "dns bedrock");
+    assert_eq!(dns["status"], "fail");
+    assert_eq!(dns["details"]["addresses"][0]["kind"], "public");
+    assert!(
+        dns["hint"]
+            .as_str()
+            .unwrap()
+            .contains("the traffic would leave the VPC")
+    );
+    assert!(statuses(&r)[2..].iter().all(|(_, s)| s == "skip"), "{r:#}");
+    assert!(emu.record.entries().is_empty(), "no traffic anywhere");
+}
+
+#[test]
+fn certificate_for_another_name() {
+    let emu = emulator(&["some-other-name.example.test"], Faults::default());
+    let d = setup(&emu, &[]);
+    let r = check(&d, &[], 255);
+    let tls = step(&r, "tls bedrock");
+    assert_eq!(tls["status"], "fail");
+    assert_eq!(tls["details"]["failure"], "name-mismatch");
+    assert!(
+        tls["details"]["certificate"]["names"]
+            .to_string()
+            .contains("some-other-name.example.test")
+    );
+    assert!(
+        tls["hint"]
+            .as_str()
+            .unwrap()
+            .contains("use the endpoint's own name")
+    );
+    assert_eq!(step(&r, "identity")["status"], "skip");
+}
+
+#[test]
+fn untrusted_ca() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = setup(&emu, &["CABundle ="]);
+    let r = check(&d, &[], 255);
+    let tls = step(&r, "tls bedrock");
+    assert_eq!(tls["details"]["failure"], "untrusted-issuer");
+    assert!(tls["hint"].as_str().unwrap().contains("CABundle"));
+}
+
+#[test]
+fn assume_role_denied_for_a_wrong_external_id() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = setup(&emu, &["ExternalId = not-the-external-id"]);
+    let r = check(&d, &[], 254);
+    let id = step(&r, "identity");
+    assert_eq!(id["status"], "fail");
+    assert!(
+        id["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("STS: AccessDenied")
+    );
+    assert!(
+        id["hint"]
+            .as_str()
+            .unwrap()
+            .contains("arn:aws:iam::111111111111:user/demo-user may not assume")
+    );
+    assert_eq!(step(&r, "bedrock")["status"], "skip");
+}
+
+#[test]
+fn a_model_the_role_may_not_invoke() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = setup(
+        &emu,
+        &[
+            "AssumeRoleARN = arn:aws:iam::222222222222:role/BedrockTitanOnly",
+            "ExternalId =",
+        ],
+    );
+    let r = check(&d, &[], 254);
+    assert_eq!(step(&r, "identity")["status"], "pass");
+    let b = step(&r, "bedrock");
+    assert!(
+        b["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bedrock: AccessDeniedException")
+    );
+    assert!(
+        b["hint"]
+            .as_str()
+            .unwrap()
+            .contains("IAM policies do not allow")
+    );
+    // --no-invoke stops before it.
+    let r = check(&d, &["--no-invoke"], 0);
+    assert_eq!(step(&r, "bedrock")["status"], "skip");
+}
+
+#[test]
+fn throttling_is_explained() {
+    let emu = emulator(
+        &[VPCE],
+        Faults {
+            throttle_first: 5,
+            ..Faults::default()
+        },
+    );
+    let d = setup(&emu, &[]);
+    let r = check(&d, &[], 254);
+    let b = step(&r, "bedrock");
+    assert!(
+        b["summary"]
+            .as_str()
+            .unwrap()
+            .contains("ThrottlingException")
+    );
+    assert!(b["hint"].as_str().unwrap().contains("quota"));
+}
+
+#[test]
+fn a_tampered_config_fails_at_config() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = setup(&emu, &[]);
+    let text = d
+        .read("config.properties")
+        .replace("Region = us-west-2", "Region = us-east-1");
+    d.write("config.properties", &text);
+    let r = check(&d, &[], 251);
+    assert!(
+        step(&r, "config")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("integrity check failed")
+    );
+    assert!(emu.record.entries().is_empty());
+}
+
+#[test]
+fn compare_public_shows_both_paths() {
+    let emu = emulator(&[VPCE, PUBLIC], Faults::default());
+    let d = setup(&emu, &[]);
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "check".to_string(),
+            "--config".into(),
+            "config.properties".into(),
+            "--output".into(),
+            "json".into(),
+            "--compare-public".into(),
+            "--max-attempts".into(),
+            "1".into(),
+            "--resolve".into(),
+            format!("{VPCE}:127.0.0.1"),
+            "--resolve".into(),
+            format!("{PUBLIC}:127.0.0.1"),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // The public name pointed at the emulator too: both paths work, which
+    // means nothing restricts these credentials to the VPC endpoint.
+    let done = d
+        .run("invoke")
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            &format!("https://{PUBLIC}:{}", emu.port),
+        )
+        .args(args(&[]))
+        .ok();
+    let r: Value = serde_json::from_str(&done.stdout()).unwrap();
+    let public = step(&r, "public");
+    assert_eq!(public["status"], "warn", "{r:#}");
+    assert!(
+        public["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("VPC endpoint: ok in"),
+        "{r:#}"
+    );
+    assert!(
+        public["summary"]
+            .as_str()
+            .unwrap()
+            .contains("; public endpoint: ok in"),
+        "{r:#}"
+    );
+    assert!(
+        public["hint"]
+            .as_str()
+            .unwrap()
+            .contains("no aws:SourceVpce condition")
+    );
+    let hosts: Vec<String> = emu
+        .record
+        .entries()
+        .into_iter()
+        .filter(|e| e.service == "bedrock")
+        .map(|e| e.host)
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            format!("{VPCE}:{}", emu.port),
+            format!("{PUBLIC}:{}", emu.port)
+        ]
+    );
+
+    // The real public endpoint (port 443) does not answer here: only the VPC path works.
+    let done = d.run("invoke").args(args(&[])).ok();
+    let r: Value = serde_json::from_str(&done.stdout()).unwrap();
+    let public = step(&r, "public");
+    assert_eq!(public["status"], "pass", "{r:#}");
+    assert!(
+        public["summary"]
+            .as_str()
+            .unwrap()
+            .contains("public endpoint: ConnectionFailed"),
+        "{r:#}"
+    );
+    assert!(
+        public["hint"]
+            .as_str()
+            .unwrap()
+            .contains("only the VPC endpoint works")
+    );
+}
