@@ -854,7 +854,7 @@ pub fn print(report: &Report, format: Format) {
         };
         println!("  {label}  {name:<12} {:>8.1} ms  {}", s.ms, s.summary);
         if let Some(h) = &s.hint {
-            println!("        {:<12} {:>11}  likely cause: {h}", "", "");
+            println!("        likely cause: {h}");
         }
     }
     let verdict = match report.exit_code {
