@@ -169,6 +169,60 @@ impl Target {
     }
 }
 
+/// The DNS step for `target`: every address and its kind, whether a public
+/// service name answers privately (private DNS of a VPC endpoint), and a
+/// warning (or, with `require_private`, a failure) for a public address when
+/// the path should be private.
+fn judge_dns(
+    target: &Target,
+    addresses: &[IpAddr],
+    via_flag: bool,
+    vpc: bool,
+    require_private: bool,
+    started: Instant,
+) -> Step {
+    let kinds: Vec<(IpAddr, AddressKind)> = addresses
+        .iter()
+        .map(|a| (*a, resolve::classify(*a)))
+        .collect();
+    let listed: Vec<String> = kinds.iter().map(|(a, k)| format!("{a} ({k})")).collect();
+    let public = kinds.iter().any(|(_, k)| *k == AddressKind::Public);
+    let private_dns = resolve::is_public_service_name(&target.host)
+        && kinds.iter().all(|(_, k)| *k == AddressKind::Private);
+    let source = if via_flag { " via --resolve" } else { "" };
+    let mut summary = format!("{} -> {}{source}", target.shown, listed.join(", "));
+    if private_dns {
+        summary.push_str(
+            "; the public name answers with private addresses: private DNS of a VPC endpoint",
+        );
+    }
+    let mut s = Step::new("dns", Some(target.name), Status::Pass, started, summary);
+    s.details = json!({
+        "host": target.shown,
+        "addresses": kinds.iter().map(|(a, k)| json!({"address": a.to_string(), "kind": k})).collect::<Vec<_>>(),
+        "private_dns": private_dns,
+    });
+    if public && (vpc || require_private) {
+        s.status = if require_private {
+            Status::Fail
+        } else {
+            Status::Warn
+        };
+        s.hint = Some(format!(
+            "{} resolves to a public address: the traffic would leave the VPC. Enable private DNS on the {} VPC endpoint, \
+             or point the config at the endpoint's vpce-... name",
+            target.shown,
+            if target.hop == Hop::Sts {
+                "STS"
+            } else {
+                "Bedrock"
+            }
+        ));
+        s.exit = Some(ExitCode::NotPrivate);
+    }
+    s
+}
+
 /// Runs every step and returns the report.
 pub async fn check(opts: &CheckOptions) -> Report {
     let mut steps = Vec::new();
@@ -264,51 +318,17 @@ pub async fn check(opts: &CheckOptions) -> Report {
                 continue;
             }
         };
-        let kinds: Vec<(IpAddr, AddressKind)> = addresses
-            .iter()
-            .map(|a| (*a, resolve::classify(*a)))
-            .collect();
-        let listed: Vec<String> = kinds.iter().map(|(a, k)| format!("{a} ({k})")).collect();
-        let public = kinds.iter().any(|(_, k)| *k == AddressKind::Public);
-        let private_dns = resolve::is_public_service_name(&target.host)
-            && kinds.iter().all(|(_, k)| *k == AddressKind::Private);
-        let source = if opts.invoke.overrides.get(&target.host).is_some() {
-            " via --resolve"
-        } else {
-            ""
-        };
-        let mut summary = format!("{} -> {}{source}", target.shown, listed.join(", "));
-        if private_dns {
-            summary.push_str(
-                "; the public name answers with private addresses: private DNS of a VPC endpoint",
-            );
-        }
-        let mut s = Step::new("dns", Some(target.name), Status::Pass, started, summary);
-        s.details = json!({
-            "host": target.shown,
-            "addresses": kinds.iter().map(|(a, k)| json!({"address": a.to_string(), "kind": k})).collect::<Vec<_>>(),
-            "private_dns": private_dns,
-        });
-        if public && (vpc || opts.require_private) {
-            s.status = if opts.require_private {
-                Status::Fail
-            } else {
-                Status::Warn
-            };
-            s.hint = Some(format!(
-                "{} resolves to a public address: the traffic would leave the VPC. Enable private DNS on the {} VPC endpoint, \
-                 or point the config at the endpoint's vpce-... name",
-                target.shown,
-                if target.hop == Hop::Sts {
-                    "STS"
-                } else {
-                    "Bedrock"
-                }
-            ));
-            s.exit = Some(ExitCode::NotPrivate);
-            if opts.require_private {
-                stop_not_private = true;
-            }
+        let via_flag = opts.invoke.overrides.get(&target.host).is_some();
+        let s = judge_dns(
+            target,
+            &addresses,
+            via_flag,
+            vpc,
+            opts.require_private,
+            started,
+        );
+        if s.status == Status::Fail {
+            stop_not_private = true;
         }
         steps.push(s);
         if stop_not_private {
@@ -863,4 +883,72 @@ pub fn print(report: &Report, format: Format) {
         n => format!("failed (exit code {n})"),
     };
     println!("result: {verdict}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str) -> Target {
+        Target {
+            name: "bedrock",
+            hop: Hop::Bedrock,
+            host: host.into(),
+            port: 443,
+            https: true,
+            shown: host.into(),
+        }
+    }
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn private_dns_of_an_endpoint_is_recognised() {
+        let s = judge_dns(
+            &target("bedrock-runtime.us-west-2.amazonaws.com"),
+            &ips(&["10.0.1.5", "10.0.2.7"]),
+            false,
+            true,
+            false,
+            Instant::now(),
+        );
+        assert_eq!(s.status, Status::Pass);
+        assert_eq!(s.details["private_dns"], true);
+        assert!(s.summary.contains("10.0.1.5 (private), 10.0.2.7 (private)"));
+        assert!(s.summary.contains("private DNS of a VPC endpoint"));
+    }
+
+    #[test]
+    fn a_public_address_warns_on_a_vpc_path_and_fails_when_required() {
+        let t = target("bedrock-runtime.us-west-2.amazonaws.com");
+        let public = ips(&["52.94.0.1"]);
+        let warn = judge_dns(&t, &public, false, true, false, Instant::now());
+        assert_eq!(
+            (warn.status, warn.exit),
+            (Status::Warn, Some(ExitCode::NotPrivate))
+        );
+        assert!(warn.hint.unwrap().contains("leave the VPC"));
+        assert_eq!(
+            judge_dns(&t, &public, false, true, true, Instant::now()).status,
+            Status::Fail
+        );
+        // Not a VPC path and not required: public is what is expected.
+        assert_eq!(
+            judge_dns(&t, &public, false, false, false, Instant::now()).status,
+            Status::Pass
+        );
+        // A vpce name is not "the public name answering privately".
+        let vpce = judge_dns(
+            &target("vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com"),
+            &ips(&["10.0.0.9"]),
+            true,
+            true,
+            false,
+            Instant::now(),
+        );
+        assert_eq!(vpce.details["private_dns"], false);
+        assert!(vpce.summary.ends_with("(private) via --resolve"));
+    }
 }

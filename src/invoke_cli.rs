@@ -19,7 +19,7 @@ no prompt file; PromptFilePath holding JSON (InvokeModel); the workshop flow
 UserQueryFile or --input FILE).
 
 Exit codes:
-  0 ok, 130 interrupted, 251 integrity failure (tampered config or wrong key),
+  0 ok, 130 interrupted, 250 check: works but not private, 251 integrity failure (tampered config or wrong key),
   252 bad arguments, 253 invalid configuration or credentials,
   254 the service returned an error, 255 other errors (network, I/O).";
 
