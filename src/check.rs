@@ -469,6 +469,9 @@ pub async fn check(opts: &CheckOptions) -> Report {
         &plan.config,
         &plan.sts_config,
         &RunTime {
+            interactive: Terminal::is_interactive(),
+            // The check proves the STS hop: never from the cache.
+            cache: None,
             mfa_code: plan.mfa_code.clone(),
         },
         &mut ctx,

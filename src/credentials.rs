@@ -43,13 +43,19 @@ pub struct Resolved {
     pub key_id: String,
     /// When they expire, if they do.
     pub expiry: Option<std::time::SystemTime>,
+    /// Whether they came from the credential cache (no STS call).
+    pub cached: bool,
 }
 
-/// What the user supplies at run time.
+/// What the run supplies beyond the config.
 #[derive(Debug, Default)]
 pub struct RunTime {
-    /// `--mfa-code`, or asked on the terminal.
+    /// `--mfa-code`.
     pub mfa_code: Option<Secret>,
+    /// Whether the MFA code may be asked on the terminal.
+    pub interactive: bool,
+    /// Where assumed-role credentials are kept between runs, if anywhere.
+    pub cache: Option<crate::cache::CredentialCache>,
 }
 
 /// A provider that hands out credentials already resolved until shortly
@@ -198,6 +204,7 @@ pub async fn resolve(
             source: provider.clone(),
             provider,
             description: ctx.source.clone(),
+            cached: false,
         });
     };
 
@@ -217,16 +224,77 @@ pub async fn resolve(
     ctx.key_id = Some(secret::redact_access_key(&Secret::new(
         source_creds.access_key_id(),
     )));
+    let cache_key = crate::cache::CacheKey {
+        role: role.secret().expose().to_string(),
+        external_id: config.external_id.as_ref().map(|e| e.expose().to_string()),
+        mfa_serial: config.mfa_serial.as_ref().map(|m| m.expose().to_string()),
+        source: source_creds.access_key_id().to_string(),
+        region: sts_config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+        sts_endpoint: config
+            .sts_endpoint_url
+            .as_ref()
+            .map(|u| u.secret().expose().to_string()),
+        session: format!("{session_name}/{seconds}"),
+    };
     let base = primed(base, source_creds);
     let sts_conf = sts_config
         .to_builder()
         .credentials_provider(base.clone())
         .build();
+    let refresher = || {
+        let mut builder = AssumeRoleProvider::builder(role.secret().expose())
+            .session_name(&session_name)
+            .session_length(Duration::from_secs(u64::from(seconds)))
+            .configure(sts_config);
+        if let Some(region) = sts_config.region() {
+            builder = builder.region(region.clone());
+        }
+        if let Some(id) = &config.external_id {
+            builder = builder.external_id(id.expose());
+        }
+        builder
+    };
+
+    if let Some(cached) = runtime.cache.as_ref().and_then(|c| c.load(&cache_key)) {
+        tracing::debug!("assumed-role credentials from the cache; no STS call");
+        ctx.key_id = Some(secret::redact_access_key(&Secret::new(
+            cached.access_key_id(),
+        )));
+        let inner = if config.mfa_serial.is_some() {
+            // An MFA session cannot be renewed without a new code.
+            SharedCredentialsProvider::new(cached.clone())
+        } else {
+            SharedCredentialsProvider::new(refresher().build_from_provider(base.clone()).await)
+        };
+        return Ok(Resolved {
+            key_id: ctx.key_id.clone().unwrap_or_default(),
+            expiry: cached.expiry(),
+            provider: primed(inner, cached),
+            source: base,
+            description: ctx.source.clone(),
+            cached: true,
+        });
+    }
 
     let provider = if let Some(serial) = &config.mfa_serial {
-        let code = runtime.mfa_code.clone().ok_or_else(|| {
-            Error::Usage("MFASerial is set: give the current code with --mfa-code (or run on a terminal to be asked)".into())
-        })?;
+        let code = match (&runtime.mfa_code, runtime.interactive) {
+            (Some(code), _) => code.clone(),
+            (None, true) => {
+                use crate::prompt::Prompter;
+                let shown = secret::redact_mfa_serial(serial);
+                crate::prompt::Terminal
+                    .secret(&format!("MFA code for {shown}: "))?
+                    .ok_or(Error::Interrupted)?
+            }
+            (None, false) => {
+                return Err(Error::Usage(
+                    "MFASerial is set: give the current code with --mfa-code (or run on a terminal to be asked)".into(),
+                ));
+            }
+        };
         let out = aws_sdk_sts::Client::new(&sts_conf)
             .assume_role()
             .role_arn(role.secret().expose())
@@ -259,17 +327,7 @@ pub async fn resolve(
             "assume-role-mfa",
         ))
     } else {
-        let mut builder = AssumeRoleProvider::builder(role.secret().expose())
-            .session_name(&session_name)
-            .session_length(Duration::from_secs(u64::from(seconds)))
-            .configure(sts_config);
-        if let Some(region) = sts_config.region() {
-            builder = builder.region(region.clone());
-        }
-        if let Some(id) = &config.external_id {
-            builder = builder.external_id(id.expose());
-        }
-        SharedCredentialsProvider::new(builder.build_from_provider(base.clone()).await)
+        SharedCredentialsProvider::new(refresher().build_from_provider(base.clone()).await)
     };
     let creds = match provider.provide_credentials().await {
         Ok(c) => c,
@@ -281,12 +339,16 @@ pub async fn resolve(
     ctx.key_id = Some(secret::redact_access_key(&Secret::new(
         creds.access_key_id(),
     )));
+    if let Some(cache) = &runtime.cache {
+        cache.store(&cache_key, &creds);
+    }
     Ok(Resolved {
         key_id: ctx.key_id.clone().unwrap_or_default(),
         expiry: creds.expiry(),
         provider: primed(provider, creds),
         source: base,
         description: ctx.source.clone(),
+        cached: false,
     })
 }
 

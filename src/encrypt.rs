@@ -424,13 +424,7 @@ fn summary_lines(opened: &Opened, v: &Validated) -> Vec<String> {
         ),
         (
             "MFASerial",
-            c.mfa_serial.as_ref().map(|m| {
-                if m.expose().starts_with("arn:") {
-                    secret::redact_arn(m)
-                } else {
-                    secret::redact_fully(m)
-                }
-            }),
+            c.mfa_serial.as_ref().map(secret::redact_mfa_serial),
         ),
         (
             "VPCEndpointURL",

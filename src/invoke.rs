@@ -4,6 +4,7 @@
 
 use crate::config::{Config, Region};
 use crate::credentials::{self, RunTime};
+use crate::crypto::ConfigKey;
 use crate::diagnose::{self, Context};
 use crate::endpoint::{self, Endpoint, EndpointKind};
 use crate::error::{Error, Hop, Result};
@@ -69,6 +70,8 @@ pub struct InvokeOptions {
     pub debug: bool,
     /// `--resolve` overrides.
     pub overrides: crate::resolve::Overrides,
+    /// `--no-cache`: always ask STS.
+    pub no_cache: bool,
 }
 
 /// The operation a request and streaming choice lead to.
@@ -99,13 +102,22 @@ pub fn load_config(
     flag: Option<&Path>,
     key_file: Option<PathBuf>,
     prompter: &mut dyn Prompter,
-) -> Result<(PathBuf, Config)> {
+) -> Result<(PathBuf, Config, Option<ConfigKey>)> {
     let path = config_path(flag, prompter)?;
-    let (_, validated) = sealed::open_validated(&path, &KeyOptions::from_env(key_file))?;
+    let (opened, validated) = sealed::open_validated(&path, &KeyOptions::from_env(key_file))?;
     for w in &validated.warnings {
         eprintln!("warning: {w}");
     }
-    Ok((path, validated.config))
+    Ok((path, validated.config, opened.key.map(|(k, _)| k)))
+}
+
+/// The credential cache for a config encrypted with `key`; a plaintext
+/// config has no key to protect a cache with, so it gets none.
+fn cache_for(key: Option<ConfigKey>) -> Option<crate::cache::CredentialCache> {
+    Some(crate::cache::CredentialCache::new(
+        crate::cache::default_dir()?,
+        key?,
+    ))
 }
 
 /// Every secret of the config, to scrub from what AWS says.
@@ -240,7 +252,8 @@ fn warn_environment(config: &Config) {
 /// Runs `invoke`.
 pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
     let mut terminal = Terminal;
-    let (path, config) = load_config(opts.config.as_deref(), opts.key_file.clone(), &mut terminal)?;
+    let (path, config, config_key) =
+        load_config(opts.config.as_deref(), opts.key_file.clone(), &mut terminal)?;
     if config.debug && !opts.debug {
         logging.enable_debug();
     }
@@ -280,12 +293,7 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
     }
     warn_environment(&config);
 
-    let mfa_code = match (&config.mfa_serial, &opts.mfa_code) {
-        (Some(serial), None) if Terminal::is_interactive() && config.assume_role_arn.is_some() => {
-            terminal.secret(&format!("MFA code for {}: ", redact_serial(serial)))?
-        }
-        (_, code) => code.clone(),
-    };
+    let mfa_code = opts.mfa_code.clone();
     let mut ctx = Context {
         region: region.to_string(),
         model: Some(model.id.clone()),
@@ -310,11 +318,33 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
         "endpoint",
         &format!("{} {}", endpoint.kind, endpoint.shown()),
     );
-    let resolved =
-        credentials::resolve(&config, &sts_config, &RunTime { mfa_code }, &mut ctx).await?;
+    let resolved = credentials::resolve(
+        &config,
+        &sts_config,
+        &RunTime {
+            mfa_code,
+            interactive: Terminal::is_interactive(),
+            cache: if opts.no_cache {
+                None
+            } else {
+                cache_for(config_key)
+            },
+        },
+        &mut ctx,
+    )
+    .await?;
     output::note(
         "credentials",
-        &format!("{} (key {})", resolved.description, resolved.key_id),
+        &format!(
+            "{} (key {}{})",
+            resolved.description,
+            resolved.key_id,
+            if resolved.cached {
+                ", from the credential cache"
+            } else {
+                ""
+            }
+        ),
     );
     output::note("model", &format!("{model} via {op}"));
 
@@ -407,14 +437,6 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-fn redact_serial(serial: &Secret) -> String {
-    if serial.expose().starts_with("arn:") {
-        secret::redact_arn(serial)
-    } else {
-        secret::redact_fully(serial)
-    }
 }
 
 fn read_stdin() -> Result<String> {
@@ -727,7 +749,7 @@ where
 
 /// `invoke models`: the aliases of the config, numbered as in the menu.
 pub fn list_models(config: Option<&Path>, key_file: Option<PathBuf>) -> Result<()> {
-    let (path, config) = load_config(config, key_file, &mut Terminal)?;
+    let (path, config, _) = load_config(config, key_file, &mut Terminal)?;
     if config.models.is_empty() {
         return Err(Error::Usage(format!(
             "{} has no [models] section",

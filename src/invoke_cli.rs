@@ -89,6 +89,9 @@ pub struct Args {
     /// Attempts per call, retrying throttling and server errors with backoff.
     #[arg(long, value_name = "N", default_value_t = 3, global = true)]
     pub max_attempts: u32,
+    /// Always ask STS; do not read or write the credential cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// Debug logs on stderr (secrets are never logged).
     #[arg(long, global = true)]
     pub debug: bool,
@@ -186,6 +189,7 @@ impl Args {
             max_attempts: self.max_attempts,
             debug: self.debug,
             overrides: crate::resolve::Overrides::default(),
+            no_cache: self.no_cache,
         })
     }
 }

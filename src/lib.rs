@@ -7,6 +7,7 @@
 //!   properties file with Fernet and seals it with a MAC.
 //! - `invoke` reads such a file and calls Bedrock.
 
+pub mod cache;
 pub mod check;
 pub mod config;
 pub mod credentials;

@@ -104,6 +104,15 @@ pub fn redact_url(value: &Secret) -> String {
     format!("{}://{shown}{masked}{rest}{port}", url.scheme())
 }
 
+/// An MFA device: redacted as an ARN when it is one, else fully.
+pub fn redact_mfa_serial(value: &Secret) -> String {
+    if value.expose().starts_with("arn:") {
+        redact_arn(value)
+    } else {
+        redact_fully(value)
+    }
+}
+
 /// Says only that a value is set and how long it is.
 pub fn redact_fully(value: &Secret) -> String {
     format!("({} characters)", value.char_count())

@@ -233,12 +233,17 @@ fn mfa_code_is_sent_with_assume_role() {
     invoke(&d)
         .args(["--prompt", "hi", "--mfa-code", "123456"])
         .ok();
+    // The MFA session is cached: the next run needs no code.
     invoke(&d)
-        .args(["--prompt", "hi", "--mfa-code", "000000"])
+        .args(["--prompt", "hi"])
+        .ok()
+        .stderr_has("from the credential cache");
+    invoke(&d)
+        .args(["--prompt", "hi", "--mfa-code", "000000", "--no-cache"])
         .code(254)
         .stderr_has("STS: AccessDenied");
     invoke(&d)
-        .args(["--prompt", "hi"])
+        .args(["--prompt", "hi", "--no-cache"])
         .code(252)
         .stderr_has("--mfa-code");
 }
@@ -865,4 +870,118 @@ fn debug_logs_and_all_output_never_show_a_secret() {
     for s in secrets {
         assert!(!log.contains(s), "secret {s:?} in the log file");
     }
+}
+
+#[test]
+fn assumed_role_credentials_are_cached_between_runs() {
+    use bedrock_private::cache::{CacheKey, CredentialCache};
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(&d, &access_keys_config(&emu.base_url, &[]));
+    let cache_dir = d.join("cache");
+    let run = |extra: &[&str]| {
+        invoke(&d)
+            .env("BEDROCK_PRIVATE_CACHE_DIR", cache_dir.to_str().unwrap())
+            .args(["--prompt", "hi"])
+            .args(extra)
+            .ok()
+    };
+    let assume_roles = || {
+        emu.record
+            .entries()
+            .iter()
+            .filter(|e| e.operation == "AssumeRole")
+            .count()
+    };
+
+    run(&[]);
+    assert_eq!(assume_roles(), 1);
+    run(&[]).stderr_has("from the credential cache");
+    assert_eq!(assume_roles(), 1, "the second run skips STS");
+    let calls = bedrock_calls(&emu);
+    assert_eq!(
+        calls[0].access_key_id, calls[1].access_key_id,
+        "the same session was used"
+    );
+
+    // One file, 0600 in a 0700 folder, encrypted: no key id or secret in clear.
+    let files: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    #[cfg(unix)]
+    {
+        assert_eq!(common::mode(&cache_dir), 0o700);
+        assert_eq!(common::mode(&files[0]), 0o600);
+    }
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        text.starts_with("gAAAAA") && !text.contains("ASIA"),
+        "{text}"
+    );
+
+    // --no-cache asks STS.
+    run(&["--no-cache"]);
+    assert_eq!(assume_roles(), 2);
+
+    // A corrupt entry is a miss, and is replaced.
+    std::fs::write(&files[0], "garbage").unwrap();
+    run(&[]);
+    assert_eq!(assume_roles(), 3);
+    assert!(
+        std::fs::read_to_string(&files[0])
+            .unwrap()
+            .starts_with("gAAAAA")
+    );
+    run(&[]).stderr_has("from the credential cache");
+    assert_eq!(assume_roles(), 3);
+
+    // An entry about to expire is never used. Rewrite it, with the config's
+    // key, to expire in one minute (inside the five-minute margin).
+    let key = bedrock_private::crypto::ConfigKey::parse(
+        bedrock_private::Secret::new(d.read("config.properties.key")),
+        "test",
+    )
+    .unwrap();
+    let cache = CredentialCache::new(cache_dir.clone(), key);
+    let soon = aws_credential_types::Credentials::new(
+        "ASIAEXPIRINGSOON0000",
+        "s",
+        Some("t".into()),
+        Some(std::time::SystemTime::now() + Duration::from_secs(60)),
+        "test",
+    );
+    let k = CacheKey {
+        role: DEMO_ROLE_ARN.into(),
+        external_id: Some(DEMO_EXTERNAL_ID.into()),
+        source: DEMO_ACCESS_KEY.into(),
+        region: "us-west-2".into(),
+        sts_endpoint: Some(emu.base_url.clone()),
+        session: "bedrock-private-user/900".into(),
+        ..CacheKey::default()
+    };
+    cache.store(&k, &soon);
+    assert!(cache.load(&k).is_none(), "inside the margin");
+    assert_eq!(
+        std::fs::read_dir(&cache_dir).unwrap().count(),
+        1,
+        "the test wrote the same entry invoke uses"
+    );
+    run(&[]);
+    assert_eq!(assume_roles(), 4, "an expiring entry is not used");
+    assert!(
+        bedrock_calls(&emu)
+            .iter()
+            .all(|c| c.access_key_id.as_deref() != Some("ASIAEXPIRINGSOON0000"))
+    );
+
+    // Another config key cannot read the entries: a miss, not an error.
+    let other = Dir::new();
+    sealed(&other, &access_keys_config(&emu.base_url, &[]));
+    invoke(&other)
+        .env("BEDROCK_PRIVATE_CACHE_DIR", cache_dir.to_str().unwrap())
+        .args(["--prompt", "hi"])
+        .ok();
+    assert_eq!(assume_roles(), 5);
 }
