@@ -42,6 +42,10 @@ pub struct CheckOptions {
     pub compare_public: bool,
     /// Fail when any hop would use a public address.
     pub require_private: bool,
+    /// Load mode: this many calls after the checks.
+    pub repeat: Option<usize>,
+    /// Load mode: this many at a time.
+    pub concurrency: usize,
 }
 
 /// A step's outcome.
@@ -545,6 +549,17 @@ pub async fn check(opts: &CheckOptions) -> Report {
     };
     if opts.no_invoke {
         steps.push(Step::skip("bedrock", None, "--no-invoke"));
+        if let Some(n) = opts.repeat {
+            let load = load(
+                &plan,
+                &plan.endpoint,
+                model,
+                resolved.provider.clone(),
+                n,
+                opts.concurrency.max(1),
+            );
+            steps.push(load.await);
+        }
         return finish(steps, config_path);
     }
     let vpc_result = ping(
@@ -556,6 +571,20 @@ pub async fn check(opts: &CheckOptions) -> Report {
     )
     .await;
     steps.push(bedrock_step("bedrock", &plan.endpoint, &vpc_result));
+
+    if let Some(n) = opts.repeat {
+        steps.push(
+            load(
+                &plan,
+                &plan.endpoint,
+                model,
+                resolved.provider.clone(),
+                n,
+                opts.concurrency.max(1),
+            )
+            .await,
+        );
+    }
 
     // 7. The same call through the public endpoint.
     if opts.compare_public {
@@ -638,6 +667,146 @@ fn bedrock_step(
             ..Step::failed(step, None, started, e)
         },
     }
+}
+
+/// CPU time this process has used (user and system), in microseconds.
+fn cpu_us() -> u64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(usage.ru_utime) + us(usage.ru_stime)
+}
+
+/// The load mode: `n` minimal Converse calls, `concurrency` at a time, over
+/// one client (reused connections) and one set of credentials.
+async fn load(
+    plan: &Plan,
+    endpoint: &Endpoint,
+    model: &ModelChoice,
+    provider: SharedCredentialsProvider,
+    n: usize,
+    concurrency: usize,
+) -> Step {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let client = aws_sdk_bedrockruntime::Client::from_conf(
+        aws_sdk_bedrockruntime::config::Builder::from(&plan.base)
+            .endpoint_url(endpoint.url.expose())
+            .credentials_provider(provider)
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_us();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.min(n.max(1)) {
+        let (client, next, model) = (client.clone(), next.clone(), model.id.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors: Vec<String> = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let t = Instant::now();
+                let result = client
+                    .converse()
+                    .model_id(&model)
+                    .messages(
+                        Message::builder()
+                            .role(ConversationRole::User)
+                            .content(ContentBlock::Text("ping".into()))
+                            .build()
+                            .expect("role and content set"),
+                    )
+                    .inference_config(InferenceConfiguration::builder().max_tokens(1).build())
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => latencies.push(t.elapsed()),
+                    Err(e) => errors.push(match &e {
+                        aws_sdk_bedrockruntime::error::SdkError::ServiceError(s) => {
+                            aws_smithy_types::error::metadata::ProvideErrorMetadata::code(s.err())
+                                .unwrap_or("ServiceError")
+                                .to_string()
+                        }
+                        aws_sdk_bedrockruntime::error::SdkError::TimeoutError(_) => {
+                            "Timeout".into()
+                        }
+                        aws_sdk_bedrockruntime::error::SdkError::DispatchFailure(_) => {
+                            "ConnectionFailed".into()
+                        }
+                        _ => "ResponseError".into(),
+                    }),
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            latencies.extend(l);
+            for code in e {
+                *errors.entry(code).or_default() += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_us().saturating_sub(cpu_before);
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map(|d| (d.as_secs_f64() * 1_000_000.0).round() / 1000.0)
+    };
+    let ok = latencies.len();
+    let failed: usize = errors.values().sum();
+    let rps = (ok + failed) as f64 / elapsed.as_secs_f64();
+    let cpu_per_request = cpu as f64 / (ok + failed).max(1) as f64;
+    let summary = format!(
+        "{} calls, {concurrency} at a time: {ok} ok, {failed} failed; {rps:.0} req/s; latency p50 {} p90 {} p99 {} max {} ms; client CPU {cpu_per_request:.0} us/request",
+        ok + failed,
+        pct(0.50).map_or("-".into(), |v| format!("{v:.2}")),
+        pct(0.90).map_or("-".into(), |v| format!("{v:.2}")),
+        pct(0.99).map_or("-".into(), |v| format!("{v:.2}")),
+        latencies
+            .last()
+            .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0)),
+    );
+    let mut step = Step::new(
+        "load",
+        None,
+        if failed == 0 {
+            Status::Pass
+        } else {
+            Status::Warn
+        },
+        started,
+        summary,
+    );
+    step.details = json!({
+        "requests": ok + failed,
+        "concurrency": concurrency,
+        "ok": ok,
+        "errors": errors,
+        "requests_per_second": rps,
+        "latency_ms": {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99),
+                       "max": latencies.last().map(|d| d.as_secs_f64() * 1000.0)},
+        "client_cpu_us_per_request": cpu_per_request,
+    });
+    if failed > 0 {
+        step.hint = Some(format!(
+            "errors by type: {}",
+            errors
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    step
 }
 
 /// GetCallerIdentity with `provider`: (ARN, account).

@@ -124,6 +124,12 @@ pub struct CheckArgs {
     /// Use ADDRESS for HOST, as curl's --resolve does (repeatable).
     #[arg(long, value_name = "HOST:ADDRESS")]
     pub resolve: Vec<String>,
+    /// Load mode: after the checks, send N minimal calls over one client.
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<usize>,
+    /// Load mode: how many calls at a time.
+    #[arg(long, value_name = "C", default_value_t = 1, requires = "repeat")]
+    pub concurrency: usize,
 }
 
 /// Parses the command line (help and version exit 0, mistakes 252).
@@ -209,6 +215,8 @@ pub async fn run(args: Args, logging: &crate::logging::Logging) -> Result<ExitCo
                 no_invoke: check.no_invoke,
                 compare_public: check.compare_public,
                 require_private: check.require_private,
+                repeat: check.repeat,
+                concurrency: check.concurrency,
             };
             let report = crate::check::check(&opts).await;
             crate::check::print(&report, opts.invoke.format);

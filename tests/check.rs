@@ -472,3 +472,59 @@ fn compare_public_shows_both_paths() {
             .contains("only the VPC endpoint works")
     );
 }
+
+#[test]
+fn load_mode_reports_distribution_errors_and_cost() {
+    let emu = emulator(
+        &[VPCE],
+        Faults {
+            throttle_first: 2,
+            ..Faults::default()
+        },
+    );
+    let d = setup(&emu, &[]);
+    // --no-invoke: the load's first two calls meet the throttling, unretried.
+    let r = check(
+        &d,
+        &["--no-invoke", "--repeat", "40", "--concurrency", "8"],
+        0,
+    );
+    let load = step(&r, "load");
+    assert_eq!(load["details"]["requests"], 40);
+    assert_eq!(load["details"]["concurrency"], 8);
+    assert_eq!(load["details"]["ok"], 38);
+    assert_eq!(load["details"]["errors"]["ThrottlingException"], 2);
+    assert_eq!(load["status"], "warn");
+    assert!(
+        load["hint"]
+            .as_str()
+            .unwrap()
+            .contains("ThrottlingException 2")
+    );
+    for p in ["p50", "p90", "p99", "max"] {
+        assert!(
+            load["details"]["latency_ms"][p].as_f64().unwrap() > 0.0,
+            "{p}: {load:#}"
+        );
+    }
+    assert!(load["details"]["requests_per_second"].as_f64().unwrap() > 0.0);
+    assert!(
+        load["details"]["client_cpu_us_per_request"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // One set of credentials for all calls.
+    let bedrock: Vec<_> = emu
+        .record
+        .entries()
+        .into_iter()
+        .filter(|e| e.service == "bedrock")
+        .collect();
+    assert_eq!(bedrock.len(), 40);
+    assert!(
+        bedrock
+            .windows(2)
+            .all(|w| w[0].access_key_id == w[1].access_key_id)
+    );
+}
