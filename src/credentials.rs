@@ -92,6 +92,41 @@ impl ProvideCredentials for Primed {
     }
 }
 
+type Building = std::pin::Pin<Box<dyn std::future::Future<Output = AssumeRoleProvider> + Send>>;
+
+/// A provider built on first use: after a cache hit, the assume-role
+/// provider (and the STS client inside it) is usually never needed.
+struct Lazy {
+    build: std::sync::Mutex<Option<Building>>,
+    built: tokio::sync::OnceCell<AssumeRoleProvider>,
+}
+
+impl std::fmt::Debug for Lazy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lazy(AssumeRoleProvider)")
+    }
+}
+
+impl ProvideCredentials for Lazy {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            let provider = self
+                .built
+                .get_or_init(|| async {
+                    let building = self.build.lock().expect("lazy lock").take();
+                    building.expect("built once").await
+                })
+                .await;
+            provider.provide_credentials().await
+        })
+    }
+}
+
 fn primed(inner: SharedCredentialsProvider, first: Credentials) -> SharedCredentialsProvider {
     SharedCredentialsProvider::new(Primed {
         first: std::sync::Mutex::new(Some(first)),
@@ -267,7 +302,13 @@ pub async fn resolve(
             // An MFA session cannot be renewed without a new code.
             SharedCredentialsProvider::new(cached.clone())
         } else {
-            SharedCredentialsProvider::new(refresher().build_from_provider(base.clone()).await)
+            // Built only if the cached credentials run out during this run.
+            SharedCredentialsProvider::new(Lazy {
+                build: std::sync::Mutex::new(Some(Box::pin(
+                    refresher().build_from_provider(base.clone()),
+                ))),
+                built: tokio::sync::OnceCell::new(),
+            })
         };
         return Ok(Resolved {
             key_id: ctx.key_id.clone().unwrap_or_default(),

@@ -206,7 +206,10 @@ pub(crate) async fn base_sdk_config(
     region: &Region,
     opts: &InvokeOptions,
 ) -> Result<SdkConfig> {
+    // No credentials here: every client is given its own, and the default
+    // chain this would build (with an STS client of its own) goes unused.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .no_credentials()
         .region(aws_config::Region::new(region.to_string()))
         .timeout_config(
             TimeoutConfig::builder()
