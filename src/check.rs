@@ -709,19 +709,7 @@ async fn load(
             let mut errors: Vec<String> = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < n {
                 let t = Instant::now();
-                let result = client
-                    .converse()
-                    .model_id(&model)
-                    .messages(
-                        Message::builder()
-                            .role(ConversationRole::User)
-                            .content(ContentBlock::Text("ping".into()))
-                            .build()
-                            .expect("role and content set"),
-                    )
-                    .inference_config(InferenceConfiguration::builder().max_tokens(1).build())
-                    .send()
-                    .await;
+                let result = ping_call(&client, &model).send().await;
                 match result {
                     Ok(_) => latencies.push(t.elapsed()),
                     Err(e) => errors.push(match &e {
@@ -827,6 +815,24 @@ async fn caller(
     ))
 }
 
+/// The smallest Converse call there is: one word in, one token out.
+fn ping_call(
+    client: &aws_sdk_bedrockruntime::Client,
+    model: &str,
+) -> aws_sdk_bedrockruntime::operation::converse::builders::ConverseFluentBuilder {
+    client
+        .converse()
+        .model_id(model)
+        .messages(
+            Message::builder()
+                .role(ConversationRole::User)
+                .content(ContentBlock::Text("ping".into()))
+                .build()
+                .expect("role and content set"),
+        )
+        .inference_config(InferenceConfiguration::builder().max_tokens(1).build())
+}
+
 /// The smallest Converse call; its latency or its failure.
 async fn ping(
     plan: &Plan,
@@ -845,19 +851,7 @@ async fn ping(
     ctx.host = endpoint.host();
     ctx.endpoint = Some(format!("the {} {}", endpoint.kind, endpoint.shown()));
     let started = Instant::now();
-    let result = client
-        .converse()
-        .model_id(&model.id)
-        .messages(
-            Message::builder()
-                .role(ConversationRole::User)
-                .content(ContentBlock::Text("ping".into()))
-                .build()
-                .expect("role and content set"),
-        )
-        .inference_config(InferenceConfiguration::builder().max_tokens(1).build())
-        .send()
-        .await;
+    let result = ping_call(&client, &model.id).send().await;
     let ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     result
         .map(|_| ms)

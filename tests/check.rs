@@ -29,7 +29,7 @@ fn emulator(names: &[&str], faults: Faults) -> Emulator {
 fn setup(emu: &Emulator, extra: &[&str]) -> Dir {
     let d = Dir::new();
     d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
-    let mut lines = vec![
+    let lines = vec![
         "UseVPCe = true".to_string(),
         "GetCredentialsFrom = 2".into(),
         "Region = us-west-2".into(),
@@ -42,13 +42,7 @@ fn setup(emu: &Emulator, extra: &[&str]) -> Dir {
         "CABundle = ca.pem".into(),
         "ModelID = anthropic.claude-3-haiku-20240307-v1:0".into(),
     ];
-    for e in extra {
-        let key = e.split('=').next().unwrap().trim();
-        lines.retain(|l| l.split('=').next().unwrap().trim() != key);
-        if !e.trim_end().ends_with('=') {
-            lines.push(e.to_string());
-        }
-    }
+    let lines = common::with_overrides(lines, extra);
     d.write(
         "plain.properties",
         &format!("[default]\n{}\n", lines.join("\n")),

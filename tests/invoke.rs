@@ -29,7 +29,7 @@ fn emulator(faults: Faults) -> Emulator {
 /// A config for mode 2 through the emulator as VPC and STS endpoint, with
 /// `extra` lines in [default] (later keys replace earlier ones by name).
 fn access_keys_config(url: &str, extra: &[&str]) -> String {
-    let mut lines = vec![
+    let lines = vec![
         "UseVPCe = true".to_string(),
         "GetCredentialsFrom = 2".into(),
         "Region = us-west-2".into(),
@@ -41,13 +41,7 @@ fn access_keys_config(url: &str, extra: &[&str]) -> String {
         format!("STSEndpointURL = {url}"),
         "ModelID = Claude-3-Haiku".into(),
     ];
-    for e in extra {
-        let key = e.split('=').next().unwrap().trim();
-        lines.retain(|l| l.split('=').next().unwrap().trim() != key);
-        if !e.trim_end().ends_with('=') {
-            lines.push(e.to_string());
-        }
-    }
+    let lines = common::with_overrides(lines, extra);
     format!("[default]\n{}\n{MODELS}", lines.join("\n"))
 }
 

@@ -307,3 +307,17 @@ pub fn trusting(pem: &str) -> aws_smithy_runtime_api::client::http::SharedHttpCl
         )
         .build_https()
 }
+
+/// `key = value` lines with `extra` applied: an extra line replaces the line
+/// of the same key, and `Key =` with nothing after it removes the key.
+pub fn with_overrides(mut lines: Vec<String>, extra: &[&str]) -> Vec<String> {
+    let key_of = |l: &str| l.split('=').next().unwrap().trim().to_string();
+    for e in extra {
+        let key = key_of(e);
+        lines.retain(|l| key_of(l) != key);
+        if !e.trim_end().ends_with('=') {
+            lines.push(e.to_string());
+        }
+    }
+    lines
+}
