@@ -916,12 +916,7 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
         Err(_) if opts.no_invoke => None,
         Err(e) => return Err(e),
     };
-    let bundle_path = match &config.ca_bundle {
-        Some(p) => Some(crate::request::locate(path, p)),
-        None => std::env::var_os("AWS_CA_BUNDLE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-    };
+    let bundle_path = crate::invoke::ca_bundle_path(&config, path);
     let bundle = bundle_path
         .as_deref()
         .map(crate::transport::read_bundle)
@@ -956,8 +951,7 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
     ) {
         targets.push(t);
     }
-    let needs_sts = true;
-    if needs_sts && let Some(t) = Target::from_url("sts", Hop::Sts, &sts_url, sts_shown) {
+    if let Some(t) = Target::from_url("sts", Hop::Sts, &sts_url, sts_shown) {
         targets.push(t);
     }
     let mfa_code = o.mfa_code.clone();

@@ -774,31 +774,26 @@ fn commit(
         return Ok(());
     }
     let previous = keys::read_key_file(kf).unwrap_or_default();
-    let mut both: Vec<&ConfigKey> = vec![key];
-    both.extend(previous.iter());
-    both.extend(
+    // What the key file must keep opening: what it held, and the old keys.
+    let mut kept: Vec<&ConfigKey> = previous.iter().collect();
+    kept.extend(
         old_keys
             .iter()
             .copied()
             .filter(|o| !previous.iter().any(|p| p.id() == o.id())),
     );
+    let mut both: Vec<&ConfigKey> = vec![key];
+    both.extend(kept.iter().copied());
     store.write(
         kf,
         keys::key_file_text(&both).expose().as_bytes(),
         Existing::Replace,
     )?;
     if let Err(e) = store.write(output, contents.as_bytes(), existing) {
-        let mut restore: Vec<&ConfigKey> = previous.iter().collect();
-        restore.extend(
-            old_keys
-                .iter()
-                .copied()
-                .filter(|o| !previous.iter().any(|p| p.id() == o.id())),
-        );
-        if !restore.is_empty() {
+        if !kept.is_empty() {
             let _ = store.write(
                 kf,
-                keys::key_file_text(&restore).expose().as_bytes(),
+                keys::key_file_text(&kept).expose().as_bytes(),
                 Existing::Replace,
             );
         }

@@ -7,7 +7,7 @@
 
 use crate::encrypt::{self, Disk, EncryptOptions, KeyDest, Outcome};
 use crate::error::{Error, ExitCode, Result};
-use crate::keys::{self, KEY_ENV, KeyOptions};
+use crate::keys::{self, KeyOptions};
 use crate::prompt::{Prompter, Terminal};
 use clap::{ArgGroup, Parser};
 use std::ffi::OsString;
@@ -301,6 +301,3 @@ fn print_tail(o: &Outcome) {
         eprintln!("next: {n}");
     }
 }
-
-/// Mentioned in `--help`; kept here so the text and the constant agree.
-pub const KEY_ENV_NAME: &str = KEY_ENV;

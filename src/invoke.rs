@@ -198,6 +198,17 @@ pub(crate) async fn region(
     }
 }
 
+/// The extra CA bundle to trust: `CABundle` (beside the config first), else
+/// `AWS_CA_BUNDLE`, which the Rust SDK itself does not read.
+pub(crate) fn ca_bundle_path(config: &Config, config_path: &Path) -> Option<PathBuf> {
+    match &config.ca_bundle {
+        Some(p) => Some(request::locate(config_path, p)),
+        None => std::env::var_os("AWS_CA_BUNDLE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
 /// The SDK configuration shared by STS and Bedrock: region, timeouts,
 /// retries, and the HTTP client (with the CA bundle when there is one).
 pub(crate) async fn base_sdk_config(
@@ -218,12 +229,7 @@ pub(crate) async fn base_sdk_config(
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.max(1)));
-    let bundle = match &config.ca_bundle {
-        Some(p) => Some(request::locate(config_path, p)),
-        None => std::env::var_os("AWS_CA_BUNDLE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-    };
+    let bundle = ca_bundle_path(config, config_path);
     if let Some(client) = crate::transport::client(bundle.as_deref(), &opts.overrides)? {
         tracing::debug!(bundle = ?bundle, "HTTP client with a CA bundle or resolver overrides");
         loader = loader.http_client(client);

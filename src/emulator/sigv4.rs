@@ -175,13 +175,10 @@ pub fn verify(
         })
         .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
         .collect();
-    let host = req
-        .headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| "localhost".into());
+    let host = match super::host_of(req) {
+        h if h.is_empty() => "localhost".to_string(),
+        h => h,
+    };
     let uri = format!(
         "http://{host}{}",
         req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
