@@ -81,6 +81,24 @@ fn user(text: &str) -> Message {
         .unwrap()
 }
 
+/// Converse "hi" with `model`, the call most of these tests make; an error
+/// comes back as the service's error.
+async fn say_hi(
+    client: &aws_sdk_bedrockruntime::Client,
+    model: &str,
+) -> Result<
+    aws_sdk_bedrockruntime::operation::converse::ConverseOutput,
+    aws_sdk_bedrockruntime::operation::converse::ConverseError,
+> {
+    client
+        .converse()
+        .model_id(model)
+        .messages(user("hi"))
+        .send()
+        .await
+        .map_err(|e| e.into_service_error())
+}
+
 fn code<E: ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("(none)").to_string()
 }
@@ -194,25 +212,16 @@ async fn trust_policy_external_id_and_mfa_are_enforced() {
 async fn model_permissions_are_enforced() {
     let emu = start(Faults::default());
     // The user itself may invoke nothing: it must assume a role.
-    let err = bedrock(&emu, demo_keys())
-        .converse()
-        .model_id("anthropic.claude-v2")
-        .messages(user("hi"))
-        .send()
+    let err = say_hi(&bedrock(&emu, demo_keys()), "anthropic.claude-v2")
         .await
-        .unwrap_err()
-        .into_service_error();
+        .unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
     assert!(err.message().unwrap().contains("is not authorized to perform: bedrock:InvokeModel on resource: arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-v2"));
 
     let titan = assume(&emu, TITAN_ONLY, None).await;
     let client = bedrock(&emu, titan);
     assert!(
-        client
-            .converse()
-            .model_id("amazon.titan-text-express-v1")
-            .messages(user("hi"))
-            .send()
+        say_hi(&client, "amazon.titan-text-express-v1")
             .await
             .is_ok()
     );
@@ -231,14 +240,10 @@ async fn model_permissions_are_enforced() {
             .contains("bedrock:InvokeModelWithResponseStream")
     );
 
-    let err = client
-        .converse()
-        .model_id("stability.sd3-large-v1:0")
-        .messages(user("hi"))
-        .send()
+    let err = say_hi(&client, "stability.sd3-large-v1:0")
         .await
         .unwrap_err();
-    assert_eq!(code(&err.into_service_error()), "ValidationException");
+    assert_eq!(code(&err), "ValidationException");
 }
 
 fn family_bodies() -> Vec<(&'static str, Value, &'static str)> {
@@ -460,16 +465,7 @@ async fn bad_credentials_are_rejected_as_on_aws() {
     let emu = start(Faults::default());
     let converse = |creds: Credentials, region: &'static str| {
         let client = aws_sdk_bedrockruntime::Client::new(&sdk(&emu.base_url, creds, region));
-        async move {
-            client
-                .converse()
-                .model_id("anthropic.claude-v2")
-                .messages(user("hi"))
-                .send()
-                .await
-                .unwrap_err()
-                .into_service_error()
-        }
+        async move { say_hi(&client, "anthropic.claude-v2").await.unwrap_err() }
     };
     let unknown = converse(
         Credentials::new("AKIAUNKNOWNKEY000000", DEMO_SECRET_KEY, None, None, "t"),
@@ -538,14 +534,12 @@ async fn clock_skew_is_rejected() {
     ))
     .time_source(aws_smithy_async::time::StaticTimeSource::new(past))
     .build();
-    let err = aws_sdk_bedrockruntime::Client::from_conf(conf)
-        .converse()
-        .model_id("anthropic.claude-v2")
-        .messages(user("hi"))
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let err = say_hi(
+        &aws_sdk_bedrockruntime::Client::from_conf(conf),
+        "anthropic.claude-v2",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code(&err), "InvalidSignatureException");
     assert!(
         err.message().unwrap().starts_with("Signature expired:"),
@@ -562,24 +556,10 @@ async fn issued_credentials_expire() {
     });
     let creds = assume(&emu, DEMO_ROLE_ARN, Some(DEMO_EXTERNAL_ID)).await;
     let client = bedrock(&emu, creds);
-    assert!(
-        client
-            .converse()
-            .model_id("anthropic.claude-v2")
-            .messages(user("hi"))
-            .send()
-            .await
-            .is_ok()
-    );
+    assert!(say_hi(&client, "anthropic.claude-v2").await.is_ok());
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let err = client
-        .converse()
-        .model_id("anthropic.claude-v2")
-        .messages(user("hi"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err.into_service_error()), "ExpiredTokenException");
+    let err = say_hi(&client, "anthropic.claude-v2").await.unwrap_err();
+    assert_eq!(code(&err), "ExpiredTokenException");
 }
 
 #[tokio::test]
@@ -632,34 +612,11 @@ async fn throttling_and_5xx_are_retryable_like_aws() {
     });
     let creds = assume(&emu, DEMO_ROLE_ARN, Some(DEMO_EXTERNAL_ID)).await;
     let client = bedrock(&emu, creds.clone());
-    let first = client
-        .converse()
-        .model_id("anthropic.claude-v2")
-        .messages(user("hi"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&first.into_service_error()), "ThrottlingException");
-    let second = client
-        .converse()
-        .model_id("anthropic.claude-v2")
-        .messages(user("hi"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        code(&second.into_service_error()),
-        "ServiceUnavailableException"
-    );
-    assert!(
-        client
-            .converse()
-            .model_id("anthropic.claude-v2")
-            .messages(user("hi"))
-            .send()
-            .await
-            .is_ok()
-    );
+    let first = say_hi(&client, "anthropic.claude-v2").await.unwrap_err();
+    assert_eq!(code(&first), "ThrottlingException");
+    let second = say_hi(&client, "anthropic.claude-v2").await.unwrap_err();
+    assert_eq!(code(&second), "ServiceUnavailableException");
+    assert!(say_hi(&client, "anthropic.claude-v2").await.is_ok());
 
     // The SDK's standard retries treat both as transient, as on AWS.
     let emu = start(Faults {
@@ -676,12 +633,11 @@ async fn throttling_and_5xx_are_retryable_like_aws() {
                     .with_initial_backoff(Duration::from_millis(1)),
             )
             .build();
-    let ok = aws_sdk_bedrockruntime::Client::from_conf(conf)
-        .converse()
-        .model_id("anthropic.claude-v2")
-        .messages(user("hi"))
-        .send()
-        .await;
+    let ok = say_hi(
+        &aws_sdk_bedrockruntime::Client::from_conf(conf),
+        "anthropic.claude-v2",
+    )
+    .await;
     assert!(ok.is_ok(), "{ok:?}");
     let statuses: Vec<u16> = emu
         .record
