@@ -878,8 +878,10 @@ struct Plan {
 
 async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
     let o = &opts.invoke;
-    let (opened, validated) =
-        sealed::open_validated(path, &KeyOptions::from_env(o.key_file.clone()))?;
+    let (opened, validated) = sealed::open_validated(
+        path,
+        &KeyOptions::from_env(o.key_file.clone(), o.require_sealed),
+    )?;
     let config = validated.config;
     let (format, integrity) = match opened.format {
         FileFormat::Sealed => (

@@ -26,9 +26,21 @@ const MARKER_SUFFIX: &str = "]";
 /// Python tool's files (version byte 0x80 and the high timestamp bytes).
 const PYTHON_PREFIX: &str = "Z0FBQUFB";
 
-/// Label for deriving the MAC key, so the Fernet key is never used directly
-/// for two purposes.
-const MAC_LABEL: &[u8] = b"bedrock-private config MAC v1";
+/// Labels for deriving the MAC key, so the Fernet key is never used directly
+/// for two purposes, and a MAC of one format never verifies as the other's.
+const MAC_LABEL_V1: &[u8] = b"bedrock-private config MAC v1";
+const MAC_LABEL_V2: &[u8] = b"bedrock-private config MAC v2";
+
+/// Which MAC a file carries: format 1 covered every entry outside
+/// `[encryption]`; format 2 covers every entry of the file but the MAC
+/// itself, so the key's location and the generation are under it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacVersion {
+    /// Format 1 files, read for compatibility.
+    V1,
+    /// What is written now.
+    V2,
+}
 /// Label for deriving the public key id.
 const KEY_ID_LABEL: &[u8] = b"bedrock-private key id v1";
 
@@ -135,13 +147,21 @@ impl ConfigKey {
     }
 
     /// The MAC of a file's entries, in the form stored in the file.
-    pub fn mac<'a>(&self, entries: impl IntoIterator<Item = MacEntry<'a>>) -> String {
+    pub fn mac<'a>(
+        &self,
+        version: MacVersion,
+        entries: impl IntoIterator<Item = MacEntry<'a>>,
+    ) -> String {
         let raw = zeroize::Zeroizing::new(
             URL_SAFE
                 .decode(self.text.expose())
                 .expect("a parsed key decodes"),
         );
-        let mac_key = hmac_sha256(&raw, MAC_LABEL);
+        let label = match version {
+            MacVersion::V1 => MAC_LABEL_V1,
+            MacVersion::V2 => MAC_LABEL_V2,
+        };
+        let mac_key = hmac_sha256(&raw, label);
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&mac_key).expect("any key length");
         for entry in entries {
             for part in [entry.section, entry.key, entry.value] {
@@ -231,11 +251,13 @@ mod tests {
         };
         let swapped_a = MacEntry { value: "y", ..a };
         let swapped_b = MacEntry { value: "x", ..b };
-        let m = key.mac([a, b]);
-        assert_eq!(m, key.mac([a, b]));
-        assert_ne!(m, key.mac([b, a]));
-        assert_ne!(m, key.mac([swapped_a, swapped_b]));
-        assert_ne!(m, ConfigKey::generate().mac([a, b]));
+        let v = MacVersion::V2;
+        let m = key.mac(v, [a, b]);
+        assert_eq!(m, key.mac(v, [a, b]));
+        assert_ne!(m, key.mac(v, [b, a]));
+        assert_ne!(m, key.mac(v, [swapped_a, swapped_b]));
+        assert_ne!(m, ConfigKey::generate().mac(v, [a, b]));
+        assert_ne!(m, key.mac(MacVersion::V1, [a, b]), "versions never agree");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::{Error, Location, Result};
 use crate::fsutil::{self, Existing};
 use crate::keys::{self, KEY_ENV, KeyOptions, KeyOrigin};
 use crate::prompt::Prompter;
-use crate::sealed::{self, EMBEDDED_KEY, ENCRYPTION_SECTION, Format, KeyRecord, Opened};
+use crate::sealed::{self, EMBEDDED_KEY, ENCRYPTION_SECTION, Format, KeyRecord, Lineage, Opened};
 use crate::secret::{self, Secret};
 use std::path::{Path, PathBuf};
 
@@ -95,7 +95,7 @@ pub fn encrypt(
     if opts.prompt_secrets {
         ask_secrets(&mut doc, prompter)?;
     }
-    let plain = sealed::open_doc(doc.clone(), &KeyOptions::default())?;
+    let plain = sealed::read_unsealed(doc.clone())?;
     // Validation only: the plain file's own warning (secrets in clear text)
     // is what this command is about to fix.
     let validated = config::validate(&plain.values)?;
@@ -120,14 +120,19 @@ pub fn upgrade(
     prompter: &mut dyn Prompter,
     store: &mut dyn Store,
 ) -> Result<Outcome> {
-    let opened = sealed::open(&opts.input, &KeyOptions::default())?;
-    if opened.format != Format::Python {
-        return Err(Error::refused(
+    let input = Document::read(&opts.input)?;
+    let opened = match input.has_section(ENCRYPTION_SECTION) {
+        true => None,
+        false => Some(sealed::read_unsealed(input)?),
+    }
+    .filter(|o| o.format == Format::Python)
+    .ok_or_else(|| {
+        Error::refused(
             &opts.input,
             "not in the Python workshop tool's format (no SecretKeyFernet in [default]); \
              encrypt a plaintext file without --upgrade",
-        ));
-    }
+        )
+    })?;
     let outputs = Outputs::check(opts)?;
     let mut doc = opened.doc.clone();
     // Replace each Python token with its plaintext, then encrypt as usual.
@@ -149,7 +154,7 @@ pub fn upgrade(
     if opts.prompt_secrets {
         ask_secrets(&mut doc, prompter)?;
     }
-    let plain = sealed::open_doc(doc.clone(), &KeyOptions::default())?;
+    let plain = sealed::read_unsealed(doc.clone())?;
     let mut warnings: Vec<String> = opened
         .warnings
         .iter()
@@ -253,16 +258,18 @@ pub fn set(
         None => doc.insert(&section, &key_name, &stored),
     }
     let record = sealed::current_record(&doc);
-    sealed::seal(&mut doc, &key, &record);
+    let lineage = next_lineage(&opened);
+    sealed::seal(&mut doc, &key, &record, &lineage);
     let reopened = sealed::reopen(doc.clone(), &key, &origin)?;
-    let validated = reopened.validate()?;
+    let mut warnings = validated_warnings(&reopened)?;
     store.write(config_path, doc.render().as_bytes(), Existing::Replace)?;
+    warnings.extend(sealed::record_written(config_path, &key, &origin, &lineage));
     Ok(Outcome {
         output: config_path.to_path_buf(),
         encrypted: reopened.encrypted.clone(),
         key_location: origin.to_string(),
         key_id: key.id().to_string(),
-        warnings: validated.warnings,
+        warnings,
         next: vec![format!(
             "check it: encrypt-config --check {}",
             config_path.display()
@@ -325,12 +332,13 @@ pub fn rotate(
         Some(p) => KeyRecord::File(sealed::key_file_record(config_path, p)),
         None => KeyRecord::Embedded,
     };
-    sealed::seal(&mut doc, &key, &record);
+    let lineage = next_lineage(&opened);
+    sealed::seal(&mut doc, &key, &record, &lineage);
     let new_origin = key_file
         .clone()
         .map(KeyOrigin::File)
         .unwrap_or(KeyOrigin::Embedded);
-    let validated = sealed::reopen(doc.clone(), &key, &new_origin)?.validate()?;
+    let mut warnings = validated_warnings(&sealed::reopen(doc.clone(), &key, &new_origin)?)?;
     commit(
         store,
         key_file.as_deref(),
@@ -340,17 +348,39 @@ pub fn rotate(
         &doc.render(),
         Existing::Replace,
     )?;
+    warnings.extend(sealed::record_written(
+        config_path,
+        &key,
+        &new_origin,
+        &lineage,
+    ));
     Ok(Outcome {
         output: config_path.to_path_buf(),
         encrypted: opened.encrypted.clone(),
         key_location: new_origin.to_string(),
         key_id: key.id().to_string(),
-        warnings: validated.warnings,
+        warnings,
         next: vec![format!(
             "check it: encrypt-config --check {}",
             config_path.display()
         )],
     })
+}
+
+/// The lineage a rewrite of `opened` gets: one generation more, or a new
+/// lineage for a format 1 file, which had none.
+fn next_lineage(opened: &Opened) -> Lineage {
+    opened
+        .lineage
+        .as_ref()
+        .map(Lineage::next)
+        .unwrap_or_default()
+}
+
+/// The warnings of a file about to be written, without the one about its
+/// old format, which the write itself fixes.
+fn validated_warnings(reopened: &Opened) -> Result<Vec<String>> {
+    Ok(reopened.validate()?.warnings)
 }
 
 /// The redacted summary `--check` prints.
@@ -383,6 +413,13 @@ fn summary_lines(opened: &Opened, v: &Validated) -> Vec<String> {
                 opened.encrypted.len()
             ));
             out.push(row("key", &format!("{} (from {origin})", key.id())));
+            out.push(row(
+                "generation",
+                &match &opened.lineage {
+                    Some(l) => format!("{} (file {})", l.generation, l.file_id),
+                    None => "none (format 1)".to_string(),
+                },
+            ));
         }
         (Format::Python, _) => out.push(format!(
             "{path}: Python workshop tool format, {} field(s) decrypted, no MAC",
@@ -516,12 +553,23 @@ impl Outputs {
                 k.display()
             )));
         }
-        if !opts.force {
-            for p in std::iter::once(&opts.output).chain(key_file.iter()) {
-                if p.exists() {
-                    return Err(Error::OutputExists { path: p.clone() });
-                }
-            }
+        // An existing key file alone does not block: with no config beside
+        // it, it is kept and the new key added ahead of its keys.
+        if !opts.force && opts.output.exists() {
+            return Err(Error::OutputExists {
+                path: opts.output.clone(),
+            });
+        }
+        if let Some(k) = &key_file
+            && !opts.force
+            && std::fs::symlink_metadata(k).is_ok()
+            && keys::read_key_file(k).is_err()
+        {
+            return Err(Error::refused(
+                k,
+                "already exists and is not a key file whose keys can be kept; choose another --key-file \
+                 or pass --force to replace it",
+            ));
         }
         Ok(Outputs { key_file })
     }
@@ -689,7 +737,8 @@ fn finish(
     };
     // The document is checked where it will live, so relative paths resolve.
     let mut placed = Document::parse(&opts.output, &doc.render())?;
-    sealed::seal(&mut placed, &key, &record);
+    let lineage = Lineage::new();
+    sealed::seal(&mut placed, &key, &record, &lineage);
     doc = placed;
     let origin = match &outputs.key_file {
         Some(p) => KeyOrigin::File(p.clone()),
@@ -704,7 +753,7 @@ fn finish(
     } else {
         Existing::Refuse
     };
-    commit(
+    let kept = commit(
         store,
         outputs.key_file.as_deref(),
         &key,
@@ -713,6 +762,22 @@ fn finish(
         &doc.render(),
         existing,
     )?;
+    if kept > 0
+        && let Some(kf) = &outputs.key_file
+    {
+        warnings.push(format!(
+            "{} already held {kept} key(s) and no {} existed (left by an earlier run that did not finish?): \
+             they are kept after the new key; remove them once no other config needs them",
+            kf.display(),
+            opts.output.display()
+        ));
+    }
+    warnings.extend(sealed::record_written(
+        &opts.output,
+        &key,
+        &origin,
+        &lineage,
+    ));
     if opts.key_dest == KeyDest::Embed {
         warnings.push(format!(
             "{}: the key is embedded (--embed-key): anyone who can read this file can decrypt it; \
@@ -749,6 +814,11 @@ fn finish(
 /// keys it held and `old_keys`, then the config is replaced, then the key
 /// file is trimmed to the new key; a failure between steps leaves a key file
 /// that opens either config.
+///
+/// A key file that exists while the config does not (left by a run that
+/// stopped between the two writes, or named on purpose) is not trimmed:
+/// its keys may open some other config, so they stay after the new one.
+/// Returns how many such keys were kept.
 fn commit(
     store: &mut dyn Store,
     key_file: Option<&Path>,
@@ -757,9 +827,11 @@ fn commit(
     output: &Path,
     contents: &str,
     existing: Existing,
-) -> Result<()> {
+) -> Result<usize> {
     let Some(kf) = key_file else {
-        return store.write(output, contents.as_bytes(), existing);
+        return store
+            .write(output, contents.as_bytes(), existing)
+            .map(|()| 0);
     };
     if !kf.exists() {
         store.write(
@@ -771,9 +843,10 @@ fn commit(
             store.remove(kf);
             return Err(e);
         }
-        return Ok(());
+        return Ok(0);
     }
-    let previous = keys::read_key_file(kf).unwrap_or_default();
+    let orphan = !output.exists();
+    let previous = keys::read_key_file(kf).map(|f| f.keys).unwrap_or_default();
     // What the key file must keep opening: what it held, and the old keys.
     let mut kept: Vec<&ConfigKey> = previous.iter().collect();
     kept.extend(
@@ -799,11 +872,16 @@ fn commit(
         }
         return Err(e);
     }
-    store.write(
-        kf,
-        keys::key_file_text(&[key]).expose().as_bytes(),
-        Existing::Replace,
-    )
+    if orphan {
+        return Ok(kept.len());
+    }
+    store
+        .write(
+            kf,
+            keys::key_file_text(&[key]).expose().as_bytes(),
+            Existing::Replace,
+        )
+        .map(|()| 0)
 }
 
 #[cfg(test)]
@@ -899,7 +977,7 @@ mod tests {
             } else {
                 assert_ne!(before, after, "config rotated before the last step failed");
                 assert_eq!(
-                    keys::read_key_file(&key).unwrap().len(),
+                    keys::read_key_file(&key).unwrap().keys.len(),
                     2,
                     "both keys kept"
                 );
@@ -923,7 +1001,7 @@ mod tests {
         std::fs::write(old.path(), old_key).unwrap();
         let opts = KeyOptions {
             key_file: Some(old.path().to_path_buf()),
-            env_key: None,
+            ..KeyOptions::default()
         };
         let err = sealed::open(&config, &opts).unwrap_err();
         assert_eq!(err.exit_code(), crate::error::ExitCode::Integrity, "{err}");

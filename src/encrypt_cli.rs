@@ -19,11 +19,16 @@ Key handling:
   config. --key-from-env uses the key in $BEDROCK_PRIVATE_CONFIG_KEY instead
   and writes no key file. --embed-key writes the key into the config, as the
   workshop tool did: anyone who can read the file can then decrypt it.
-  Readers look for the key in: --key-file, $BEDROCK_PRIVATE_CONFIG_KEY, the
-  config itself, the key file the config names, CONFIG.key.
+  Readers look for the key in: --key-file, $BEDROCK_PRIVATE_CONFIG_KEY,
+  CONFIG.key; only when none of these exists, the key file the config names,
+  then a key embedded in it. When one of the first three exists, the config
+  must be sealed with it: a plaintext, Python-format or differently keyed
+  file is an integrity failure (251). Each write raises the file's
+  generation; an older copy put back is refused (records: KEYFILE.generation).
 
 Exit codes:
-  0 ok, 130 interrupted, 251 integrity failure (tampered file or wrong key),
+  0 ok, 130 interrupted, 251 integrity failure (tampered file, wrong key,
+  downgrade, rollback, or refused by --require-sealed),
   252 bad arguments or a refused request, 253 invalid configuration or key,
   255 other errors (such as a failed write).";
 
@@ -87,6 +92,11 @@ pub struct Args {
     /// Replace an existing output or key file.
     #[arg(short, long)]
     pub force: bool,
+
+    /// Reading (--check, --set, --rotate): refuse plaintext and Python-format files,
+    /// embedded keys and key files others can read (also $BEDROCK_PRIVATE_REQUIRE_SEALED=1).
+    #[arg(long)]
+    pub require_sealed: bool,
 
     /// Log what happens on stderr (secrets are never logged).
     #[arg(long)]
@@ -228,21 +238,22 @@ fn ask_paths(prompter: &mut dyn Prompter) -> Result<(PathBuf, PathBuf)> {
 pub fn run(args: Args) -> Result<()> {
     let mut terminal = Terminal;
     let key_file = args.key_file.clone();
+    let require_sealed = args.require_sealed;
     let command = args.into_command(&mut terminal)?;
     tracing::debug!(?command, "encrypt-config");
     match command {
         Command::Encrypt(opts) => {
-            let keys_in = KeyOptions::from_env(None);
+            let keys_in = KeyOptions::from_env(None, false);
             let outcome = encrypt::encrypt(&opts, &keys_in, &mut terminal, &mut Disk)?;
             report("encrypted", &outcome);
         }
         Command::Upgrade(opts) => {
-            let keys_in = KeyOptions::from_env(None);
+            let keys_in = KeyOptions::from_env(None, false);
             let outcome = encrypt::upgrade(&opts, &keys_in, &mut terminal, &mut Disk)?;
             report("converted; now encrypted with a new key:", &outcome);
         }
         Command::Check(config) => {
-            let summary = encrypt::check(&config, &KeyOptions::from_env(key_file))?;
+            let summary = encrypt::check(&config, &KeyOptions::from_env(key_file, require_sealed))?;
             for line in &summary.lines {
                 println!("{line}");
             }
@@ -254,7 +265,7 @@ pub fn run(args: Args) -> Result<()> {
             let outcome = encrypt::set(
                 &config,
                 &field,
-                &KeyOptions::from_env(key_file),
+                &KeyOptions::from_env(key_file, require_sealed),
                 &mut terminal,
                 &mut Disk,
             )?;
@@ -270,7 +281,7 @@ pub fn run(args: Args) -> Result<()> {
         } => {
             let outcome = encrypt::rotate(
                 &config,
-                &KeyOptions::from_env(key_file),
+                &KeyOptions::from_env(key_file, require_sealed),
                 new_key_file.as_deref(),
                 false,
                 &mut Disk,

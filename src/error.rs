@@ -198,6 +198,16 @@ pub enum Error {
         source_name: String,
     },
 
+    /// A key file cannot be used: not a regular file, too large, not text,
+    /// or owned by someone else.
+    #[error("{}: {message}", path.display())]
+    BadKeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// Why, and what to do.
+        message: String,
+    },
+
     /// A remote hop failed. The message and hint have had every secret of
     /// the configuration removed.
     #[error("{hop}: {code}: {message}{}", hint.as_ref().map(|h| format!("\n  likely cause: {h}")).unwrap_or_default())]
@@ -235,7 +245,8 @@ impl Error {
             | Error::Syntax { .. }
             | Error::Invalid { .. }
             | Error::KeyNotFound { .. }
-            | Error::BadKey { .. } => ExitCode::Config,
+            | Error::BadKey { .. }
+            | Error::BadKeyFile { .. } => ExitCode::Config,
             Error::Integrity { .. } => ExitCode::Integrity,
             Error::Remote { kind, .. } => match kind {
                 RemoteKind::Credentials => ExitCode::Config,

@@ -38,6 +38,8 @@ pub struct InvokeOptions {
     pub config: Option<PathBuf>,
     /// `--key-file`.
     pub key_file: Option<PathBuf>,
+    /// `--require-sealed`.
+    pub require_sealed: bool,
     /// `--model`.
     pub model: Option<String>,
     /// Prompt sources.
@@ -100,11 +102,11 @@ fn config_path(flag: Option<&Path>, prompter: &mut dyn Prompter) -> Result<PathB
 /// Opens, verifies and validates the config, printing its warnings.
 pub fn load_config(
     flag: Option<&Path>,
-    key_file: Option<PathBuf>,
+    keys: &KeyOptions,
     prompter: &mut dyn Prompter,
 ) -> Result<(PathBuf, Config, Option<ConfigKey>)> {
     let path = config_path(flag, prompter)?;
-    let (opened, validated) = sealed::open_validated(&path, &KeyOptions::from_env(key_file))?;
+    let (opened, validated) = sealed::open_validated(&path, keys)?;
     for w in &validated.warnings {
         eprintln!("warning: {w}");
     }
@@ -261,8 +263,11 @@ fn warn_environment(config: &Config) {
 /// Runs `invoke`.
 pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
     let mut terminal = Terminal;
-    let (path, config, config_key) =
-        load_config(opts.config.as_deref(), opts.key_file.clone(), &mut terminal)?;
+    let (path, config, config_key) = load_config(
+        opts.config.as_deref(),
+        &KeyOptions::from_env(opts.key_file.clone(), opts.require_sealed),
+        &mut terminal,
+    )?;
     if config.debug && !opts.debug {
         logging.enable_debug();
     }
@@ -757,8 +762,8 @@ where
 }
 
 /// `invoke models`: the aliases of the config, numbered as in the menu.
-pub fn list_models(config: Option<&Path>, key_file: Option<PathBuf>) -> Result<()> {
-    let (path, config, _) = load_config(config, key_file, &mut Terminal)?;
+pub fn list_models(config: Option<&Path>, keys: &KeyOptions) -> Result<()> {
+    let (path, config, _) = load_config(config, keys, &mut Terminal)?;
     if config.models.is_empty() {
         return Err(Error::Usage(format!(
             "{} has no [models] section",

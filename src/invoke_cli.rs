@@ -19,7 +19,8 @@ no prompt file; PromptFilePath holding JSON (InvokeModel); the workshop flow
 UserQueryFile or --input FILE).
 
 Exit codes:
-  0 ok, 130 interrupted, 250 check: works but not private, 251 integrity failure (tampered config or wrong key),
+  0 ok, 130 interrupted, 250 check: works but not private, 251 integrity failure (tampered config, wrong key,
+  downgrade, rollback, or refused by --require-sealed),
   252 bad arguments, 253 invalid configuration or credentials,
   254 the service returned an error, 255 other errors (network, I/O).";
 
@@ -41,6 +42,10 @@ pub struct Args {
     /// The config's key file, if not where the config says.
     #[arg(long, global = true, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// Refuse plaintext and Python-format configs, embedded keys and key files
+    /// others can read (also $BEDROCK_PRIVATE_REQUIRE_SEALED=1).
+    #[arg(long, global = true)]
+    pub require_sealed: bool,
     /// An alias from [models], its number, or a model or inference-profile id.
     #[arg(short, long, value_name = "MODEL", global = true)]
     pub model: Option<String>,
@@ -175,6 +180,7 @@ impl Args {
         Ok(InvokeOptions {
             config: self.config.clone(),
             key_file: self.key_file.clone(),
+            require_sealed: self.require_sealed,
             model: self.model.clone(),
             request: RequestArgs {
                 prompt: self.prompt.clone(),
@@ -204,7 +210,10 @@ impl Args {
 pub async fn run(args: Args, logging: &crate::logging::Logging) -> Result<ExitCode> {
     match &args.command {
         Some(Sub::Models) => {
-            crate::invoke::list_models(args.config.as_deref(), args.key_file.clone())?;
+            crate::invoke::list_models(
+                args.config.as_deref(),
+                &crate::keys::KeyOptions::from_env(args.key_file.clone(), args.require_sealed),
+            )?;
             Ok(ExitCode::Ok)
         }
         Some(Sub::Check(check)) => {

@@ -16,6 +16,14 @@ use std::path::{Path, PathBuf};
 /// The environment variable that can hold a config's Fernet key.
 pub const KEY_ENV: &str = "BEDROCK_PRIVATE_CONFIG_KEY";
 
+/// The environment variable that turns on `--require-sealed` for every run.
+pub const REQUIRE_SEALED_ENV: &str = "BEDROCK_PRIVATE_REQUIRE_SEALED";
+
+/// The largest key file read: a key is 44 characters, and a key file during
+/// rotation holds a few; anything bigger is not a key file (a device, a log
+/// file named by mistake) and is refused before it is read whole.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
 /// Where to look for keys beyond what the file itself records; the binaries
 /// fill this from flags and the environment.
 #[derive(Debug, Clone, Default)]
@@ -24,19 +32,36 @@ pub struct KeyOptions {
     pub key_file: Option<PathBuf>,
     /// The value of [`KEY_ENV`], if set.
     pub env_key: Option<Secret>,
+    /// `--require-sealed` or [`REQUIRE_SEALED_ENV`]: refuse files that are
+    /// not sealed with a key kept apart from them, and key files others can
+    /// read.
+    pub require_sealed: bool,
 }
 
 impl KeyOptions {
-    /// Reads [`KEY_ENV`] from the process environment.
-    pub fn from_env(key_file: Option<PathBuf>) -> KeyOptions {
+    /// Reads [`KEY_ENV`] and [`REQUIRE_SEALED_ENV`] from the process
+    /// environment; `require_sealed` is the command-line flag, which the
+    /// variable can turn on but never off.
+    pub fn from_env(key_file: Option<PathBuf>, require_sealed: bool) -> KeyOptions {
         KeyOptions {
             key_file,
             env_key: std::env::var(KEY_ENV)
                 .ok()
                 .filter(|v| !v.trim().is_empty())
                 .map(Secret::new),
+            require_sealed: require_sealed || env_flag(REQUIRE_SEALED_ENV),
         }
     }
+}
+
+/// Whether an on/off environment variable is on: `1`, `true`, `yes`, `on`.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 /// Where a key was found.
@@ -69,13 +94,57 @@ pub fn default_key_path(config: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The keys of a key file, and what its permissions say about it.
+#[derive(Debug)]
+pub struct KeyFile {
+    /// The keys, newest first.
+    pub keys: Vec<ConfigKey>,
+    /// Set when group or others may read or write the file: a warning, or
+    /// a refusal under `--require-sealed`.
+    pub loose_mode: Option<u32>,
+}
+
 /// Reads the keys in a key file: one per line, newest first; blank lines and
 /// lines starting with `#` are ignored.
-pub fn read_key_file(path: &Path) -> Result<Vec<ConfigKey>> {
-    let text = Secret::new(std::fs::read_to_string(path).map_err(|source| Error::Read {
+///
+/// Only a regular file owned by the current user (or root) is read: a FIFO
+/// or device would hang or feed garbage, and a key file someone else owns
+/// can be swapped for their key, which would then open (and vouch for) a
+/// config they wrote. The file is opened without blocking, checked on the
+/// open descriptor (so it cannot be swapped between check and read), and
+/// read up to [`MAX_KEY_FILE_BYTES`].
+pub fn read_key_file(path: &Path) -> Result<KeyFile> {
+    use std::io::Read;
+    let read_err = |source: std::io::Error| Error::Read {
         path: path.to_path_buf(),
         source,
-    })?);
+    };
+    let file = open_nonblocking(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    let refuse = |why: String| Error::BadKeyFile {
+        path: path.to_path_buf(),
+        message: why,
+    };
+    if !meta.is_file() {
+        return Err(refuse(
+            "not a regular file (a key file is a plain file of one key per line)".into(),
+        ));
+    }
+    if meta.len() > MAX_KEY_FILE_BYTES {
+        return Err(refuse(format!(
+            "{} bytes: too large for a key file (at most {MAX_KEY_FILE_BYTES})",
+            meta.len()
+        )));
+    }
+    let loose_mode = ownership(&meta).map_err(refuse)?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    let text = Secret::new(
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| refuse("not text: a key file holds Fernet keys in base64".into()))?,
+    );
     let name = path.display().to_string();
     let keys = text
         .expose()
@@ -87,7 +156,57 @@ pub fn read_key_file(path: &Path) -> Result<Vec<ConfigKey>> {
     if keys.is_empty() {
         return Err(Error::BadKey { source_name: name });
     }
-    Ok(keys)
+    Ok(KeyFile { keys, loose_mode })
+}
+
+/// What a key file's owner and mode say: an error when someone else owns
+/// it, the mode when group or others have any access to it.
+#[cfg(unix)]
+fn ownership(meta: &std::fs::Metadata) -> std::result::Result<Option<u32>, String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "owned by user id {}, not by you (user id {me}) or root: whoever owns a key file can replace the key, \
+             and with it vouch for a config they wrote. Use a key file of your own",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o777;
+    Ok((mode & 0o077 != 0).then_some(mode))
+}
+
+#[cfg(not(unix))]
+fn ownership(_meta: &std::fs::Metadata) -> std::result::Result<Option<u32>, String> {
+    Ok(None)
+}
+
+/// Opens a file for reading without blocking on a FIFO or device, so that
+/// its type can be checked on the descriptor before anything is read.
+#[cfg(unix)]
+pub(crate) fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// The warning for a key file group or others can read, or the refusal
+/// under `--require-sealed`.
+pub fn loose_mode_message(path: &Path, mode: u32) -> String {
+    format!(
+        "key file {} has mode {mode:04o}: group or others can read it, and with it every secret of the config; \
+         make it private: chmod 600 {}",
+        path.display(),
+        path.display()
+    )
 }
 
 /// The text of a key file holding `keys`, newest first.

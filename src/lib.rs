@@ -21,6 +21,7 @@ pub mod endpoint;
 pub mod error;
 pub mod families;
 pub mod fsutil;
+pub mod generation;
 pub mod invoke;
 pub mod invoke_cli;
 pub mod keys;

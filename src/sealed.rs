@@ -1,31 +1,53 @@
 //! Opening a properties file in any of its three forms, and sealing one.
 //!
 //! - Sealed: written by `encrypt-config`; values marked `ENC[fernet:...]`
-//!   and an `[encryption]` section with the key id, where the key is, and the
-//!   MAC over every entry. Opening checks the key id, then the MAC, then
-//!   decrypts.
+//!   and, last in the file, an `[encryption]` section with the format, the
+//!   key id, where the key is, the file's id and generation, and the MAC over
+//!   every entry of the file but the MAC itself. Opening checks the key id,
+//!   then the MAC, then the generation, then decrypts.
 //! - Python: written by the workshop's `encryptConfig.py`; `base64(token)`
 //!   values and the key in `SecretKeyFernet`. No MAC exists to check.
 //! - Plain: no encrypted values at all.
 //!
 //! Nothing is decrypted before the MAC is verified, so a tampered file is
-//! refused before any of its values is used.
+//! refused before any of its values is used. Where the key comes from is
+//! decided outside the file first: a key kept for it (`--key-file`,
+//! [`KEY_ENV`], `CONFIG.key`) always wins over anything the file says, and
+//! when such a key exists the file must be sealed with it. Otherwise anyone
+//! who could write the config could name (or embed) a key of their own,
+//! reseal the file with it, and send requests where they like. The threat
+//! model is in `docs/security.md`.
 
 use crate::config::{self, DEFAULT_SECTION, MODELS_SECTION, Validated, Value, Values};
-use crate::crypto::{self, ConfigKey, KeyId, MacEntry};
-use crate::document::Document;
+use crate::crypto::{self, ConfigKey, KeyId, MacEntry, MacVersion};
+use crate::document::{Document, Entry};
 use crate::error::{Error, Location, Result};
-use crate::keys::{self, KEY_ENV, KeyOptions, KeyOrigin};
+use crate::generation;
+use crate::keys::{self, KEY_ENV, KeyOptions, KeyOrigin, REQUIRE_SEALED_ENV};
 use crate::secret::Secret;
 use std::path::{Path, PathBuf};
 
 /// The section `encrypt-config` adds.
 pub const ENCRYPTION_SECTION: &str = "encryption";
 /// The format version written in `[encryption] Format`.
-pub const FORMAT_VERSION: &str = "1";
+pub const FORMAT_VERSION: &str = "2";
+/// The first format, still read: its MAC leaves `[encryption]` out.
+const LEGACY_FORMAT: &str = "1";
 /// Where the workshop tool kept its key (in `[default]`), and where an
 /// embedded key goes (in `[encryption]`).
 pub const EMBEDDED_KEY: &str = "SecretKeyFernet";
+/// Every key `[encryption]` may hold; anything else was added by hand.
+const HEADER_KEYS: [&str; 7] = [
+    "Format",
+    "KeyId",
+    "FileId",
+    "Generation",
+    "KeyFile",
+    "KeyEnv",
+    EMBEDDED_KEY,
+];
+/// The entry that holds the MAC: always the file's last entry.
+const MAC_KEY: &str = "MAC";
 
 /// Which of the three forms a file is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +72,62 @@ pub enum KeyRecord {
     Embedded,
 }
 
+/// A sealed file's identity and how many times it has been written, both
+/// under the MAC: what rollback protection compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lineage {
+    /// A random id given when the file is first encrypted, kept for life.
+    pub file_id: String,
+    /// 1 when first encrypted, one more at every change.
+    pub generation: u64,
+}
+
+impl Lineage {
+    /// The lineage of a newly encrypted file.
+    pub fn new() -> Lineage {
+        let mut id = [0u8; 8];
+        getrandom(&mut id);
+        Lineage {
+            file_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            generation: 1,
+        }
+    }
+
+    /// The lineage after one more write.
+    pub fn next(&self) -> Lineage {
+        Lineage {
+            file_id: self.file_id.clone(),
+            generation: self.generation.saturating_add(1),
+        }
+    }
+
+    /// The name under which the record keeps this file's generation for `key`.
+    fn record_id(&self, key: &KeyId) -> KeyId {
+        KeyId(format!("{key}/{}", self.file_id))
+    }
+}
+
+impl Default for Lineage {
+    fn default() -> Self {
+        Lineage::new()
+    }
+}
+
+/// Random bytes from a fresh Fernet key (the one random source already in
+/// use), so no second generator is pulled in for eight bytes.
+fn getrandom(out: &mut [u8]) {
+    use base64::Engine;
+    let key = zeroize::Zeroizing::new(fernet::Fernet::generate_key());
+    let raw = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE
+            .decode(key.as_bytes())
+            .expect("a generated key decodes"),
+    );
+    for (o, r) in out.iter_mut().zip(raw.iter()) {
+        *o = *r;
+    }
+}
+
 /// An opened file: its lines, its decrypted values and what was learned.
 #[derive(Debug)]
 pub struct Opened {
@@ -59,6 +137,8 @@ pub struct Opened {
     pub format: Format,
     /// The key and where it was found, for encrypted forms.
     pub key: Option<(ConfigKey, KeyOrigin)>,
+    /// A sealed file's identity and generation (format 2 only).
+    pub lineage: Option<Lineage>,
     /// Decrypted values.
     pub values: Values,
     /// Canonical names of the fields that were stored encrypted.
@@ -114,11 +194,53 @@ pub fn open(path: &Path, opts: &KeyOptions) -> Result<Opened> {
     open_doc(Document::read(path)?, opts)
 }
 
-/// Opens a document already in memory, finding its key as [`open`] does.
+/// Opens a document already in memory, finding its key as [`open`] does,
+/// refusing downgrades and rollbacks, and noting its generation.
 pub fn open_doc(doc: Document, opts: &KeyOptions) -> Result<Opened> {
+    let own = own_key(doc.path(), opts)?;
     if doc.has_section(ENCRYPTION_SECTION) {
-        open_sealed(doc, |doc| find_keys(doc, opts))
-    } else if doc.get(DEFAULT_SECTION, EMBEDDED_KEY).is_some() {
+        let opened = open_sealed(doc, own, opts)?;
+        check_rollback(&opened)?;
+        return Ok(opened);
+    }
+    let python = doc.get(DEFAULT_SECTION, EMBEDDED_KEY).is_some();
+    let form = if python {
+        "in the Python workshop tool's format (its key is inside it and no MAC protects it)"
+    } else {
+        "not sealed (plaintext)"
+    };
+    let path = doc.path().to_path_buf();
+    // Read first: encrypted values with no [encryption] section say more
+    // precisely what happened than the downgrade does.
+    let mut opened = read_unsealed(doc)?;
+    if let Some(found) = &own {
+        return Err(Error::integrity(
+            &path,
+            format!(
+                "the file is {form}, but a key for it exists ({}): a sealed file may have been replaced \
+                 by an unsealed one (a downgrade), and nothing in this one can be trusted. Restore the sealed \
+                 file; if this one is meant to replace it, encrypt it with `encrypt-config FILE -o OUTPUT --force`{}",
+                found.origin,
+                unset_env_hint(&found.origin)
+            ),
+        ));
+    }
+    if opts.require_sealed {
+        return Err(require_sealed_error(&path, &format!("the file is {form}")));
+    }
+    opened.warnings.push(format!(
+        "{}: {form}: nothing in it is verified, so anyone who can write it decides where requests go; \
+         seal it with `encrypt-config`, and set ${REQUIRE_SEALED_ENV}=1 to refuse unsealed files",
+        path.display()
+    ));
+    Ok(opened)
+}
+
+/// Opens a file that is not sealed (plain or the Python tool's), with no
+/// policy about downgrades: for `encrypt-config`, which reads such files to
+/// seal them.
+pub fn read_unsealed(doc: Document) -> Result<Opened> {
+    if doc.get(DEFAULT_SECTION, EMBEDDED_KEY).is_some() {
         open_python(doc)
     } else {
         open_plain(doc)
@@ -132,52 +254,207 @@ pub fn open_validated(path: &Path, opts: &KeyOptions) -> Result<(Opened, Validat
     Ok((opened, validated))
 }
 
-fn section_value(doc: &Document, key: &str) -> Option<String> {
-    doc.get(ENCRYPTION_SECTION, key)
-        .map(|e| e.value)
-        .filter(|v| !v.is_empty())
+fn unset_env_hint(origin: &KeyOrigin) -> String {
+    match origin {
+        KeyOrigin::Env => format!(" (or unset {KEY_ENV} if it holds another file's key)"),
+        _ => String::new(),
+    }
+}
+
+fn require_sealed_error(path: &Path, what: &str) -> Error {
+    Error::integrity(
+        path,
+        format!(
+            "{what}, and --require-sealed (or ${REQUIRE_SEALED_ENV}) accepts only files sealed \
+             with a key kept apart from them"
+        ),
+    )
 }
 
 /// Opens a sealed document in memory with a key the caller holds, to check
 /// an edit before it is written.
 pub fn reopen(doc: Document, key: &ConfigKey, origin: &KeyOrigin) -> Result<Opened> {
-    open_sealed(doc, |_| Ok((vec![key.clone()], origin.clone())))
+    let found = Found {
+        keys: vec![key.clone()],
+        origin: origin.clone(),
+        warnings: Vec::new(),
+    };
+    open_sealed(doc, Some(found), &KeyOptions::default())
 }
 
-fn open_sealed(
-    doc: Document,
-    find: impl FnOnce(&Document) -> Result<(Vec<ConfigKey>, KeyOrigin)>,
-) -> Result<Opened> {
-    let path = doc.path().to_path_buf();
-    match section_value(&doc, "Format").as_deref() {
-        Some(FORMAT_VERSION) => {}
+/// Keys found for a file, where they were found, and what to say about them.
+struct Found {
+    keys: Vec<ConfigKey>,
+    origin: KeyOrigin,
+    warnings: Vec<String>,
+}
+
+/// The key kept for this config apart from it, if any: `--key-file`, then
+/// [`KEY_ENV`], then `CONFIG.key`.
+fn own_key(config: &Path, opts: &KeyOptions) -> Result<Option<Found>> {
+    if let Some(file) = &opts.key_file {
+        return key_file(file, KeyOrigin::Flag(file.clone()), opts).map(Some);
+    }
+    if let Some(text) = &opts.env_key {
+        return Ok(Some(Found {
+            keys: vec![ConfigKey::parse(text.clone(), KEY_ENV)?],
+            origin: KeyOrigin::Env,
+            warnings: Vec::new(),
+        }));
+    }
+    let default = keys::default_key_path(config);
+    // A dangling link counts as present: reading it then fails loudly.
+    if std::fs::symlink_metadata(&default).is_ok() {
+        return key_file(&default, KeyOrigin::File(default.clone()), opts).map(Some);
+    }
+    Ok(None)
+}
+
+fn key_file(path: &Path, origin: KeyOrigin, opts: &KeyOptions) -> Result<Found> {
+    let file = keys::read_key_file(path)?;
+    let mut warnings = Vec::new();
+    if let Some(mode) = file.loose_mode {
+        let message = keys::loose_mode_message(path, mode);
+        if opts.require_sealed {
+            return Err(require_sealed_error(path, &message));
+        }
+        warnings.push(message);
+    }
+    Ok(Found {
+        keys: file.keys,
+        origin,
+        warnings,
+    })
+}
+
+/// What `[encryption]` says, checked for shape before any key is used.
+struct Header {
+    version: MacVersion,
+    key_id: KeyId,
+    lineage: Option<Lineage>,
+    mac: String,
+    key_file: Option<PathBuf>,
+    embedded: Option<Entry>,
+    key_env: bool,
+}
+
+fn header(doc: &Document) -> Result<Header> {
+    let path = doc.path();
+    let edited = |what: &str| Error::integrity(path, format!("{what}; the section was edited"));
+    let entries = doc.entries();
+    let mut mac_entry = None;
+    for e in &entries {
+        if !e.section.eq_ignore_ascii_case(ENCRYPTION_SECTION) {
+            continue;
+        }
+        if e.key.eq_ignore_ascii_case(MAC_KEY) {
+            mac_entry = Some(e);
+        } else if !HEADER_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&e.key)) {
+            return Err(Error::integrity(
+                path,
+                format!(
+                    "line {}: [encryption] {} is not something encrypt-config writes; it was added by hand. \
+                     Remove it (the section is managed by encrypt-config)",
+                    e.line, e.key
+                ),
+            ));
+        }
+    }
+    let mac_entry = mac_entry.ok_or_else(|| edited("[encryption] has no MAC"))?;
+    if let Some(after) = entries.iter().find(|e| e.index > mac_entry.index) {
+        return Err(Error::integrity(
+            path,
+            format!(
+                "line {}: [{}] {} comes after the MAC, which encrypt-config always writes last: it was added \
+                 after the file was sealed, and nothing vouches for it. Remove it; change values with \
+                 `encrypt-config --set`",
+                after.line, after.section, after.key
+            ),
+        ));
+    }
+    let value = |key: &str| {
+        doc.get(ENCRYPTION_SECTION, key)
+            .map(|e| e.value)
+            .filter(|v| !v.is_empty())
+    };
+    let version = match value("Format").as_deref() {
+        Some(FORMAT_VERSION) => MacVersion::V2,
+        Some(LEGACY_FORMAT) => MacVersion::V1,
         Some(other) => {
             return Err(Error::refused(
-                &path,
+                path,
                 format!(
                     "[encryption] Format = {other} is not a format this version knows (expected {FORMAT_VERSION}); use a newer release"
                 ),
             ));
         }
-        None => {
-            return Err(Error::integrity(
-                &path,
-                "[encryption] has no Format; the section was edited",
-            ));
+        None => return Err(edited("[encryption] has no Format")),
+    };
+    let lineage = match version {
+        MacVersion::V2 => {
+            let file_id = value("FileId").ok_or_else(|| edited("[encryption] has no FileId"))?;
+            let generation = value("Generation")
+                .and_then(|g| g.parse::<u64>().ok())
+                .filter(|g| *g > 0)
+                .ok_or_else(|| edited("[encryption] has no Generation (a whole number from 1)"))?;
+            Some(Lineage {
+                file_id,
+                generation,
+            })
         }
+        MacVersion::V1 => {
+            if let Some(k) = ["FileId", "Generation"]
+                .into_iter()
+                .find(|k| value(k).is_some())
+            {
+                return Err(edited(&format!(
+                    "[encryption] {k} is not part of format 1, whose MAC would not cover it"
+                )));
+            }
+            None
+        }
+    };
+    Ok(Header {
+        version,
+        key_id: KeyId(value("KeyId").ok_or_else(|| edited("[encryption] has no KeyId"))?),
+        lineage,
+        mac: mac_entry.value.clone(),
+        key_file: value("KeyFile").map(|f| config::resolve_relative(path, Path::new(&f))),
+        embedded: doc.get(ENCRYPTION_SECTION, EMBEDDED_KEY),
+        key_env: value("KeyEnv").is_some(),
+    })
+}
+
+fn open_sealed(doc: Document, own: Option<Found>, opts: &KeyOptions) -> Result<Opened> {
+    let path = doc.path().to_path_buf();
+    let header = header(&doc)?;
+    let from_own = own.is_some();
+    let found = match own {
+        Some(found) => found,
+        None => key_named_by(&doc, &header, opts)?,
+    };
+    if found.origin == KeyOrigin::Embedded && opts.require_sealed {
+        return Err(require_sealed_error(
+            &path,
+            "the file's key is embedded in it ([encryption] SecretKeyFernet)",
+        ));
     }
-    let wanted = KeyId(section_value(&doc, "KeyId").ok_or_else(|| {
-        Error::integrity(&path, "[encryption] has no KeyId; the section was edited")
-    })?);
-    let stored_mac = section_value(&doc, "MAC").ok_or_else(|| {
-        Error::integrity(&path, "[encryption] has no MAC; the section was edited")
+    let key = keys::pick(&path, found.keys, &header.key_id, &found.origin).map_err(|e| {
+        match (&e, from_own && (header.embedded.is_some() || header.key_file.is_some())) {
+            (Error::Integrity { message, .. }, true) => Error::integrity(
+                &path,
+                format!(
+                    "{message}. The file names a key of its own, and the key kept for it does not open it: \
+                     this is how a config replaced by someone else looks"
+                ),
+            ),
+            _ => e,
+        }
     })?;
+    tracing::debug!(key_id = %key.id(), origin = %found.origin, "key found");
 
-    let (candidates, origin) = find(&doc)?;
-    let key = keys::pick(&path, candidates, &wanted, &origin)?;
-    tracing::debug!(key_id = %key.id(), origin = %origin, "key found");
-
-    if mac_of(&doc, &key) != stored_mac {
+    let expected = mac_of(&doc, &key, header.version);
+    if !constant_time_eq(expected.as_bytes(), header.mac.as_bytes()) {
         return Err(Error::integrity(
             &path,
             "the MAC does not match: a value was edited, moved or swapped after encryption. \
@@ -192,6 +469,25 @@ fn open_sealed(
         |value| crypto::marked_token(value).map(str::to_string),
         &key,
     )?;
+    opened.warnings = found.warnings;
+    if header.embedded.is_some() {
+        opened.warnings.push(format!(
+            "{}: the key is embedded in the file (--embed-key): anyone who can read it can decrypt it, and anyone \
+             who can write it can reseal it with values of their own; keep the key apart: \
+             encrypt-config --rotate {} --new-key-file {}",
+            path.display(),
+            path.display(),
+            keys::default_key_path(&path).display()
+        ));
+    }
+    if header.version == MacVersion::V1 {
+        opened.warnings.push(format!(
+            "{}: sealed in format 1, whose MAC leaves [encryption] out and which has no generation to stop an \
+             older copy from being put back; reseal it with a new key: encrypt-config --rotate {}",
+            path.display(),
+            path.display()
+        ));
+    }
     for field in config::SENSITIVE_FIELDS {
         let clear = opened
             .values
@@ -207,42 +503,34 @@ fn open_sealed(
             ));
         }
     }
-    opened.key = Some((key, origin));
+    opened.key = Some((key, found.origin));
+    opened.lineage = header.lineage;
     Ok(opened)
 }
 
-/// Looks for the key in the order: `--key-file`, [`KEY_ENV`], embedded, the
-/// `KeyFile` the config names, `CONFIG.key`.
-fn find_keys(doc: &Document, opts: &KeyOptions) -> Result<(Vec<ConfigKey>, KeyOrigin)> {
+/// When no key is kept for the file apart from it: the key file it names,
+/// else the key embedded in it.
+fn key_named_by(doc: &Document, header: &Header, opts: &KeyOptions) -> Result<Found> {
     let path = doc.path();
-    if let Some(file) = &opts.key_file {
-        return Ok((keys::read_key_file(file)?, KeyOrigin::Flag(file.clone())));
+    let default = keys::default_key_path(path);
+    if let Some(named) = &header.key_file
+        && std::fs::symlink_metadata(named).is_ok()
+    {
+        return key_file(named, KeyOrigin::File(named.clone()), opts);
     }
-    if let Some(text) = &opts.env_key {
-        return Ok((
-            vec![ConfigKey::parse(text.clone(), KEY_ENV)?],
-            KeyOrigin::Env,
-        ));
-    }
-    if let Some(entry) = doc.get(ENCRYPTION_SECTION, EMBEDDED_KEY) {
+    if let Some(entry) = &header.embedded {
         let source = format!("{}:{} SecretKeyFernet", path.display(), entry.line);
-        return Ok((
-            vec![ConfigKey::parse(Secret::new(entry.value), &source)?],
-            KeyOrigin::Embedded,
-        ));
+        return Ok(Found {
+            keys: vec![ConfigKey::parse(Secret::new(entry.value.clone()), &source)?],
+            origin: KeyOrigin::Embedded,
+            warnings: Vec::new(),
+        });
     }
-    let named =
-        section_value(doc, "KeyFile").map(|f| config::resolve_relative(path, Path::new(&f)));
-    let candidate = named
-        .clone()
-        .unwrap_or_else(|| keys::default_key_path(path));
-    if candidate.exists() {
-        return Ok((keys::read_key_file(&candidate)?, KeyOrigin::File(candidate)));
-    }
-    let recorded = if section_value(doc, "KeyEnv").is_some() {
+    let recorded = if header.key_env {
         format!("this file's key was given in ${KEY_ENV} when it was encrypted; set it again")
     } else {
-        format!("its key file {} does not exist", candidate.display())
+        let missing = header.key_file.as_ref().unwrap_or(&default);
+        format!("its key file {} does not exist", missing.display())
     };
     Err(Error::KeyNotFound {
         path: path.to_path_buf(),
@@ -250,6 +538,67 @@ fn find_keys(doc: &Document, opts: &KeyOptions) -> Result<(Vec<ConfigKey>, KeyOr
             "no key to decrypt this file: {recorded}. Give the key with --key-file PATH or in ${KEY_ENV}"
         ),
     })
+}
+
+/// Refuses a file older than one already seen with the same key and file
+/// id, and records this one's generation when it is the newest yet.
+fn check_rollback(opened: &Opened) -> Result<()> {
+    let (Some((key, origin)), Some(lineage)) = (&opened.key, &opened.lineage) else {
+        return Ok(());
+    };
+    let Some(record) = generation::record_path(origin) else {
+        return Ok(());
+    };
+    let id = lineage.record_id(key.id());
+    let seen = generation::highest(&record, &id);
+    if let Some(seen) = seen
+        && lineage.generation < seen
+    {
+        return Err(Error::integrity(
+            opened.doc.path(),
+            format!(
+                "rollback: this is generation {} of the file, but generation {seen} was opened before \
+                 (recorded in {}): an older copy has been put back in place of the newest, and with it older \
+                 values. Restore the newest copy; if you put this one back on purpose, delete the line for {} \
+                 from that record",
+                lineage.generation,
+                record.display(),
+                id
+            ),
+        ));
+    }
+    if seen.is_none_or(|s| s < lineage.generation)
+        && let Err(e) = generation::note(&record, &id, lineage.generation)
+    {
+        // Reading must not fail because the key's folder is read-only;
+        // encrypt-config records every generation it writes anyway.
+        tracing::debug!(error = %e, "generation not recorded");
+    }
+    Ok(())
+}
+
+/// Records the generation of a file just written, so that the copy it
+/// replaced can no longer be put back; returns a warning when that fails.
+pub fn record_written(
+    config: &Path,
+    key: &ConfigKey,
+    origin: &KeyOrigin,
+    lineage: &Lineage,
+) -> Option<String> {
+    let record = generation::record_path(origin)?;
+    generation::note(&record, &lineage.record_id(key.id()), lineage.generation)
+        .err()
+        .map(|e| {
+            format!(
+                "{}: generation {} not recorded ({e}): an older copy could be put back unnoticed",
+                config.display(),
+                lineage.generation
+            )
+        })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn open_python(doc: Document) -> Result<Opened> {
@@ -347,6 +696,7 @@ fn open_plain(doc: Document) -> Result<Opened> {
         doc,
         format: Format::Plain,
         key: None,
+        lineage: None,
         values,
         encrypted,
         warnings,
@@ -377,6 +727,7 @@ fn decrypt_values(
         doc,
         format,
         key: None,
+        lineage: None,
         values,
         encrypted,
         warnings: Vec::new(),
@@ -426,12 +777,19 @@ fn collect_values(
     Ok((values, encrypted))
 }
 
-/// The MAC over every entry outside `[encryption]`, in document order.
-pub fn mac_of(doc: &Document, key: &ConfigKey) -> String {
+/// The MAC of a document: format 2 covers every entry but the MAC itself,
+/// in document order; format 1 covered every entry outside `[encryption]`.
+pub fn mac_of(doc: &Document, key: &ConfigKey, version: MacVersion) -> String {
     let owned: Vec<(String, String, String)> = doc
         .entries()
         .into_iter()
-        .filter(|e| !e.section.eq_ignore_ascii_case(ENCRYPTION_SECTION))
+        .filter(|e| {
+            let in_header = e.section.eq_ignore_ascii_case(ENCRYPTION_SECTION);
+            match version {
+                MacVersion::V1 => !in_header,
+                MacVersion::V2 => !(in_header && e.key.eq_ignore_ascii_case(MAC_KEY)),
+            }
+        })
         .map(|e| {
             (
                 e.section.to_ascii_lowercase(),
@@ -440,19 +798,23 @@ pub fn mac_of(doc: &Document, key: &ConfigKey) -> String {
             )
         })
         .collect();
-    key.mac(owned.iter().map(|(s, k, v)| MacEntry {
-        section: s,
-        key: k,
-        value: v,
-    }))
+    key.mac(
+        version,
+        owned.iter().map(|(s, k, v)| MacEntry {
+            section: s,
+            key: k,
+            value: v,
+        }),
+    )
 }
 
-/// Replaces the `[encryption]` section with a fresh one for `key`: format,
-/// key id, where the key is, and the MAC over everything else.
-pub fn seal(doc: &mut Document, key: &ConfigKey, record: &KeyRecord) {
+/// Replaces the `[encryption]` section with a fresh one for `key` at the end
+/// of the file: format, key id, file id and generation, where the key is,
+/// and last the MAC over everything before it.
+pub fn seal(doc: &mut Document, key: &ConfigKey, record: &KeyRecord, lineage: &Lineage) {
     doc.remove_section(ENCRYPTION_SECTION);
-    let mac = mac_of(doc, key);
     let id = key.id().to_string();
+    let generation = lineage.generation.to_string();
     let location = match record {
         KeyRecord::File(p) => ("KeyFile", p.display().to_string()),
         KeyRecord::Env => ("KeyEnv", KEY_ENV.to_string()),
@@ -467,17 +829,30 @@ pub fn seal(doc: &mut Document, key: &ConfigKey, record: &KeyRecord) {
     doc.append_section(
         ENCRYPTION_SECTION,
         &[
-            "Written by encrypt-config. The MAC covers every value above, in order:",
+            "Written by encrypt-config. The MAC covers every value of the file, this section's too:",
             "change values with `encrypt-config --set`, not by hand.",
             note,
         ],
         &[
             ("Format", FORMAT_VERSION),
             ("KeyId", &id),
+            ("FileId", &lineage.file_id),
+            ("Generation", &generation),
             (location.0, &location.1),
-            ("MAC", &mac),
+            (MAC_KEY, "pending"),
         ],
     );
+    let mac = mac_of(doc, key, MacVersion::V2);
+    let entry = doc
+        .get(ENCRYPTION_SECTION, MAC_KEY)
+        .expect("the MAC entry was just written");
+    doc.set_value(entry.index, &mac);
+}
+
+fn section_value(doc: &Document, key: &str) -> Option<String> {
+    doc.get(ENCRYPTION_SECTION, key)
+        .map(|e| e.value)
+        .filter(|v| !v.is_empty())
 }
 
 /// How a sealed document records its key now.

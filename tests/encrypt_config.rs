@@ -96,8 +96,13 @@ fn output_and_key_are_private_and_input_is_untouched() {
         [
             "config.properties",
             "config.properties.key",
+            "config.properties.key.generation",
             "plain.properties"
         ]
+    );
+    assert_eq!(
+        common::mode(&d.join("config.properties.key.generation")),
+        0o600
     );
     let key = d.read("config.properties.key");
     assert_eq!(key.trim().len(), 44, "one Fernet key");
@@ -122,7 +127,7 @@ fn existing_outputs_are_never_overwritten_without_force() {
     d.run("encrypt-config")
         .args(["plain.properties", "-o", "other.properties"])
         .code(USAGE)
-        .stderr_has("other.properties.key already exists");
+        .stderr_has("other.properties.key: already exists and is not a key file");
     assert!(!d.exists("other.properties"));
     assert_eq!(d.read("other.properties.key"), "not mine\n");
 

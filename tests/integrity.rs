@@ -1,0 +1,434 @@
+//! The integrity model end to end: every way a review found to get a
+//! config past its MAC, tried through the real binaries. Each test names the
+//! attack; all of them passed (the attack worked) before the MAC covered
+//! `[encryption]`, the key kept for a config took precedence over what the
+//! config says, and generations were recorded.
+
+mod common;
+
+use bedrock_private::crypto::{ConfigKey, MacVersion};
+use bedrock_private::document::Document;
+use bedrock_private::emulator::identity::{DEMO_ACCESS_KEY, DEMO_ROLE_ARN, DEMO_SECRET_KEY};
+use bedrock_private::sealed;
+use bedrock_private::secret::Secret;
+use common::{ChildEmulator, Dir, PLAIN};
+
+const OK: i32 = 0;
+const INTEGRITY: i32 = 251;
+const USAGE: i32 = 252;
+const CONFIG: i32 = 253;
+
+/// The victim: PLAIN encrypted into config.properties, key in config.properties.key.
+fn victim() -> Dir {
+    let d = Dir::new();
+    d.write("plain.properties", PLAIN);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok();
+    d
+}
+
+/// PLAIN with the VPC endpoint moved to `url`: what an attacker wants.
+fn hostile_plain(url: &str) -> String {
+    PLAIN
+        .lines()
+        .map(|l| {
+            if l.starts_with("VPCEndpointURL") {
+                format!("VPCEndpointURL = {url}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An attacker's own sealed file, made with the real tool in its own
+/// folder with `key_args`; returns its text.
+fn forged(plain: &str, key_args: &[&str]) -> (Dir, String) {
+    let a = Dir::new();
+    a.write("evil.properties", plain);
+    a.run("encrypt-config")
+        .args(["evil.properties", "-o", "forged.properties"])
+        .args(key_args)
+        .ok();
+    let text = a.read("forged.properties");
+    (a, text)
+}
+
+fn check(d: &Dir) -> common::Run {
+    d.run("encrypt-config")
+        .args(["--check", "config.properties"])
+}
+
+/// Replaces the value of `key` in `[encryption]`.
+fn set_header(text: &str, key: &str, value: &str) -> String {
+    let mut doc = Document::parse(std::path::Path::new("c"), text).unwrap();
+    let e = doc.get("encryption", key).unwrap();
+    doc.set_value(e.index, value);
+    doc.render()
+}
+
+#[test]
+fn an_embedded_key_cannot_outrank_the_key_kept_for_the_config() {
+    let d = victim();
+    let (_a, text) = forged(&hostile_plain("https://attacker.example"), &["--embed-key"]);
+    d.write("config.properties", &text);
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has("wrong key")
+        .stderr_has("names a key of its own");
+    d.run("invoke")
+        .args(["--config", "config.properties", "models"])
+        .code(INTEGRITY);
+}
+
+#[test]
+fn a_redirected_key_file_cannot_outrank_the_key_kept_for_the_config() {
+    let d = victim();
+    let (a, text) = forged(&hostile_plain("https://attacker.example"), &[]);
+    // The forged file names its key by absolute path: the attacker's.
+    let evil_key = a.join("forged.properties.key");
+    let text = set_header(&text, "KeyFile", &evil_key.display().to_string());
+    // Reseal so that the MAC is right for the attacker's key.
+    let key =
+        ConfigKey::parse(Secret::new(a.read("forged.properties.key").trim()), "evil").unwrap();
+    let mut doc = Document::parse(&d.join("config.properties"), &text).unwrap();
+    let record = sealed::current_record(&doc);
+    sealed::seal(&mut doc, &key, &record, &sealed::Lineage::new());
+    d.write("config.properties", &doc.render());
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has("names a key of its own");
+}
+
+/// The attack the review found, end to end: a config rewritten by someone
+/// who cannot write the key file sends nothing anywhere.
+#[test]
+fn a_forged_config_sends_no_request() {
+    let emu = ChildEmulator::start(&["--port", "0"]);
+    let d = Dir::new();
+    let plain = format!(
+        "[default]\nUseVPCe = true\nGetCredentialsFrom = 2\nRegion = us-west-2\nAccessKey = {DEMO_ACCESS_KEY}\n\
+         SecretKey = {DEMO_SECRET_KEY}\nAssumeRoleARN = {DEMO_ROLE_ARN}\nVPCEndpointURL = https://vpce-0a1b2c3d4e5f67890-abcdefgh.bedrock-runtime.us-west-2.vpce.amazonaws.com\n\
+         ModelID = anthropic.claude-3-haiku-20240307-v1:0\n"
+    );
+    d.write("plain.properties", &plain);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok();
+    // The attacker points both endpoints at a server of theirs (here the
+    // emulator, whose record shows what would have reached them).
+    let hostile = plain.replace(
+        "VPCEndpointURL = https://vpce-0a1b2c3d4e5f67890-abcdefgh.bedrock-runtime.us-west-2.vpce.amazonaws.com",
+        &format!("VPCEndpointURL = {0}\nSTSEndpointURL = {0}", emu.base_url),
+    );
+    for key_args in [&["--embed-key"][..], &["--key-from-env"][..]] {
+        let (_a, text) = if key_args[0] == "--key-from-env" {
+            let a = Dir::new();
+            a.write("evil.properties", &hostile);
+            let key = ConfigKey::generate();
+            a.run("encrypt-config")
+                .args([
+                    "evil.properties",
+                    "-o",
+                    "forged.properties",
+                    "--key-from-env",
+                ])
+                .env("BEDROCK_PRIVATE_CONFIG_KEY", key.text().expose())
+                .ok();
+            let t = a.read("forged.properties");
+            (a, t)
+        } else {
+            forged(&hostile, key_args)
+        };
+        d.write("config.properties", &text);
+        d.run("invoke")
+            .args(["--config", "config.properties", "--prompt", "hello"])
+            .code(INTEGRITY);
+    }
+    assert!(
+        emu.record().is_empty(),
+        "nothing reached the attacker: {:?}",
+        emu.record()
+    );
+}
+
+#[test]
+fn the_mac_covers_the_encryption_section() {
+    for (key, value) in [
+        ("KeyFile", "/tmp/elsewhere.key"),
+        ("Generation", "99"),
+        ("FileId", "0000000000000000"),
+    ] {
+        let d = victim();
+        let text = set_header(&d.read("config.properties"), key, value);
+        d.write("config.properties", &text);
+        check(&d)
+            .code(INTEGRITY)
+            .stderr_has("the MAC does not match");
+    }
+    // Declaring the file format 1 drops the generation from under the MAC:
+    // refused, since format 1 has no such fields.
+    let d = victim();
+    let text = set_header(&d.read("config.properties"), "Format", "1");
+    d.write("config.properties", &text);
+    check(&d).code(INTEGRITY).stderr_has("not part of format 1");
+}
+
+#[test]
+fn keys_added_after_the_mac_or_into_encryption_are_refused() {
+    let d = victim();
+    let sealed_text = d.read("config.properties");
+    d.write(
+        "config.properties",
+        &format!("{sealed_text}\n[default2]\nVPCEndpointURL = https://attacker.example\n"),
+    );
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has("[default2] VPCEndpointURL comes after the MAC");
+
+    let with_extra = sealed_text.replace("\nMAC = ", "\nProxy = http://attacker.example\nMAC = ");
+    d.write("config.properties", &with_extra);
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has("[encryption] Proxy is not something encrypt-config writes");
+}
+
+#[test]
+fn a_downgrade_to_an_unsealed_file_is_refused_when_a_key_exists() {
+    let python = "[default]\nUseVPCe = false\nGetCredentialsFrom = 0\nRegion = us-west-2\n\
+                  SecretKeyFernet = cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=\n";
+    for replacement in [PLAIN, python] {
+        let d = victim();
+        d.write("config.properties", replacement);
+        check(&d)
+            .code(INTEGRITY)
+            .stderr_has("but a key for it exists (config.properties.key)")
+            .stderr_has("downgrade");
+        d.run("invoke")
+            .args(["--config", "config.properties", "models"])
+            .code(INTEGRITY);
+        // A key given in the environment or by flag counts as well.
+        std::fs::rename(d.join("config.properties.key"), d.join("kept.key")).unwrap();
+        check(&d)
+            .args(["--key-file", "kept.key"])
+            .code(INTEGRITY)
+            .stderr_has("downgrade");
+        check(&d)
+            .env("BEDROCK_PRIVATE_CONFIG_KEY", d.read("kept.key").trim())
+            .code(INTEGRITY)
+            .stderr_has("unset BEDROCK_PRIVATE_CONFIG_KEY if it holds another file's key");
+        // With no key anywhere it opens, with a warning that nothing is verified.
+        check(&d).code(OK).stderr_has("nothing in it is verified");
+    }
+}
+
+#[test]
+fn require_sealed_refuses_unsealed_files_and_embedded_keys() {
+    let d = Dir::new();
+    d.write("config.properties", PLAIN);
+    check(&d).code(OK);
+    check(&d)
+        .args(["--require-sealed"])
+        .code(INTEGRITY)
+        .stderr_has("--require-sealed");
+    check(&d)
+        .env("BEDROCK_PRIVATE_REQUIRE_SEALED", "1")
+        .code(INTEGRITY);
+    d.run("invoke")
+        .args([
+            "--config",
+            "config.properties",
+            "models",
+            "--require-sealed",
+        ])
+        .code(INTEGRITY);
+
+    let e = Dir::new();
+    e.write("plain.properties", PLAIN);
+    e.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties", "--embed-key"])
+        .ok();
+    check(&e)
+        .args(["--require-sealed"])
+        .code(INTEGRITY)
+        .stderr_has("embedded");
+}
+
+#[test]
+fn an_embedded_key_warns_on_every_read() {
+    let d = Dir::new();
+    d.write("plain.properties", PLAIN);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties", "--embed-key"])
+        .ok();
+    for _ in 0..2 {
+        check(&d)
+            .ok()
+            .stderr_has("the key is embedded in the file (--embed-key)");
+    }
+    d.run("invoke")
+        .args(["--config", "config.properties", "models"])
+        .ok()
+        .stderr_has("the key is embedded in the file");
+}
+
+#[test]
+fn an_older_copy_put_back_is_refused_as_a_rollback() {
+    let d = victim();
+    let old = d.read("config.properties");
+    d.run("encrypt-config")
+        .args(["--set", "Region", "config.properties"])
+        .stdin("eu-west-1\n")
+        .ok();
+    check(&d).ok().stdout_has("generation          2");
+    d.write("config.properties", &old);
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has(
+            "rollback: this is generation 1 of the file, but generation 2 was opened before",
+        )
+        .stderr_has("config.properties.key.generation");
+    d.run("invoke")
+        .args(["--config", "config.properties", "models"])
+        .code(INTEGRITY)
+        .stderr_has("rollback");
+    // Rotation keeps the lineage: the pre-rotation copy cannot come back
+    // either (its key is gone), and the rotated file counts on.
+    d.write("config.properties", &old);
+    std::fs::remove_file(d.join("config.properties.key.generation")).unwrap();
+    check(&d).ok();
+    d.run("encrypt-config")
+        .args(["--rotate", "config.properties"])
+        .ok();
+    check(&d).ok().stdout_has("generation          2");
+}
+
+#[test]
+fn a_reader_records_the_generation_it_saw() {
+    // A copy written elsewhere and brought here is recorded by its first
+    // reader, so the copy before it cannot come back afterwards.
+    let d = victim();
+    let first = d.read("config.properties");
+    d.run("encrypt-config")
+        .args(["--set", "Region", "config.properties"])
+        .stdin("eu-west-1\n")
+        .ok();
+    std::fs::remove_file(d.join("config.properties.key.generation")).unwrap();
+    d.run("invoke")
+        .args(["--config", "config.properties", "models"])
+        .ok();
+    assert!(d.read("config.properties.key.generation").contains(" 2\n"));
+    d.write("config.properties", &first);
+    check(&d).code(INTEGRITY).stderr_has("rollback");
+}
+
+#[test]
+fn format_1_files_still_open_with_a_warning() {
+    let d = victim();
+    // Rewrite the file as the previous release wrote it: no FileId or
+    // Generation, and the MAC over everything outside [encryption].
+    let key = ConfigKey::parse(Secret::new(d.read("config.properties.key").trim()), "k").unwrap();
+    let mut doc = Document::read(&d.join("config.properties")).unwrap();
+    for name in ["Generation", "FileId"] {
+        let e = doc.get("encryption", name).unwrap();
+        doc.remove(e.index);
+    }
+    let e = doc.get("encryption", "Format").unwrap();
+    doc.set_value(e.index, "1");
+    let mac = sealed::mac_of(&doc, &key, MacVersion::V1);
+    let e = doc.get("encryption", "MAC").unwrap();
+    doc.set_value(e.index, &mac);
+    d.write("config.properties", &doc.render());
+    check(&d)
+        .ok()
+        .stderr_has("sealed in format 1")
+        .stdout_has("none (format 1)");
+    // Rotation reseals it in the current format.
+    d.run("encrypt-config")
+        .args(["--rotate", "config.properties"])
+        .ok();
+    assert!(d.read("config.properties").contains("Format = 2"));
+    check(&d).ok().stdout_has("generation          1");
+}
+
+#[test]
+fn an_orphan_key_from_an_unfinished_run_does_not_block_a_rerun() {
+    let d = Dir::new();
+    d.write("plain.properties", PLAIN);
+    // What a run stopped between writing the key and the config leaves.
+    let orphan = ConfigKey::generate();
+    d.write(
+        "config.properties.key",
+        &format!("{}\n", orphan.text().expose()),
+    );
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok()
+        .stderr_has("already held 1 key(s)");
+    let keys = d.read("config.properties.key");
+    assert_eq!(keys.lines().count(), 2, "the orphan key is kept, second");
+    assert_eq!(keys.lines().nth(1).unwrap(), orphan.text().expose());
+    check(&d).ok();
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_must_be_plain_private_and_small() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = victim();
+    let key = d.join("config.properties.key");
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    check(&d)
+        .ok()
+        .stderr_has("has mode 0644: group or others can read it");
+    check(&d)
+        .args(["--require-sealed"])
+        .code(INTEGRITY)
+        .stderr_has("mode 0644");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // A FIFO in the key's place is refused at once, not waited on.
+    let text = d.read("config.properties.key");
+    std::fs::remove_file(&key).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    check(&d).code(CONFIG).stderr_has("not a regular file");
+    std::fs::remove_file(&key).unwrap();
+
+    // Something far too big to be a key file is not read.
+    d.write(
+        "config.properties.key",
+        &format!("{text}{}", "#".repeat(70 * 1024)),
+    );
+    check(&d)
+        .code(CONFIG)
+        .stderr_has("too large for a key file");
+    d.write("config.properties.key", &text);
+    check(&d).ok();
+
+    // A key file someone else owns could be swapped for their key.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&key, Some(4242), None).unwrap();
+        check(&d).code(CONFIG).stderr_has("owned by user id 4242");
+    }
+}
+
+#[test]
+fn a_file_in_the_keys_place_that_is_not_a_key_file_blocks_encryption() {
+    let d = Dir::new();
+    d.write("plain.properties", PLAIN);
+    d.write("config.properties.key", "my notes\n");
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .code(USAGE)
+        .stderr_has("already exists and is not a key file");
+    assert_eq!(d.read("config.properties.key"), "my notes\n");
+    assert!(!d.exists("config.properties"));
+}
