@@ -567,7 +567,7 @@ async fn call(
                     .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, ctx))?;
                 let (mut stop, mut usage) = (None, Usage::default());
                 loop {
-                    match out.stream.recv().await {
+                    match next_event(opts.read_timeout, out.stream.recv(), reply).await? {
                         Ok(Some(ConverseStreamOutput::ContentBlockDelta(d))) => {
                             if let Some(text) = d.delta().and_then(|d| d.as_text().ok()) {
                                 mark(reply, text);
@@ -630,7 +630,7 @@ async fn call(
                     .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, ctx))?;
                 let (mut stop, mut usage) = (None, Usage::default());
                 loop {
-                    match out.body.recv().await {
+                    match next_event(opts.read_timeout, out.body.recv(), reply).await? {
                         Ok(Some(ResponseStream::Chunk(part))) => {
                             let Some(bytes) = part.bytes() else { continue };
                             let Ok(chunk) =
@@ -673,6 +673,43 @@ async fn call(
                 ))
             }
         }
+    }
+}
+
+/// The next event of a stream, bounded by `--read-timeout`. The SDK's read
+/// timeout covers the wait for the response headers only: a stream that
+/// stalls after them (a hung model, a proxy that stops forwarding) would
+/// otherwise wait for as long as the connection lives.
+async fn next_event<T>(
+    wait: Duration,
+    recv: impl std::future::Future<Output = T>,
+    reply: &output::Reply,
+) -> Result<T> {
+    tokio::time::timeout(wait, recv).await.map_err(|_| {
+        reply.finish();
+        read_timeout(
+            wait,
+            &format!(
+                "the stream stalled after {} characters",
+                reply.text.chars().count()
+            ),
+        )
+    })
+}
+
+/// A call that waited `--read-timeout` for data in vain.
+fn read_timeout(wait: Duration, what: &str) -> Error {
+    Error::Remote {
+        hop: Hop::Bedrock,
+        code: "ReadTimeout".into(),
+        message: format!("no data for {} s: {what}", wait.as_secs_f64()),
+        hint: Some(
+            "the endpoint stopped sending in the middle of the reply (a hung model, or a proxy or \
+             firewall holding the connection open); run again, or raise --read-timeout for a model \
+             that pauses longer"
+                .into(),
+        ),
+        kind: crate::error::RemoteKind::Network,
     }
 }
 

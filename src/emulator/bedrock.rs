@@ -294,6 +294,13 @@ pub(crate) async fn handle(
                     .await;
                 return;
             }
+            if faults.stall_stream_after == Some(i) {
+                // Keep the connection open and send nothing more; the
+                // client gives up (or the test ends) first.
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                drop(tx);
+                return;
+            }
             if faults.stream_error_after == Some(i) {
                 let m = Message::new(Bytes::from(
                     json!({"message": "The model stream was interrupted (injected fault)."})

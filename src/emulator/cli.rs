@@ -40,6 +40,9 @@ pub struct Args {
     /// Send a modelStreamErrorException event after N events of each stream.
     #[arg(long, value_name = "N")]
     pub stream_error_after: Option<usize>,
+    /// Stop sending after N events of each stream, keeping the connection open.
+    #[arg(long, value_name = "N")]
+    pub stall_stream_after: Option<usize>,
     /// Make issued credentials stop working after SECS, whatever expiry they report.
     #[arg(long, value_name = "SECS")]
     pub session_ttl: Option<u64>,
@@ -84,6 +87,7 @@ impl Args {
                 first_byte_delay: Duration::from_millis(self.first_byte_delay_ms),
                 cut_stream_after: self.cut_stream_after,
                 stream_error_after: self.stream_error_after,
+                stall_stream_after: self.stall_stream_after,
                 session_ttl: self.session_ttl.map(Duration::from_secs),
             },
             tls_names: self.tls.then_some(self.tls_names),

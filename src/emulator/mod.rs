@@ -54,6 +54,10 @@ pub struct Faults {
     pub cut_stream_after: Option<usize>,
     /// Send an exception event after this many events of a stream.
     pub stream_error_after: Option<usize>,
+    /// Stop sending after this many events of a stream, keeping the
+    /// connection open: a stalled stream, as a hung model or a middlebox
+    /// that stops forwarding leaves it.
+    pub stall_stream_after: Option<usize>,
     /// Make issued credentials stop working after this long, whatever
     /// expiry the client was told.
     pub session_ttl: Option<Duration>,
