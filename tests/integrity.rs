@@ -432,3 +432,99 @@ fn a_file_in_the_keys_place_that_is_not_a_key_file_blocks_encryption() {
     assert_eq!(d.read("config.properties.key"), "my notes\n");
     assert!(!d.exists("config.properties"));
 }
+
+/// Every refusal and warning added for the integrity model, at debug
+/// level, scanned for every secret of the config and for the key.
+#[cfg(unix)]
+#[test]
+fn no_integrity_message_shows_a_secret_or_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = victim();
+    let key = d.read("config.properties.key");
+    let sealed_text = d.read("config.properties");
+    let mut outputs = Vec::new();
+    let mut run = |d: &Dir, args: &[&str], env: Option<(&str, &str)>, code: i32| {
+        let mut r = d.run("encrypt-config").args(args).args(["--debug"]);
+        if let Some((k, v)) = env {
+            r = r.env(k, v);
+        }
+        outputs.push(r.code(code));
+    };
+    // Downgrade, with the key in a file and in the environment.
+    d.write("config.properties", PLAIN);
+    run(&d, &["--check", "config.properties"], None, INTEGRITY);
+    run(
+        &d,
+        &[
+            "--check",
+            "config.properties",
+            "--key-file",
+            "config.properties.key",
+        ],
+        None,
+        INTEGRITY,
+    );
+    // Rollback.
+    d.write("config.properties", &sealed_text);
+    d.run("encrypt-config")
+        .args(["--set", "ExternalId", "config.properties"])
+        .stdin("another-external-id\n")
+        .ok();
+    d.write("config.properties", &sealed_text);
+    run(&d, &["--check", "config.properties"], None, INTEGRITY);
+    // An entry after the MAC, and a loose key file.
+    std::fs::remove_file(d.join("config.properties.key.generation")).unwrap();
+    d.write(
+        "config.properties",
+        &format!(
+            "{sealed_text}[x]\nSecretKey = {}\n",
+            common::SECRETS[1].chars().rev().collect::<String>()
+        ),
+    );
+    run(&d, &["--check", "config.properties"], None, INTEGRITY);
+    d.write("config.properties", &sealed_text);
+    std::fs::set_permissions(
+        d.join("config.properties.key"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    run(&d, &["--check", "config.properties"], None, OK);
+    run(
+        &d,
+        &["--check", "config.properties", "--require-sealed"],
+        None,
+        INTEGRITY,
+    );
+    // A forged file with its own embedded key.
+    let (_a, forged_text) = forged(&hostile_plain("https://attacker.example"), &["--embed-key"]);
+    let forged_key = forged_text
+        .lines()
+        .find(|l| l.starts_with("SecretKeyFernet"))
+        .and_then(|l| l.split_once('='))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap();
+    d.write("config.properties", &forged_text);
+    run(&d, &["--check", "config.properties"], None, INTEGRITY);
+    std::fs::rename(d.join("config.properties.key"), d.join("away.key")).unwrap();
+    run(&d, &["--check", "config.properties"], None, OK);
+    run(
+        &d,
+        &["--check", "config.properties"],
+        Some(("BEDROCK_PRIVATE_REQUIRE_SEALED", "1")),
+        INTEGRITY,
+    );
+    assert!(outputs.iter().any(|o| o.stderr().contains("DEBUG")));
+    for o in &outputs {
+        for s in common::SECRETS
+            .iter()
+            .copied()
+            .chain([key.trim(), forged_key.as_str()])
+        {
+            assert!(
+                !o.all().contains(s),
+                "a secret in the output\n{}",
+                o.describe()
+            );
+        }
+    }
+}
