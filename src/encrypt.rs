@@ -91,7 +91,7 @@ pub fn encrypt(
     let mut doc = Document::read(&opts.input)?;
     refuse_non_plain(&doc)?;
     require_default_section(&doc)?;
-    let outputs = Outputs::check(opts)?;
+    let outputs = Outputs::check(opts, keys_in)?;
     if opts.prompt_secrets {
         ask_secrets(&mut doc, prompter)?;
     }
@@ -133,7 +133,7 @@ pub fn upgrade(
              encrypt a plaintext file without --upgrade",
         )
     })?;
-    let outputs = Outputs::check(opts)?;
+    let outputs = Outputs::check(opts, keys_in)?;
     let mut doc = opened.doc.clone();
     // Replace each Python token with its plaintext, then encrypt as usual.
     for entry in doc.entries() {
@@ -247,6 +247,18 @@ pub fn set(
     .unwrap_or_else(|| Secret::new(""));
 
     let (key, origin) = opened.key.clone().expect("a sealed file has a key");
+    if opened.lineage.is_none() {
+        // Format 1 left [encryption] out of its MAC: nothing in it may be
+        // carried into a file sealed now, and a reseal with the same key
+        // would leave every format 1 copy able to come back.
+        return Err(Error::refused(
+            config_path,
+            format!(
+                "sealed in format 1; reseal it with a new key first: encrypt-config --rotate {}",
+                config_path.display()
+            ),
+        ));
+    }
     let mut doc = opened.doc.clone();
     let stored = if sensitive && !value.is_empty() {
         key.encrypt(&value)
@@ -257,13 +269,16 @@ pub fn set(
         Some(e) => doc.set_value(e.index, &stored),
         None => doc.insert(&section, &key_name, &stored),
     }
-    let record = sealed::current_record(&doc);
+    let record = sealed::record_for(config_path, &origin);
     let lineage = next_lineage(&opened);
     sealed::seal(&mut doc, &key, &record, &lineage);
     let reopened = sealed::reopen(doc.clone(), &key, &origin)?;
     let mut warnings = validated_warnings(&reopened)?;
-    store.write(config_path, doc.render().as_bytes(), Existing::Replace)?;
-    warnings.extend(sealed::record_written(config_path, &key, &origin, &lineage));
+    let state = keys_in.state_dir.as_deref();
+    let ((), unrecorded) = recorded(config_path, &key, &origin, &lineage, state, || {
+        store.write(config_path, doc.render().as_bytes(), Existing::Replace)
+    })?;
+    warnings.extend(unrecorded);
     Ok(Outcome {
         output: config_path.to_path_buf(),
         encrypted: reopened.encrypted.clone(),
@@ -339,21 +354,19 @@ pub fn rotate(
         .map(KeyOrigin::File)
         .unwrap_or(KeyOrigin::Embedded);
     let mut warnings = validated_warnings(&sealed::reopen(doc.clone(), &key, &new_origin)?)?;
-    commit(
-        store,
-        key_file.as_deref(),
-        &key,
-        &[&old_key],
-        config_path,
-        &doc.render(),
-        Existing::Replace,
-    )?;
-    warnings.extend(sealed::record_written(
-        config_path,
-        &key,
-        &new_origin,
-        &lineage,
-    ));
+    let state = keys_in.state_dir.as_deref();
+    let (_, unrecorded) = recorded(config_path, &key, &new_origin, &lineage, state, || {
+        commit(
+            store,
+            key_file.as_deref(),
+            &key,
+            &[&old_key],
+            config_path,
+            &doc.render(),
+            Existing::Replace,
+        )
+    })?;
+    warnings.extend(unrecorded);
     Ok(Outcome {
         output: config_path.to_path_buf(),
         encrypted: opened.encrypted.clone(),
@@ -528,13 +541,15 @@ fn row(name: &str, value: &str) -> String {
     format!("  {name:<19} {value}")
 }
 
-/// Output and key paths, checked before anything is written.
+/// Output and key paths, checked before anything is written, and the state
+/// folder where the new file is recorded.
 struct Outputs {
     key_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
 }
 
 impl Outputs {
-    fn check(opts: &EncryptOptions) -> Result<Outputs> {
+    fn check(opts: &EncryptOptions, keys_in: &KeyOptions) -> Result<Outputs> {
         if fsutil::same_file(&opts.input, &opts.output) || opts.input == opts.output {
             return Err(Error::Usage(format!(
                 "the output {} is the input; the input is never modified: choose another output path",
@@ -571,7 +586,10 @@ impl Outputs {
                  or pass --force to replace it",
             ));
         }
-        Ok(Outputs { key_file })
+        Ok(Outputs {
+            key_file,
+            state_dir: keys_in.state_dir.clone(),
+        })
     }
 }
 
@@ -730,6 +748,7 @@ fn finish(
     mut warnings: Vec<String>,
     store: &mut dyn Store,
 ) -> Result<Outcome> {
+    let state = outputs.state_dir.as_deref();
     let record = match &opts.key_dest {
         KeyDest::File(p) => KeyRecord::File(sealed::key_file_record(&opts.output, p)),
         KeyDest::Embed => KeyRecord::Embedded,
@@ -753,15 +772,17 @@ fn finish(
     } else {
         Existing::Refuse
     };
-    let kept = commit(
-        store,
-        outputs.key_file.as_deref(),
-        &key,
-        &[],
-        &opts.output,
-        &doc.render(),
-        existing,
-    )?;
+    let (kept, unrecorded) = recorded(&opts.output, &key, &origin, &lineage, state, || {
+        commit(
+            store,
+            outputs.key_file.as_deref(),
+            &key,
+            &[],
+            &opts.output,
+            &doc.render(),
+            existing,
+        )
+    })?;
     if kept > 0
         && let Some(kf) = &outputs.key_file
     {
@@ -772,12 +793,7 @@ fn finish(
             opts.output.display()
         ));
     }
-    warnings.extend(sealed::record_written(
-        &opts.output,
-        &key,
-        &origin,
-        &lineage,
-    ));
+    warnings.extend(unrecorded);
     if opts.key_dest == KeyDest::Embed {
         warnings.push(format!(
             "{}: the key is embedded (--embed-key): anyone who can read this file can decrypt it; \
@@ -804,6 +820,25 @@ fn finish(
         warnings,
         next,
     })
+}
+
+/// Runs `write`, which writes `config`, with the file recorded as expected
+/// before and as written after (see [`sealed::record_write`]); returns what
+/// `write` returned and a warning when nothing could be recorded.
+fn recorded<T>(
+    config: &Path,
+    key: &ConfigKey,
+    origin: &KeyOrigin,
+    lineage: &Lineage,
+    state: Option<&Path>,
+    write: impl FnOnce() -> Result<T>,
+) -> Result<(T, Option<String>)> {
+    sealed::record_write(config, key, origin, lineage, state, false);
+    let out = write()?;
+    Ok((
+        out,
+        sealed::record_write(config, key, origin, lineage, state, true),
+    ))
 }
 
 /// Writes a config and, when there is one, its key file, so that at every
@@ -943,8 +978,17 @@ mod tests {
         (output, key)
     }
 
+    /// Key options with a state folder beside `config`, so that the pins
+    /// of what was seen are exercised too.
+    fn with_state(config: &Path) -> KeyOptions {
+        KeyOptions {
+            state_dir: Some(config.with_file_name("state")),
+            ..KeyOptions::default()
+        }
+    }
+
     fn secret_of(config: &Path, field: &str) -> String {
-        let (_, v) = sealed::open_validated(config, &KeyOptions::default()).unwrap();
+        let (_, v) = sealed::open_validated(config, &with_state(config)).unwrap();
         match field {
             "AccessKey" => v.config.access_key.unwrap().expose().to_string(),
             "SecretKey" => v.config.secret_key.unwrap().expose().to_string(),
@@ -957,9 +1001,11 @@ mod tests {
         for fail_at in 0..3 {
             let dir = tempfile::tempdir().unwrap();
             let (config, key) = encrypted_fixture(dir.path());
+            // Seen once before the rotation, so its path is pinned.
+            secret_of(&config, "AccessKey");
             let before = std::fs::read_to_string(&config).unwrap();
             let mut store = FailingStore { writes: 0, fail_at };
-            let result = rotate(&config, &KeyOptions::default(), None, false, &mut store);
+            let result = rotate(&config, &with_state(&config), None, false, &mut store);
             assert!(result.is_err(), "step {fail_at} must fail");
             // Whatever happened, the config on disk opens with the key file on disk.
             assert_eq!(

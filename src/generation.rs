@@ -12,6 +12,14 @@
 //! key file (`KEYFILE.generation`), or, for a key given in the environment,
 //! in the user's state folder. A config whose key is embedded in itself has
 //! no record: whoever can write it can write its key too.
+//!
+//! A key can seal several configs (one key in the environment for dev and
+//! prod), and the record beside it cannot tell them apart. So each config's
+//! path is also pinned, in the user's state folder, to the key id, file id
+//! and generation last seen there ([`Pin`]): another config copied over it,
+//! a config resealed with someone else's key (embedded, or named in the
+//! file), or an unsealed file in its place is refused. `encrypt-config`
+//! moves a pin when it writes a config; readers only raise the generation.
 
 use crate::crypto::KeyId;
 use crate::error::Result;
@@ -26,23 +34,138 @@ pub const STATE_ENV: &str = "BEDROCK_PRIVATE_STATE_DIR";
 /// A record larger than this is not ours; it is read as empty.
 const MAX_RECORD_BYTES: u64 = 1024 * 1024;
 
+/// What a config's path was last seen holding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The id of the key it was sealed with.
+    pub key_id: String,
+    /// Its file id.
+    pub file_id: String,
+    /// Its generation.
+    pub generation: u64,
+}
+
+/// Where the pins of config paths are kept: `configs` in the state folder.
+pub fn pins_path(state: &Path) -> PathBuf {
+    state.join("configs")
+}
+
+/// The path a config is pinned under: its folder resolved, its own name
+/// as it is (a config that is a link is pinned as the link). It works for a
+/// file not written yet.
+pub fn pin_key(config: &Path) -> PathBuf {
+    let dir = crate::fsutil::parent_dir(config);
+    let dir = dir.canonicalize().unwrap_or(dir);
+    match config.file_name() {
+        Some(name) => dir.join(name),
+        None => config.to_path_buf(),
+    }
+}
+
+/// The pins of the config at `config` (a canonical path) in the pins file
+/// at `pins`: one, or two while `encrypt-config` replaces the config.
+pub fn pinned(pins: &Path, config: &Path) -> Vec<Pin> {
+    let wanted = config.to_string_lossy();
+    lines(pins)
+        .iter()
+        .filter_map(|l| {
+            let (pin, path) = parse_pin(l)?;
+            (path == wanted).then_some(pin)
+        })
+        .collect()
+}
+
+/// How [`pin`] changes the pins of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinChange {
+    /// A reader opened this file: when it matches a pin (key and file id),
+    /// it becomes the only pin, at the higher generation; a file matching
+    /// none changes nothing.
+    Seen,
+    /// `encrypt-config` is about to write this file: it is pinned beside
+    /// what is pinned now, so that whichever is on disk after a crash opens.
+    Expected,
+    /// `encrypt-config` has written this file: it becomes the only pin.
+    Written,
+}
+
+/// Changes the pins of `config` (a canonical path) as `change` says.
+pub fn pin(pins: &Path, config: &Path, pin: &Pin, change: PinChange) -> Result<()> {
+    let wanted = config.to_string_lossy();
+    let mut kept = Vec::new();
+    let mut current = Vec::new();
+    for l in lines(pins) {
+        match parse_pin(&l) {
+            Some((old, path)) if path == wanted => current.push((old, l)),
+            Some(_) => kept.push(l),
+            None => {}
+        }
+    }
+    let same = |p: &Pin| p.key_id == pin.key_id && p.file_id == pin.file_id;
+    match change {
+        PinChange::Seen if current.is_empty() => {}
+        PinChange::Seen => {
+            let Some((old, _)) = current.iter().find(|(p, _)| same(p)) else {
+                return Ok(());
+            };
+            if current.len() == 1 && old.generation >= pin.generation {
+                return Ok(());
+            }
+        }
+        PinChange::Expected => kept.extend(
+            current
+                .into_iter()
+                .filter(|(p, _)| !same(p))
+                .map(|(_, l)| l),
+        ),
+        PinChange::Written => {}
+    }
+    kept.push(format!(
+        "{} {} {} {wanted}",
+        pin.key_id, pin.file_id, pin.generation
+    ));
+    write_record(
+        pins,
+        "# Each config path with the key id, file id and generation last seen there, written by bedrock-private.\n\
+         # Another config, another key or an unsealed file at a pinned path is refused. Delete a line to allow it.\n",
+        &kept,
+    )
+}
+
+fn parse_pin(line: &str) -> Option<(Pin, &str)> {
+    let mut parts = line.splitn(4, ' ');
+    let key_id = parts.next()?.to_string();
+    let file_id = parts.next()?.to_string();
+    let generation = parts.next()?.parse().ok()?;
+    let path = parts.next()?;
+    Some((
+        Pin {
+            key_id,
+            file_id,
+            generation,
+        },
+        path,
+    ))
+}
+
 /// Where the generation record for a key found at `origin` is kept, if
 /// anywhere.
-pub fn record_path(origin: &KeyOrigin) -> Option<PathBuf> {
+pub fn record_path(origin: &KeyOrigin, state: Option<&Path>) -> Option<PathBuf> {
     match origin {
         KeyOrigin::Flag(p) | KeyOrigin::File(p) => {
             let mut name = p.as_os_str().to_owned();
             name.push(".generation");
             Some(PathBuf::from(name))
         }
-        KeyOrigin::Env => state_dir().map(|d| d.join("generations")),
+        KeyOrigin::Env => state.map(|d| d.join("generations")),
         KeyOrigin::Embedded => None,
     }
 }
 
-/// `$BEDROCK_PRIVATE_STATE_DIR`, else `$XDG_STATE_HOME/bedrock-private`,
-/// else `~/.local/state/bedrock-private`.
-fn state_dir() -> Option<PathBuf> {
+/// The state folder from the environment: `$BEDROCK_PRIVATE_STATE_DIR`,
+/// else `$XDG_STATE_HOME/bedrock-private`, else
+/// `~/.local/state/bedrock-private`.
+pub fn state_dir_from_env() -> Option<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(d) = var(STATE_ENV) {
         return Some(PathBuf::from(d));
@@ -62,6 +185,16 @@ pub fn highest(path: &Path, id: &KeyId) -> Option<u64> {
         .map(|(_, g)| g)
 }
 
+fn entries(path: &Path) -> Vec<(String, u64)> {
+    lines(path)
+        .iter()
+        .filter_map(|l| {
+            let (id, generation) = l.split_once(' ')?;
+            Some((id.to_string(), generation.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 /// Records that generation `generation` of a config sealed with key `id`
 /// was seen, when it is higher than what the record holds.
 pub fn note(path: &Path, id: &KeyId, generation: u64) -> Result<()> {
@@ -71,12 +204,22 @@ pub fn note(path: &Path, id: &KeyId, generation: u64) -> Result<()> {
         Some((_, g)) => *g = generation,
         None => all.push((id.0.clone(), generation)),
     }
-    let mut text = String::from(
+    let lines: Vec<String> = all.iter().map(|(k, g)| format!("{k} {g}")).collect();
+    write_record(
+        path,
         "# The highest generation of a sealed config seen per key id, written by bedrock-private.\n\
          # A config older than this is refused as a rollback. Delete a line to accept an older copy.\n",
-    );
-    for (k, g) in &all {
-        text.push_str(&format!("{k} {g}\n"));
+        &lines,
+    )
+}
+
+/// Writes a record: its comment, then one line each, atomically, 0600, in
+/// a folder created 0700 when missing.
+fn write_record(path: &Path, comment: &str, lines: &[String]) -> Result<()> {
+    let mut text = String::from(comment);
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
     }
     let dir = crate::fsutil::parent_dir(path);
     if !dir.exists() {
@@ -102,9 +245,9 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// The `(key id, generation)` lines of a record; malformed lines are
-/// skipped, since a record only ever raises a bar.
-fn entries(path: &Path) -> Vec<(String, u64)> {
+/// The lines of a record but comments and blank lines; a record that is
+/// missing, not a regular file or too large holds none.
+fn lines(path: &Path) -> Vec<String> {
     let Ok(file) = crate::keys::open_nonblocking(path) else {
         return Vec::new();
     };
@@ -122,10 +265,7 @@ fn entries(path: &Path) -> Vec<(String, u64)> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let (id, generation) = l.split_once(' ')?;
-            Some((id.to_string(), generation.trim().parse().ok()?))
-        })
+        .map(str::to_string)
         .collect()
 }
 
@@ -150,9 +290,47 @@ mod tests {
     }
 
     #[test]
+    fn pins_move_only_when_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let pins = dir.path().join("configs");
+        let config = Path::new("/x/my config.properties");
+        let pin_of = |k: &str, f: &str, g| Pin {
+            key_id: k.into(),
+            file_id: f.into(),
+            generation: g,
+        };
+        use PinChange::*;
+        assert_eq!(pinned(&pins, config), vec![]);
+        pin(&pins, config, &pin_of("k1", "f1", 2), Written).unwrap();
+        pin(&pins, config, &pin_of("k1", "f1", 1), Seen).unwrap();
+        pin(&pins, config, &pin_of("k2", "f2", 9), Seen).unwrap();
+        assert_eq!(pinned(&pins, config), vec![pin_of("k1", "f1", 2)]);
+        pin(&pins, config, &pin_of("k1", "f1", 3), Seen).unwrap();
+        assert_eq!(pinned(&pins, config), vec![pin_of("k1", "f1", 3)]);
+        // A rewrite in progress: both open until one is seen or written.
+        pin(&pins, config, &pin_of("k2", "f1", 4), Expected).unwrap();
+        assert_eq!(
+            pinned(&pins, config),
+            vec![pin_of("k1", "f1", 3), pin_of("k2", "f1", 4)]
+        );
+        pin(&pins, config, &pin_of("k1", "f1", 3), Seen).unwrap();
+        assert_eq!(pinned(&pins, config), vec![pin_of("k1", "f1", 3)]);
+        pin(&pins, config, &pin_of("k2", "f2", 1), Written).unwrap();
+        assert_eq!(pinned(&pins, config), vec![pin_of("k2", "f2", 1)]);
+        assert_eq!(pinned(&pins, Path::new("/x/my")), vec![]);
+    }
+
+    #[test]
     fn record_sits_beside_a_key_file() {
-        let p = record_path(&KeyOrigin::File(PathBuf::from("/x/c.properties.key")));
+        let p = record_path(&KeyOrigin::File(PathBuf::from("/x/c.properties.key")), None);
         assert_eq!(p, Some(PathBuf::from("/x/c.properties.key.generation")));
-        assert_eq!(record_path(&KeyOrigin::Embedded), None);
+        assert_eq!(
+            record_path(&KeyOrigin::Embedded, Some(Path::new("/s"))),
+            None
+        );
+        assert_eq!(
+            record_path(&KeyOrigin::Env, Some(Path::new("/s"))),
+            Some(PathBuf::from("/s/generations"))
+        );
     }
 }

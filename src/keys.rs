@@ -36,6 +36,9 @@ pub struct KeyOptions {
     /// not sealed with a key kept apart from them, and key files others can
     /// read.
     pub require_sealed: bool,
+    /// Where what was seen of each config is kept (see
+    /// [`crate::generation`]); `None` records nothing there.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl KeyOptions {
@@ -50,6 +53,7 @@ impl KeyOptions {
                 .filter(|v| !v.trim().is_empty())
                 .map(Secret::new),
             require_sealed: require_sealed || env_flag(REQUIRE_SEALED_ENV),
+            state_dir: crate::generation::state_dir_from_env(),
         }
     }
 }
@@ -160,7 +164,7 @@ pub fn read_key_file(path: &Path) -> Result<KeyFile> {
 }
 
 /// What a key file's owner and mode say: an error when someone else owns
-/// it, the mode when group or others have any access to it.
+/// it or can write it, the mode when group or others can read it.
 #[cfg(unix)]
 fn ownership(meta: &std::fs::Metadata) -> std::result::Result<Option<u32>, String> {
     use std::os::unix::fs::MetadataExt;
@@ -174,6 +178,12 @@ fn ownership(meta: &std::fs::Metadata) -> std::result::Result<Option<u32>, Strin
         ));
     }
     let mode = meta.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "mode {mode:04o}: group or others can write it, and so put their key in it and vouch for a config \
+             they wrote; make it private: chmod 600 FILE"
+        ));
+    }
     Ok((mode & 0o077 != 0).then_some(mode))
 }
 

@@ -199,8 +199,8 @@ pub fn open(path: &Path, opts: &KeyOptions) -> Result<Opened> {
 pub fn open_doc(doc: Document, opts: &KeyOptions) -> Result<Opened> {
     let own = own_key(doc.path(), opts)?;
     if doc.has_section(ENCRYPTION_SECTION) {
-        let opened = open_sealed(doc, own, opts)?;
-        check_rollback(&opened)?;
+        let mut opened = open_sealed(doc, own, opts)?;
+        check_history(&mut opened, opts)?;
         return Ok(opened);
     }
     let python = doc.get(DEFAULT_SECTION, EMBEDDED_KEY).is_some();
@@ -228,6 +228,7 @@ pub fn open_doc(doc: Document, opts: &KeyOptions) -> Result<Opened> {
     if opts.require_sealed {
         return Err(require_sealed_error(&path, &format!("the file is {form}")));
     }
+    check_history(&mut opened, opts)?;
     opened.warnings.push(format!(
         "{}: {form}: nothing in it is verified, so anyone who can write it decides where requests go; \
          seal it with `encrypt-config`, and set ${REQUIRE_SEALED_ENV}=1 to refuse unsealed files",
@@ -380,11 +381,12 @@ fn header(doc: &Document) -> Result<Header> {
     let version = match value("Format").as_deref() {
         Some(FORMAT_VERSION) => MacVersion::V2,
         Some(LEGACY_FORMAT) => MacVersion::V1,
-        Some(other) => {
-            return Err(Error::refused(
+        Some(_) => {
+            return Err(Error::integrity(
                 path,
                 format!(
-                    "[encryption] Format = {other} is not a format this version knows (expected {FORMAT_VERSION}); use a newer release"
+                    "[encryption] Format is not a format this version knows ({LEGACY_FORMAT} or {FORMAT_VERSION}): \
+                     the section was edited, or the file was written by a newer release"
                 ),
             ));
         }
@@ -480,6 +482,13 @@ fn open_sealed(doc: Document, own: Option<Found>, opts: &KeyOptions) -> Result<O
             keys::default_key_path(&path).display()
         ));
     }
+    if header.version == MacVersion::V1 && opts.require_sealed {
+        return Err(require_sealed_error(
+            &path,
+            "the file is sealed in format 1, which has no generation to stop an older copy from being put back; \
+             reseal it: encrypt-config --rotate FILE",
+        ));
+    }
     if header.version == MacVersion::V1 {
         opened.warnings.push(format!(
             "{}: sealed in format 1, whose MAC leaves [encryption] out and which has no generation to stop an \
@@ -540,22 +549,97 @@ fn key_named_by(doc: &Document, header: &Header, opts: &KeyOptions) -> Result<Fo
     })
 }
 
-/// Refuses a file older than one already seen with the same key and file
-/// id, and records this one's generation when it is the newest yet.
-fn check_rollback(opened: &Opened) -> Result<()> {
-    let (Some((key, origin)), Some(lineage)) = (&opened.key, &opened.lineage) else {
+/// What a config at this path is now, for the records: `None` for an
+/// unsealed or format 1 file.
+fn pin_of(opened: &Opened) -> Option<generation::Pin> {
+    match (&opened.key, &opened.lineage) {
+        (Some((key, _)), Some(lineage)) if opened.format == Format::Sealed => {
+            Some(generation::Pin {
+                key_id: key.id().0.clone(),
+                file_id: lineage.file_id.clone(),
+                generation: lineage.generation,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Checks an opened file against what was seen before, and records it: the
+/// pin of its path (another key, another config, an unsealed or format 1
+/// file, or an older generation where a sealed config was seen), and the
+/// generation record beside its key. Refuses what does not fit; warns (or
+/// refuses under `--require-sealed`) when nothing could be recorded.
+fn check_history(opened: &mut Opened, opts: &KeyOptions) -> Result<()> {
+    let path = opened.doc.path().to_path_buf();
+    let canonical = generation::pin_key(&path);
+    let state = opts.state_dir.as_deref();
+    let pins = state.map(generation::pins_path);
+    let current = pin_of(opened);
+    let seen = pins
+        .as_ref()
+        .map(|p| generation::pinned(p, &canonical))
+        .unwrap_or_default();
+    if let (Some(pins), Some(first)) = (&pins, seen.first()) {
+        let matching = current.as_ref().and_then(|now| {
+            seen.iter()
+                .find(|p| p.key_id == now.key_id && p.file_id == now.file_id)
+        });
+        let problem = match (&current, matching) {
+            (None, _) if opened.format != Format::Sealed => Some(format!(
+                "the file is not sealed, but a config sealed with key {} was opened at this path before: \
+                 a sealed file has been replaced by an unsealed one (a downgrade)",
+                first.key_id
+            )),
+            (None, _) => Some(format!(
+                "the file is sealed in format 1, but a format 2 config (key {}) was opened at this path before: \
+                 an older copy has been put back",
+                first.key_id
+            )),
+            (Some(now), Some(p)) if now.generation < p.generation => Some(format!(
+                "rollback: this is generation {} of the file, but generation {} was opened at this path \
+                 before: an older copy has been put back in place of the newest, and with it older values",
+                now.generation, p.generation
+            )),
+            (Some(_), Some(_)) => None,
+            (Some(now), None) if seen.iter().all(|p| p.key_id != now.key_id) => Some(format!(
+                "sealed with key {}, but the config opened at this path before was sealed with key {}: \
+                 the file has been resealed with another key",
+                now.key_id, first.key_id
+            )),
+            (Some(now), None) => Some(format!(
+                "this is config {} (key {}), but config {} was opened at this path before: another config \
+                 sealed with the same key has been put in its place",
+                now.file_id, now.key_id, first.file_id
+            )),
+        };
+        if let Some(problem) = problem {
+            return Err(Error::integrity(
+                &path,
+                format!(
+                    "{problem}. Restore the config that was here; if you replaced it on purpose, delete the \
+                     line for {} from {}",
+                    canonical.display(),
+                    pins.display()
+                ),
+            ));
+        }
+    }
+    let Some(current) = current else {
         return Ok(());
     };
-    let Some(record) = generation::record_path(origin) else {
-        return Ok(());
-    };
+    let (key, origin) = opened.key.as_ref().expect("a sealed file has a key");
+    let lineage = opened
+        .lineage
+        .as_ref()
+        .expect("pinned files have a lineage");
+    let beside = generation::record_path(origin, state).filter(|_| *origin != KeyOrigin::Embedded);
     let id = lineage.record_id(key.id());
-    let seen = generation::highest(&record, &id);
-    if let Some(seen) = seen
+    if let Some(record) = &beside
+        && let Some(seen) = generation::highest(record, &id)
         && lineage.generation < seen
     {
         return Err(Error::integrity(
-            opened.doc.path(),
+            &path,
             format!(
                 "rollback: this is generation {} of the file, but generation {seen} was opened before \
                  (recorded in {}): an older copy has been put back in place of the newest, and with it older \
@@ -567,34 +651,88 @@ fn check_rollback(opened: &Opened) -> Result<()> {
             ),
         ));
     }
-    if seen.is_none_or(|s| s < lineage.generation)
-        && let Err(e) = generation::note(&record, &id, lineage.generation)
-    {
-        // Reading must not fail because the key's folder is read-only;
-        // encrypt-config records every generation it writes anyway.
-        tracing::debug!(error = %e, "generation not recorded");
+    // Reading must not fail because a folder is read-only; but a reader
+    // that can record nothing at all has no rollback protection, and says so.
+    let mut recorded = false;
+    if let Some(pins) = &pins {
+        match generation::pin(pins, &canonical, &current, generation::PinChange::Seen) {
+            Ok(()) => recorded = true,
+            Err(e) => tracing::debug!(error = %e, "config path not pinned"),
+        }
+    }
+    if let Some(record) = &beside {
+        match generation::note(record, &id, lineage.generation) {
+            Ok(()) => recorded = true,
+            Err(e) => tracing::debug!(error = %e, "generation not recorded beside the key"),
+        }
+    }
+    if !recorded {
+        let message = format!(
+            "{}: rollback protection is off: neither the key's folder nor a state folder could record this \
+             file's generation (set {} or HOME to a folder you can write)",
+            path.display(),
+            generation::STATE_ENV
+        );
+        if opts.require_sealed {
+            return Err(require_sealed_error(&path, &message));
+        }
+        opened.warnings.push(message);
     }
     Ok(())
 }
 
-/// Records the generation of a file just written, so that the copy it
-/// replaced can no longer be put back; returns a warning when that fails.
-pub fn record_written(
+/// Records a file `encrypt-config` is about to write (`written` false) or
+/// has written (`written` true): the path's pin, and after the write the
+/// generation beside its key, so that the copy it replaced can no longer be
+/// put back. Pinning before the write as well keeps a run that stops
+/// between the two from locking the user out of either file. Returns a
+/// warning when nothing could be recorded.
+pub fn record_write(
     config: &Path,
     key: &ConfigKey,
     origin: &KeyOrigin,
     lineage: &Lineage,
+    state: Option<&Path>,
+    written: bool,
 ) -> Option<String> {
-    let record = generation::record_path(origin)?;
-    generation::note(&record, &lineage.record_id(key.id()), lineage.generation)
-        .err()
-        .map(|e| {
-            format!(
-                "{}: generation {} not recorded ({e}): an older copy could be put back unnoticed",
-                config.display(),
-                lineage.generation
+    let pin = generation::Pin {
+        key_id: key.id().0.clone(),
+        file_id: lineage.file_id.clone(),
+        generation: lineage.generation,
+    };
+    let change = match written {
+        true => generation::PinChange::Written,
+        false => generation::PinChange::Expected,
+    };
+    let pinned = state
+        .map(|s| {
+            generation::pin(
+                &generation::pins_path(s),
+                &generation::pin_key(config),
+                &pin,
+                change,
             )
+            .is_ok()
         })
+        .unwrap_or(false);
+    if !written {
+        return None;
+    }
+    let noted = generation::record_path(origin, state)
+        .filter(|_| *origin != KeyOrigin::Embedded)
+        .map(|record| {
+            generation::note(&record, &lineage.record_id(key.id()), lineage.generation).is_ok()
+        })
+        .unwrap_or(false);
+    (!pinned && !noted).then(|| {
+        format!(
+            "{}: generation {} could not be recorded (set {} or HOME to a folder you can write): \
+             an older copy could be put back unnoticed",
+            config.display(),
+            lineage.generation,
+            generation::STATE_ENV
+        )
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -849,27 +987,13 @@ pub fn seal(doc: &mut Document, key: &ConfigKey, record: &KeyRecord, lineage: &L
     doc.set_value(entry.index, &mac);
 }
 
-fn section_value(doc: &Document, key: &str) -> Option<String> {
-    doc.get(ENCRYPTION_SECTION, key)
-        .map(|e| e.value)
-        .filter(|v| !v.is_empty())
-}
-
-/// How a sealed document records its key now.
-pub fn current_record(doc: &Document) -> KeyRecord {
-    if doc.get(ENCRYPTION_SECTION, EMBEDDED_KEY).is_some() {
-        KeyRecord::Embedded
-    } else if let Some(file) = section_value(doc, "KeyFile") {
-        KeyRecord::File(PathBuf::from(file))
-    } else if section_value(doc, "KeyEnv").is_some() {
-        KeyRecord::Env
-    } else {
-        KeyRecord::File(
-            keys::default_key_path(doc.path())
-                .file_name()
-                .map(PathBuf::from)
-                .unwrap_or_default(),
-        )
+/// How a file sealed with a key found at `origin` records where its key
+/// is: from where the key really was, never from the file's own word.
+pub fn record_for(config: &Path, origin: &KeyOrigin) -> KeyRecord {
+    match origin {
+        KeyOrigin::Flag(p) | KeyOrigin::File(p) => KeyRecord::File(key_file_record(config, p)),
+        KeyOrigin::Env => KeyRecord::Env,
+        KeyOrigin::Embedded => KeyRecord::Embedded,
     }
 }
 

@@ -94,6 +94,8 @@ fn output_and_key_are_private_and_input_is_untouched() {
     assert_eq!(
         d.files(),
         [
+            // HOME is the test's folder: the state folder with the pins.
+            ".local",
             "config.properties",
             "config.properties.key",
             "config.properties.key.generation",

@@ -56,6 +56,17 @@ fn forged(plain: &str, key_args: &[&str]) -> (Dir, String) {
     (a, text)
 }
 
+/// Forgets what this machine has seen of configs: the pins in the state
+/// folder (HOME is the test's folder) and the record beside the key.
+fn forget(d: &Dir) {
+    for f in [
+        ".local/state/bedrock-private/configs",
+        "config.properties.key.generation",
+    ] {
+        let _ = std::fs::remove_file(d.join(f));
+    }
+}
+
 fn check(d: &Dir) -> common::Run {
     d.run("encrypt-config")
         .args(["--check", "config.properties"])
@@ -94,7 +105,7 @@ fn a_redirected_key_file_cannot_outrank_the_key_kept_for_the_config() {
     let key =
         ConfigKey::parse(Secret::new(a.read("forged.properties.key").trim()), "evil").unwrap();
     let mut doc = Document::parse(&d.join("config.properties"), &text).unwrap();
-    let record = sealed::current_record(&doc);
+    let record = sealed::KeyRecord::File(evil_key.clone());
     sealed::seal(&mut doc, &key, &record, &sealed::Lineage::new());
     d.write("config.properties", &doc.render());
     check(&d)
@@ -219,7 +230,13 @@ fn a_downgrade_to_an_unsealed_file_is_refused_when_a_key_exists() {
             .env("BEDROCK_PRIVATE_CONFIG_KEY", d.read("kept.key").trim())
             .code(INTEGRITY)
             .stderr_has("unset BEDROCK_PRIVATE_CONFIG_KEY if it holds another file's key");
-        // With no key anywhere it opens, with a warning that nothing is verified.
+        // The path was pinned to the sealed config when it was written.
+        check(&d)
+            .code(INTEGRITY)
+            .stderr_has("a sealed file has been replaced by an unsealed one");
+        // With no key anywhere and nothing seen here, it opens, with a
+        // warning that nothing is verified.
+        forget(&d);
         check(&d).code(OK).stderr_has("nothing in it is verified");
     }
 }
@@ -284,6 +301,12 @@ fn an_older_copy_put_back_is_refused_as_a_rollback() {
         .ok();
     check(&d).ok().stdout_has("generation          2");
     d.write("config.properties", &old);
+    // The pin of the path answers first...
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has("rollback: this is generation 1 of the file, but generation 2 was opened at this path before");
+    // ...and the record beside the key catches it without the pin too.
+    std::fs::remove_file(d.join(".local/state/bedrock-private/configs")).unwrap();
     check(&d)
         .code(INTEGRITY)
         .stderr_has(
@@ -297,7 +320,7 @@ fn an_older_copy_put_back_is_refused_as_a_rollback() {
     // Rotation keeps the lineage: the pre-rotation copy cannot come back
     // either (its key is gone), and the rotated file counts on.
     d.write("config.properties", &old);
-    std::fs::remove_file(d.join("config.properties.key.generation")).unwrap();
+    forget(&d);
     check(&d).ok();
     d.run("encrypt-config")
         .args(["--rotate", "config.properties"])
@@ -315,7 +338,7 @@ fn a_reader_records_the_generation_it_saw() {
         .args(["--set", "Region", "config.properties"])
         .stdin("eu-west-1\n")
         .ok();
-    std::fs::remove_file(d.join("config.properties.key.generation")).unwrap();
+    forget(&d);
     d.run("invoke")
         .args(["--config", "config.properties", "models"])
         .ok();
@@ -327,6 +350,8 @@ fn a_reader_records_the_generation_it_saw() {
 #[test]
 fn format_1_files_still_open_with_a_warning() {
     let d = victim();
+    // A file this release has never seen at this path.
+    forget(&d);
     // Rewrite the file as the previous release wrote it: no FileId or
     // Generation, and the MAC over everything outside [encryption].
     let key = ConfigKey::parse(Secret::new(d.read("config.properties.key").trim()), "k").unwrap();
@@ -473,7 +498,7 @@ fn no_integrity_message_shows_a_secret_or_the_key() {
     d.write("config.properties", &sealed_text);
     run(&d, &["--check", "config.properties"], None, INTEGRITY);
     // An entry after the MAC, and a loose key file.
-    std::fs::remove_file(d.join("config.properties.key.generation")).unwrap();
+    forget(&d);
     d.write(
         "config.properties",
         &format!(
@@ -483,6 +508,7 @@ fn no_integrity_message_shows_a_secret_or_the_key() {
     );
     run(&d, &["--check", "config.properties"], None, INTEGRITY);
     d.write("config.properties", &sealed_text);
+    forget(&d);
     std::fs::set_permissions(
         d.join("config.properties.key"),
         std::fs::Permissions::from_mode(0o640),
@@ -506,6 +532,8 @@ fn no_integrity_message_shows_a_secret_or_the_key() {
     d.write("config.properties", &forged_text);
     run(&d, &["--check", "config.properties"], None, INTEGRITY);
     std::fs::rename(d.join("config.properties.key"), d.join("away.key")).unwrap();
+    run(&d, &["--check", "config.properties"], None, INTEGRITY);
+    forget(&d);
     run(&d, &["--check", "config.properties"], None, OK);
     run(
         &d,
@@ -527,4 +555,188 @@ fn no_integrity_message_shows_a_secret_or_the_key() {
             );
         }
     }
+}
+
+/// A format 1 file as the first release wrote it, from a sealed one.
+fn as_format_1(d: &Dir) {
+    let key = ConfigKey::parse(Secret::new(d.read("config.properties.key").trim()), "k").unwrap();
+    let mut doc = Document::read(&d.join("config.properties")).unwrap();
+    for name in ["Generation", "FileId"] {
+        let e = doc.get("encryption", name).unwrap();
+        doc.remove(e.index);
+    }
+    let e = doc.get("encryption", "Format").unwrap();
+    doc.set_value(e.index, "1");
+    let mac = sealed::mac_of(&doc, &key, MacVersion::V1);
+    let e = doc.get("encryption", "MAC").unwrap();
+    doc.set_value(e.index, &mac);
+    d.write("config.properties", &doc.render());
+}
+
+/// Format 1 left `[encryption]` out of its MAC; `--set` used to carry an
+/// embedded key someone added there into the file it resealed, which wrote
+/// the real key into the config.
+#[test]
+fn set_refuses_a_format_1_file_and_never_writes_the_key_into_it() {
+    let d = victim();
+    forget(&d);
+    as_format_1(&d);
+    let text = d
+        .read("config.properties")
+        .replace("\nMAC = ", "\nSecretKeyFernet = x\nMAC = ");
+    d.write("config.properties", &text);
+    d.run("encrypt-config")
+        .args(["--set", "Region", "config.properties"])
+        .stdin("us-east-1\n")
+        .code(USAGE)
+        .stderr_has("sealed in format 1; reseal it with a new key first: encrypt-config --rotate");
+    assert_eq!(d.read("config.properties"), text);
+    let key = d.read("config.properties.key");
+    assert!(!d.read("config.properties").contains(key.trim()));
+    check(&d)
+        .args(["--require-sealed"])
+        .code(INTEGRITY)
+        .stderr_has("format 1");
+}
+
+#[test]
+fn a_format_1_copy_cannot_come_back_after_a_rotation() {
+    let d = victim();
+    forget(&d);
+    as_format_1(&d);
+    let v1 = d.read("config.properties");
+    d.run("encrypt-config")
+        .args(["--rotate", "config.properties"])
+        .ok();
+    d.write("config.properties", &v1);
+    check(&d).code(INTEGRITY);
+}
+
+/// One key may seal several configs (one key in the environment for dev
+/// and prod); the pin of each path tells them apart.
+#[test]
+fn another_config_sealed_with_the_same_key_is_refused_in_its_place() {
+    let d = Dir::new();
+    let key = ConfigKey::generate();
+    d.write("plain.properties", PLAIN);
+    d.write("dev.properties", &hostile_plain("https://dev.example.com"));
+    for (input, output) in [
+        ("plain.properties", "config.properties"),
+        ("dev.properties", "dev-sealed.properties"),
+    ] {
+        d.run("encrypt-config")
+            .args([input, "-o", output, "--key-from-env"])
+            .env("BEDROCK_PRIVATE_CONFIG_KEY", key.text().expose())
+            .ok();
+    }
+    let prod = d.read("config.properties");
+    d.write("config.properties", &d.read("dev-sealed.properties"));
+    check(&d)
+        .env("BEDROCK_PRIVATE_CONFIG_KEY", key.text().expose())
+        .code(INTEGRITY)
+        .stderr_has("another config sealed with the same key has been put in its place");
+    // Encrypting anew at the same path moves the pin: the old lineage is out.
+    d.write("config.properties", &prod);
+    d.run("encrypt-config")
+        .args([
+            "plain.properties",
+            "-o",
+            "config.properties",
+            "--key-from-env",
+            "--force",
+        ])
+        .env("BEDROCK_PRIVATE_CONFIG_KEY", key.text().expose())
+        .ok();
+    d.write("config.properties", &prod);
+    check(&d)
+        .env("BEDROCK_PRIVATE_CONFIG_KEY", key.text().expose())
+        .code(INTEGRITY)
+        .stderr_has("another config");
+}
+
+/// A config whose key file is named only inside it: an attacker who
+/// rewrites it with a key of their own, or unsealed, is refused once the
+/// path has been seen.
+#[test]
+fn a_config_naming_its_key_elsewhere_cannot_be_resealed_with_another_key() {
+    let d = Dir::new();
+    std::fs::create_dir(d.join("keys")).unwrap();
+    d.write("plain.properties", PLAIN);
+    d.run("encrypt-config")
+        .args([
+            "plain.properties",
+            "-o",
+            "config.properties",
+            "--key-file",
+            "keys/app.key",
+        ])
+        .ok();
+    check(&d).ok();
+    let (_a, text) = forged(&hostile_plain("https://evil.example.com"), &["--embed-key"]);
+    d.write("config.properties", &text);
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has("the file has been resealed with another key");
+    d.write("config.properties", PLAIN);
+    check(&d).code(INTEGRITY).stderr_has("downgrade");
+}
+
+#[test]
+fn a_reader_that_can_record_nothing_says_rollback_protection_is_off() {
+    let d = Dir::new();
+    let key = ConfigKey::generate();
+    d.write("plain.properties", PLAIN);
+    let env = (
+        "BEDROCK_PRIVATE_CONFIG_KEY",
+        key.text().expose().to_string(),
+    );
+    d.run("encrypt-config")
+        .args([
+            "plain.properties",
+            "-o",
+            "config.properties",
+            "--key-from-env",
+        ])
+        .env(env.0, &env.1)
+        .env("HOME", "")
+        .ok()
+        .stderr_has("could not be recorded");
+    for _ in 0..2 {
+        check(&d)
+            .env(env.0, &env.1)
+            .env("HOME", "")
+            .ok()
+            .stderr_has("rollback protection is off");
+    }
+    check(&d)
+        .env(env.0, &env.1)
+        .env("HOME", "")
+        .args(["--require-sealed"])
+        .code(INTEGRITY)
+        .stderr_has("rollback protection is off");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = victim();
+    std::fs::set_permissions(
+        d.join("config.properties.key"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    check(&d)
+        .code(CONFIG)
+        .stderr_has("mode 0666: group or others can write it");
+}
+
+#[test]
+fn an_unknown_format_is_an_integrity_failure() {
+    let d = victim();
+    let text = set_header(&d.read("config.properties"), "Format", "3");
+    d.write("config.properties", &text);
+    check(&d)
+        .code(INTEGRITY)
+        .stderr_has("the section was edited, or the file was written by a newer release");
 }
