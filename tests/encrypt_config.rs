@@ -10,15 +10,7 @@ const INTEGRITY: i32 = 251;
 const USAGE: i32 = 252;
 const CONFIG: i32 = 253;
 
-/// Encrypts PLAIN into config.properties with its key in config.properties.key.
-fn encrypted() -> Dir {
-    let d = Dir::new();
-    d.write("plain.properties", PLAIN);
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties"])
-        .ok();
-    d
-}
+use common::encrypted_plain as encrypted;
 
 fn open(d: &Dir, name: &str) -> bedrock_private::config::Config {
     let (_, v) = sealed::open_validated(&d.join(name), &KeyOptions::default())

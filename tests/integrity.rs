@@ -20,12 +20,7 @@ const CONFIG: i32 = 253;
 
 /// The victim: PLAIN encrypted into config.properties, key in config.properties.key.
 fn victim() -> Dir {
-    let d = Dir::new();
-    d.write("plain.properties", PLAIN);
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties"])
-        .ok();
-    d
+    common::encrypted_plain()
 }
 
 /// PLAIN with the VPC endpoint moved to `url`: what an attacker wants.
@@ -352,20 +347,7 @@ fn format_1_files_still_open_with_a_warning() {
     let d = victim();
     // A file this release has never seen at this path.
     forget(&d);
-    // Rewrite the file as the previous release wrote it: no FileId or
-    // Generation, and the MAC over everything outside [encryption].
-    let key = ConfigKey::parse(Secret::new(d.read("config.properties.key").trim()), "k").unwrap();
-    let mut doc = Document::read(&d.join("config.properties")).unwrap();
-    for name in ["Generation", "FileId"] {
-        let e = doc.get("encryption", name).unwrap();
-        doc.remove(e.index);
-    }
-    let e = doc.get("encryption", "Format").unwrap();
-    doc.set_value(e.index, "1");
-    let mac = sealed::mac_of(&doc, &key, MacVersion::V1);
-    let e = doc.get("encryption", "MAC").unwrap();
-    doc.set_value(e.index, &mac);
-    d.write("config.properties", &doc.render());
+    as_format_1(&d);
     check(&d)
         .ok()
         .stderr_has("sealed in format 1")

@@ -321,3 +321,179 @@ pub fn with_overrides(mut lines: Vec<String>, extra: &[&str]) -> Vec<String> {
     }
     lines
 }
+
+impl Run {
+    /// Runs, killing the command after `limit`: `None` when it did not end
+    /// in time (for a defect that makes a run hang).
+    pub fn output_within(mut self, limit: std::time::Duration) -> Option<Done> {
+        use std::io::{Read, Write};
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let shown = format!("{:?}", self.cmd);
+        let mut child = self.cmd.spawn().expect("spawn");
+        let mut pipe = child.stdin.take().unwrap();
+        let _ = pipe.write_all(self.stdin.as_bytes());
+        drop(pipe);
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                buf
+            })
+        };
+        let out = drain(Box::new(child.stdout.take().unwrap()));
+        let err = drain(Box::new(child.stderr.take().unwrap()));
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+        status.map(|status| Done {
+            shown,
+            output: Output {
+                status,
+                stdout,
+                stderr,
+            },
+        })
+    }
+
+    /// Gives the command `file` as its file descriptor `fd` (as a shell's
+    /// `3<file` does).
+    #[cfg(unix)]
+    pub fn fd(mut self, fd: i32, file: std::fs::File) -> Run {
+        use std::os::fd::IntoRawFd;
+        use std::os::unix::process::CommandExt;
+        let raw = file.into_raw_fd();
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                if raw == fd {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(raw, fd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self
+    }
+
+    /// Runs on a new pseudo-terminal (stdin, stdout and stderr, and the
+    /// controlling terminal): each time `question` appears once more, the
+    /// next of `answers` is typed. What the terminal showed is the stdout of
+    /// the result. Killed after `limit`.
+    #[cfg(unix)]
+    pub fn on_terminal(
+        mut self,
+        question: &str,
+        answers: &[&str],
+        limit: std::time::Duration,
+    ) -> Done {
+        use std::io::{Read, Write};
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two descriptors into the given integers.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened and are owned here.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        self.cmd
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            self.cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let shown = format!("{:?} (on a terminal)", self.cmd);
+        let mut child = self.cmd.spawn().expect("spawn");
+        drop(self.cmd);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let mut reader = std::fs::File::from(master.try_clone().unwrap());
+        let into = seen.clone();
+        let read_thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once the child and its descendants have closed the terminal.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let mut writer = std::fs::File::from(master);
+        let deadline = std::time::Instant::now() + limit;
+        let mut typed = 0;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break child.wait().unwrap();
+            }
+            let asked = String::from_utf8_lossy(&seen.lock().unwrap())
+                .matches(question)
+                .count();
+            if asked > typed && typed < answers.len() {
+                // Let the question turn echo off before typing.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                writer
+                    .write_all(format!("{}\r", answers[typed]).as_bytes())
+                    .unwrap();
+                typed += 1;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(writer);
+        let _ = read_thread.join();
+        let stdout = seen.lock().unwrap().clone();
+        Done {
+            shown,
+            output: Output {
+                status,
+                stdout,
+                stderr: Vec::new(),
+            },
+        }
+    }
+}
+
+/// [`PLAIN`] encrypted by the real binary into config.properties, with its
+/// key in config.properties.key, in a new folder.
+pub fn encrypted_plain() -> Dir {
+    let d = Dir::new();
+    d.write("plain.properties", PLAIN);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok();
+    d
+}
