@@ -4,6 +4,7 @@
 //! turns them into typed values and checks that they fit together, naming the
 //! file, line and key of anything wrong and never showing a sensitive value.
 
+use crate::document::shown_name;
 use crate::error::{Error, Location, Result};
 use crate::secret::Secret;
 use std::fmt;
@@ -188,6 +189,24 @@ impl EndpointUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err("expected a URL with a host name");
         }
+        // An endpoint is a scheme, a host and perhaps a port. Anything more
+        // is most often another line run into this one (the URL parser
+        // accepts spaces and `=` in a path), and would be sent in every
+        // request.
+        let extra = value
+            .expose()
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some();
+        if extra {
+            return Err(
+                "expected only a scheme, a host and perhaps a port, such as https://vpce-0123-abcd.bedrock-runtime.us-west-2.vpce.amazonaws.com: no path, query, user name or spaces",
+            );
+        }
         match url.scheme() {
             "https" => Ok(EndpointUrl(value)),
             "http" if is_loopback(&url) => Ok(EndpointUrl(value)),
@@ -202,6 +221,30 @@ impl EndpointUrl {
     pub fn secret(&self) -> &Secret {
         &self.0
     }
+}
+
+/// `arn:<partition>:iam::<12 digits>:mfa/<path/name>`, the form of a
+/// virtual MFA device's ARN; the name has IAM's characters only, so two
+/// lines run together do not pass for one.
+fn is_mfa_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[1]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].strip_prefix("mfa/").is_some_and(|path| {
+            path.split('/').all(|s| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+            })
+        })
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -308,9 +351,16 @@ impl Values {
 
     fn invalid(&self, v: &Value, message: impl Into<String>) -> Error {
         Error::Invalid {
-            at: self.at(Some(v.line), &v.key),
+            at: self.at(Some(v.line), &shown_name(&v.key)),
             message: message.into(),
         }
+    }
+
+    /// The error for a value that does not have the form `expected`: it
+    /// describes the value instead of showing it, because a value that does
+    /// not fit is often two lines run together, a secret included.
+    fn misfit(&self, v: &Value, expected: &str) -> Error {
+        self.invalid(v, format!("{expected}; {}", described(v.value.expose())))
     }
 }
 
@@ -330,14 +380,12 @@ pub fn validate(values: &Values) -> Result<Validated> {
 
     for v in &values.default {
         if v.value.expose().starts_with('<') && v.value.expose().ends_with('>') {
-            let shown = if is_sensitive(&v.key) {
-                String::new()
-            } else {
-                format!(" ({})", v.value.expose())
-            };
             return Err(values.invalid(
                 v,
-                format!("template placeholder left in{shown}; replace it with a real value"),
+                format!(
+                    "template placeholder left in; replace the value in <angle brackets> ({} characters) with a real one",
+                    v.value.expose().chars().count()
+                ),
             ));
         }
         match canonical_key(&v.key) {
@@ -345,7 +393,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
                 "{}:{}: [default] {}: unknown key, ignored{}",
                 path.display(),
                 v.line,
-                v.key,
+                shown_name(&v.key),
                 suggestion(&v.key)
             )),
             Some("SecretKeyFernet") => {}
@@ -357,12 +405,8 @@ pub fn validate(values: &Values) -> Result<Validated> {
     let boolean = |key: &str, default: bool| -> Result<bool> {
         match values.get(key) {
             None => Ok(default),
-            Some(v) => parse_bool(v.value.expose()).ok_or_else(|| {
-                values.invalid(
-                    v,
-                    format!("expected true or false, found '{}'", v.value.expose()),
-                )
-            }),
+            Some(v) => parse_bool(v.value.expose())
+                .ok_or_else(|| values.misfit(v, "expected true or false (or yes/no, on/off, 1/0)")),
         }
     };
 
@@ -377,27 +421,19 @@ pub fn validate(values: &Values) -> Result<Validated> {
             });
         }
         Some(v) => CredentialSource::parse(v.value.expose()).ok_or_else(|| {
-            values.invalid(
+            values.misfit(
                 v,
-                format!(
-                    "expected 0 (instance-role), 1 (assume-role), 2 (access-keys) or 3 (default-chain), found '{}'",
-                    v.value.expose()
-                ),
+                "expected 0 (instance-role), 1 (assume-role), 2 (access-keys) or 3 (default-chain)",
             )
         })?,
     };
 
     let region = match values.get("Region") {
         None => None,
-        Some(v) => Some(Region::parse(v.value.expose()).ok_or_else(|| {
-            values.invalid(
-                v,
-                format!(
-                    "expected a region such as us-west-2, found '{}'",
-                    v.value.expose()
-                ),
-            )
-        })?),
+        Some(v) => Some(
+            Region::parse(v.value.expose())
+                .ok_or_else(|| values.misfit(v, "expected a region such as us-west-2"))?,
+        ),
     };
 
     let secret = |key: &str| values.get(key).map(|v| v.value.clone());
@@ -406,7 +442,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
     if let Some(v) = values.get("AccessKey") {
         let k = v.value.expose();
         if k.len() < 16 || k.len() > 128 || !k.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(values.invalid(
+            return Err(values.misfit(
                 v,
                 "expected an access key id: 16 to 128 letters and digits, such as AKIA... or ASIA...",
             ));
@@ -417,7 +453,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
     let assume_role_arn = match values.get("AssumeRoleARN") {
         None => None,
         Some(v) => Some(RoleArn::parse(v.value.clone()).ok_or_else(|| {
-            values.invalid(
+            values.misfit(
                 v,
                 "expected a role ARN: arn:<partition>:iam::<12-digit account>:role/<path/name>",
             )
@@ -429,7 +465,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
             None => Ok(None),
             Some(v) => EndpointUrl::parse(v.value.clone())
                 .map(Some)
-                .map_err(|why| values.invalid(v, why)),
+                .map_err(|why| values.misfit(v, why)),
         }
     };
     let vpc_endpoint_url = endpoint("VPCEndpointURL")?;
@@ -444,7 +480,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c))
         {
-            return Err(values.invalid(
+            return Err(values.misfit(
                 v,
                 "expected 2 to 1224 characters: letters, digits and +=,.@:/_-",
             ));
@@ -454,10 +490,10 @@ pub fn validate(values: &Values) -> Result<Validated> {
     let mfa_serial = secret("MFASerial");
     if let Some(v) = values.get("MFASerial") {
         let m = v.value.expose();
-        let arn = m.starts_with("arn:") && m.contains(":mfa/");
+        let arn = is_mfa_arn(m);
         let serial = (9..=256).contains(&m.len()) && m.bytes().all(|b| b.is_ascii_alphanumeric());
         if !(arn || serial) {
-            return Err(values.invalid(
+            return Err(values.misfit(
                 v,
                 "expected an MFA device ARN (arn:aws:iam::<account>:mfa/<name>) or a hardware serial number",
             ));
@@ -473,11 +509,9 @@ pub fn validate(values: &Values) -> Result<Validated> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
             {
-                return Err(values.invalid(
+                return Err(values.misfit(
                     v,
-                    format!(
-                        "expected 2 to 64 characters: letters, digits and +=,.@_-, found '{n}'"
-                    ),
+                    "expected 2 to 64 characters: letters, digits and +=,.@_-",
                 ));
             }
             Some(n.to_string())
@@ -491,10 +525,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
             match d.parse::<u32>() {
                 Ok(n) if (900..=43200).contains(&n) => Some(n),
                 _ => {
-                    return Err(values.invalid(
-                        v,
-                        format!("expected a number of seconds from 900 to 43200, found '{d}'"),
-                    ));
+                    return Err(values.misfit(v, "expected a number of seconds from 900 to 43200"));
                 }
             }
         }
@@ -510,7 +541,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
                     file: values.path.clone(),
                     line: Some(v.line),
                     section: MODELS_SECTION.to_string(),
-                    key: Some(v.key.clone()),
+                    key: Some(shown_name(&v.key)),
                 },
                 message: "expected a model or inference-profile id after '='".into(),
             });
@@ -623,6 +654,37 @@ fn check_requirements(values: &Values, c: &Config, warnings: &mut Vec<String>) -
     Ok(())
 }
 
+/// A value described without being shown: its length, and where it holds
+/// an `=` or white space, which in a value that does not fit usually means
+/// two lines ran together. Messages use this in place of the value, which
+/// may hold a secret (`Region = us-west-2SecretKey = ...`).
+pub(crate) fn described(value: &str) -> String {
+    let length = value.chars().count();
+    if length == 0 {
+        return "the value is empty".into();
+    }
+    let mut out = format!(
+        "the value has {length} character{}",
+        if length == 1 { "" } else { "s" }
+    );
+    let at = |wanted: fn(&char) -> bool| value.chars().position(|c| wanted(&c)).map(|i| i + 1);
+    let equals = at(|c| *c == '=');
+    let features: Vec<String> = [
+        equals.map(|i| format!("'=' at character {i}")),
+        at(char::is_ascii_whitespace).map(|i| format!("white space at character {i}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !features.is_empty() {
+        out.push_str(&format!(" and contains {}", features.join(" and ")));
+    }
+    if equals.is_some() {
+        out.push_str(": two lines may have run together; put each 'key = value' on its own line");
+    }
+    out
+}
+
 /// Booleans as Python's configparser reads them.
 pub fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -633,29 +695,46 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 }
 
 fn suggestion(key: &str) -> String {
-    let lower = key.to_ascii_lowercase();
+    let key = key.as_bytes();
+    let prefix = |long: &[u8], short: &[u8]| {
+        long.len() >= short.len() && long[..short.len()].eq_ignore_ascii_case(short)
+    };
     KNOWN_KEYS
         .iter()
         .find(|k| {
-            let k = k.to_ascii_lowercase();
-            k.starts_with(&lower) || lower.starts_with(&k) || edit_distance(&k, &lower) <= 2
+            let k = k.as_bytes();
+            prefix(k, key) || prefix(key, k) || within_two_edits(k, key)
         })
         .map(|k| format!(" (did you mean {k}?)"))
         .unwrap_or_default()
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+/// Whether the edit distance of `a` and `b`, ignoring ASCII case, is at
+/// most 2. It allocates nothing and stops as soon as no alignment can get
+/// there, so a file of many unknown keys costs a few steps per key.
+fn within_two_edits(a: &[u8], b: &[u8]) -> bool {
+    const LIMIT: usize = 2;
+    const LONGEST: usize = 64;
+    if a.len().abs_diff(b.len()) > LIMIT || a.len() > LONGEST || b.len() > LONGEST {
+        return false;
     }
-    prev[b.len()]
+    let mut prev = [0usize; LONGEST + 1];
+    let mut cur = [0usize; LONGEST + 1];
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j;
+    }
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(!ca.eq_ignore_ascii_case(cb));
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        if cur[..=b.len()].iter().all(|d| *d > LIMIT) {
+            return false;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()] <= LIMIT
 }
 
 /// Resolves a path written in the file against the file's own folder.
@@ -751,6 +830,22 @@ mod tests {
     }
 
     #[test]
+    fn mfa_arns() {
+        assert!(is_mfa_arn("arn:aws:iam::111111111111:mfa/workshop-user"));
+        assert!(is_mfa_arn(
+            "arn:aws-us-gov:iam::111111111111:mfa/path/u+x=y"
+        ));
+        for bad in [
+            "arn:aws:iam::111111111111:mfa/workshop-user SecretKey = x",
+            "arn:aws:iam::1111:mfa/u",
+            "arn:aws:iam::111111111111:user/u",
+            "arn:aws:iam::111111111111:mfa/",
+        ] {
+            assert!(!is_mfa_arn(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn endpoint_urls() {
         assert!(
             EndpointUrl::parse(Secret::new(
@@ -761,6 +856,17 @@ mod tests {
         assert!(EndpointUrl::parse(Secret::new("http://127.0.0.1:8080")).is_ok());
         assert!(EndpointUrl::parse(Secret::new("http://[::1]:8080")).is_ok());
         assert!(EndpointUrl::parse(Secret::new("http://localhost:1")).is_ok());
+        assert!(EndpointUrl::parse(Secret::new("https://vpce-1.example.com:8443/")).is_ok());
+        for extra in [
+            "https://vpce-1.example.com/SecretKey = wJalr",
+            "https://vpce-1.example.com/SecretKey=wJalr",
+            "https://vpce-1.example.com?x=1",
+            "https://vpce-1.example.com#x",
+            "https://user:pass@vpce-1.example.com",
+        ] {
+            let e = EndpointUrl::parse(Secret::new(extra)).unwrap_err();
+            assert!(e.contains("no path, query"), "{extra}: {e}");
+        }
         let e = EndpointUrl::parse(Secret::new("http://vpce-1.example.com")).unwrap_err();
         assert!(e.contains("loopback"), "{e}");
         assert!(EndpointUrl::parse(Secret::new("vpce-1.example.com")).is_err());
@@ -807,7 +913,7 @@ mod tests {
             ),
             (
                 &[("UseVPCe", "<true/false>"), ("GetCredentialsFrom", "0")],
-                ":2: [default] UseVPCe: template placeholder left in (<true/false>)",
+                ":2: [default] UseVPCe: template placeholder left in; replace the value in <angle brackets> (12 characters)",
             ),
             (
                 &[
@@ -855,6 +961,54 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("<access-key>"), "{e}");
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_described_not_shown() {
+        // Fixed bug: messages quoted the value, and a value that does not
+        // fit is often two lines run together, a secret included.
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let merged = format!("us-west-2SecretKey = {secret}");
+        let e = error(&[("GetCredentialsFrom", "0"), ("Region", &merged)]);
+        assert!(
+            e.contains(
+                ":3: [default] Region: expected a region such as us-west-2; the value has 61 characters \
+                 and contains '=' at character 20 and white space at character 19: two lines may have run together"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains(secret) && !e.contains("us-west-2Secret"), "{e}");
+        assert_eq!(described(""), "the value is empty");
+        assert_eq!(described("maybe"), "the value has 5 characters");
+        assert_eq!(
+            described("a b"),
+            "the value has 3 characters and contains white space at character 2"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_that_look_like_secrets_are_not_named() {
+        // A Fernet key pasted on a line of its own reads as a key (it ends
+        // in '='); the warning must not repeat it.
+        let pasted = "c2VjcmV0LWtleS1mb3ItdGhlLXRlc3Qtb25seS0xMjM";
+        let v = validate(&values(&[("GetCredentialsFrom", "0"), (pasted, "")])).unwrap();
+        let all = v.warnings.join("\n");
+        assert!(
+            all.contains(":3: [default] (a name of 43 characters, not shown"),
+            "{all}"
+        );
+        assert!(!all.contains(pasted), "{all}");
+    }
+
+    #[test]
+    fn near_misses_are_within_two_edits() {
+        let near = |a: &str, b: &str| within_two_edits(a.as_bytes(), b.as_bytes());
+        assert!(near("UseVPCe", "usevpc"));
+        assert!(near("Region", "regoin"));
+        assert!(near("Profile", "profile"));
+        assert!(!near("Region", "reg"));
+        assert!(!near("Debug", "ModelID"));
+        assert!(!near("abcdef", "uvwxyz"));
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //! by guess.
 
 use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::collections::hash_map;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// One entry (`key = value`) of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +49,54 @@ struct Line {
     kind: Kind,
 }
 
+/// Where each section and entry is, by lowercased name, so that looking one
+/// up costs the same in a file of ten lines or of a million (a scan per
+/// look-up made reading a large file quadratic).
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Lowercased section name to the index of its header line.
+    sections: HashMap<String, usize>,
+    /// (lowercased section, lowercased key) to the index of the entry's
+    /// line and of its section's header line; the first entry when a name
+    /// appears twice.
+    entries: HashMap<(String, String), (usize, usize)>,
+}
+
+impl Index {
+    /// Indexes `lines`, which are known to parse.
+    fn build(lines: &[Line]) -> Index {
+        let mut index = Index::default();
+        let mut header = None;
+        for (i, line) in lines.iter().enumerate() {
+            match &line.kind {
+                Kind::Section(name) => {
+                    index.sections.entry(name.to_ascii_lowercase()).or_insert(i);
+                    header = Some((i, name.to_ascii_lowercase()));
+                }
+                Kind::Entry { key, .. } => {
+                    if let Some((h, section)) = &header {
+                        index
+                            .entries
+                            .entry((section.clone(), key.to_ascii_lowercase()))
+                            .or_insert((i, *h));
+                    }
+                }
+                Kind::Other => {}
+            }
+        }
+        index
+    }
+}
+
 /// A parsed properties file that can be edited in place and written back.
 #[derive(Debug, Clone)]
 pub struct Document {
     path: PathBuf,
     bom: bool,
     lines: Vec<Line>,
+    /// Built while parsing, dropped by edits that move lines, and rebuilt
+    /// on the next look-up.
+    index: OnceLock<Index>,
 }
 
 impl Document {
@@ -87,8 +132,11 @@ impl Document {
             message: message.to_string(),
         };
         let mut lines = Vec::new();
-        let mut seen_sections: Vec<(String, usize)> = Vec::new();
-        let mut in_section = false;
+        let mut index = Index::default();
+        // The current section: its header's index and lowercased name.
+        let mut header: Option<(usize, String)> = None;
+        // The first key found twice, reported once every line has parsed.
+        let mut duplicate: Option<Error> = None;
         for (n, raw) in split_lines(body).into_iter().enumerate() {
             let number = n + 1;
             let (text, eol) = raw;
@@ -102,17 +150,23 @@ impl Document {
                     .ok_or_else(|| syntax(number, "a section header must end with ']'"))?
                     .trim()
                     .to_string();
-                if let Some((_, first)) = seen_sections
-                    .iter()
-                    .find(|(s, _)| s.eq_ignore_ascii_case(&name))
-                {
-                    return Err(syntax(
-                        number,
-                        &format!("section [{name}] appears twice (first on line {first})"),
-                    ));
+                let lower = name.to_ascii_lowercase();
+                match index.sections.entry(lower.clone()) {
+                    hash_map::Entry::Occupied(first) => {
+                        return Err(syntax(
+                            number,
+                            &format!(
+                                "section [{}] appears twice (first on line {})",
+                                shown_name(&name),
+                                first.get() + 1
+                            ),
+                        ));
+                    }
+                    hash_map::Entry::Vacant(slot) => {
+                        slot.insert(n);
+                    }
                 }
-                seen_sections.push((name.clone(), number));
-                in_section = true;
+                header = Some((n, lower));
                 Kind::Section(name)
             } else {
                 if text.starts_with([' ', '\t']) {
@@ -128,11 +182,31 @@ impl Document {
                 if key.is_empty() {
                     return Err(syntax(number, "missing key before '='"));
                 }
-                if !in_section {
+                let Some((section_at, section)) = &header else {
                     return Err(syntax(
                         number,
                         "key outside any section; the file must start with a [section] header such as [default]",
                     ));
+                };
+                match index
+                    .entries
+                    .entry((section.clone(), key.to_ascii_lowercase()))
+                {
+                    hash_map::Entry::Occupied(first) => {
+                        if duplicate.is_none() {
+                            duplicate = Some(duplicate_key(
+                                path,
+                                &lines,
+                                *section_at,
+                                number,
+                                &key,
+                                first.get().0 + 1,
+                            ));
+                        }
+                    }
+                    hash_map::Entry::Vacant(slot) => {
+                        slot.insert((n, *section_at));
+                    }
                 }
                 let after = &text[delim + 1..];
                 let lead = after.len() - after.trim_start().len();
@@ -150,12 +224,15 @@ impl Document {
                 kind,
             });
         }
+        if let Some(e) = duplicate {
+            return Err(e);
+        }
         let doc = Document {
             path: path.to_path_buf(),
             bom,
             lines,
+            index: OnceLock::from(index),
         };
-        doc.check_duplicate_keys()?;
         doc.check_against_rust_ini(body)?;
         Ok(doc)
     }
@@ -187,9 +264,22 @@ impl Document {
 
     /// The entry for `key` in `section`, names compared case-insensitively.
     pub fn get(&self, section: &str, key: &str) -> Option<Entry> {
-        self.entries()
-            .into_iter()
-            .find(|e| e.section.eq_ignore_ascii_case(section) && e.key.eq_ignore_ascii_case(key))
+        let &(index, header) = self
+            .index()
+            .entries
+            .get(&(section.to_ascii_lowercase(), key.to_ascii_lowercase()))?;
+        let (Kind::Section(section), Kind::Entry { key, value, .. }) =
+            (&self.lines[header].kind, &self.lines[index].kind)
+        else {
+            unreachable!("the index points at a header and an entry");
+        };
+        Some(Entry {
+            index,
+            line: index + 1,
+            section: section.clone(),
+            key: key.clone(),
+            value: self.lines[index].text[value.0..value.1].to_string(),
+        })
     }
 
     /// Whether the document has a section of that name.
@@ -262,6 +352,7 @@ impl Document {
     /// Removes the line at `index`.
     pub fn remove(&mut self, index: usize) {
         self.lines.remove(index);
+        self.index = OnceLock::new();
     }
 
     /// Appends a section with comment lines and entries at the end of the file,
@@ -300,6 +391,7 @@ impl Document {
             start -= 1;
         }
         self.lines.drain(start..end);
+        self.index = OnceLock::new();
     }
 
     /// The file's text, byte for byte as read apart from the edits made.
@@ -316,9 +408,14 @@ impl Document {
     }
 
     fn section_line(&self, section: &str) -> Option<usize> {
-        self.lines.iter().position(
-            |l| matches!(&l.kind, Kind::Section(name) if name.eq_ignore_ascii_case(section)),
-        )
+        self.index()
+            .sections
+            .get(&section.to_ascii_lowercase())
+            .copied()
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(&self.lines))
     }
 
     fn insert_line(&mut self, at: usize, text: String) {
@@ -346,6 +443,7 @@ impl Document {
                 kind,
             },
         );
+        self.index = OnceLock::new();
     }
 
     fn push_line(&mut self, text: String) {
@@ -369,29 +467,6 @@ impl Document {
             _ => None,
         });
         if spaced.unwrap_or(true) { " = " } else { "=" }
-    }
-
-    fn check_duplicate_keys(&self) -> Result<()> {
-        let entries = self.entries();
-        for (i, e) in entries.iter().enumerate() {
-            if let Some(first) = entries[..i].iter().find(|f| {
-                f.section.eq_ignore_ascii_case(&e.section) && f.key.eq_ignore_ascii_case(&e.key)
-            }) {
-                return Err(Error::Invalid {
-                    at: crate::error::Location {
-                        file: self.path.clone(),
-                        line: Some(e.line),
-                        section: e.section.clone(),
-                        key: Some(e.key.clone()),
-                    },
-                    message: format!(
-                        "key appears twice in this section (first on line {}); keep one",
-                        first.line
-                    ),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Parses the text with `rust-ini` too and refuses any line the two
@@ -440,6 +515,49 @@ impl Document {
             });
         }
         Ok(())
+    }
+}
+
+/// The error for a key found twice in a section.
+fn duplicate_key(
+    path: &Path,
+    lines: &[Line],
+    header: usize,
+    line: usize,
+    key: &str,
+    first: usize,
+) -> Error {
+    let section = match &lines[header].kind {
+        Kind::Section(name) => shown_name(name),
+        _ => unreachable!("the header of a section"),
+    };
+    Error::Invalid {
+        at: crate::error::Location {
+            file: path.to_path_buf(),
+            line: Some(line),
+            section,
+            key: Some(shown_name(key)),
+        },
+        message: format!("key appears twice in this section (first on line {first}); keep one"),
+    }
+}
+
+/// A section or key name as messages show it: as written when it looks like
+/// a name, else only its length. A secret pasted on a line of its own
+/// becomes a "key" when it holds `=` or `:` (a Fernet key ends in `=`), and
+/// messages must never repeat a secret.
+pub(crate) fn shown_name(name: &str) -> String {
+    let plain = (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.- ".contains(c));
+    if plain {
+        name.to_string()
+    } else {
+        format!(
+            "(a name of {} characters, not shown: it does not look like a name and may be a pasted secret)",
+            name.chars().count()
+        )
     }
 }
 
@@ -526,6 +644,45 @@ mod tests {
         );
         d.remove_section("Encryption");
         assert_eq!(d.render(), "[default]\nA = 1\n");
+    }
+
+    #[test]
+    fn lookups_follow_edits_that_move_lines() {
+        let mut d = doc("[default]\nA = 1\nB = 2\n\n[models]\nM = m\n");
+        assert_eq!(d.get("DEFAULT", "b").unwrap().index, 2);
+        d.remove(1);
+        let b = d.get("default", "B").unwrap();
+        assert_eq!((b.index, b.line, b.value.as_str()), (1, 2, "2"));
+        assert!(d.get("default", "A").is_none());
+        d.insert("default", "C", "3");
+        assert_eq!(d.get("default", "c").unwrap().index, 2);
+        assert_eq!(d.get("models", "M").unwrap().index, 5);
+        d.append_section("encryption", &["note"], &[("MAC", "x")]);
+        let mac = d.get("Encryption", "mac").unwrap();
+        assert_eq!(
+            (mac.section.as_str(), mac.value.as_str()),
+            ("encryption", "x")
+        );
+        d.set_value(mac.index, "y");
+        assert_eq!(d.get("encryption", "MAC").unwrap().value, "y");
+        d.remove_section("encryption");
+        assert!(!d.has_section("encryption"));
+        assert!(d.get("encryption", "MAC").is_none());
+        assert_eq!(d.get("models", "m").unwrap().section, "models");
+    }
+
+    #[test]
+    fn names_that_may_be_secrets_are_not_shown() {
+        // A Fernet key pasted alone on a line parses as a key (it ends in '=').
+        let e = err(
+            "[default]\nc2VjcmV0LWtleS1mb3ItdGhlLXRlc3Qtb25seS0xMjM=\nc2VjcmV0LWtleS1mb3ItdGhlLXRlc3Qtb25seS0xMjM=\n",
+        );
+        assert!(
+            e.contains(":3: [default] (a name of 43 characters, not shown"),
+            "{e}"
+        );
+        assert!(!e.contains("c2VjcmV0"), "{e}");
+        assert_eq!(shown_name("Claude-3 Haiku"), "Claude-3 Haiku");
     }
 
     #[test]

