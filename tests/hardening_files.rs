@@ -212,3 +212,83 @@ fn values_that_do_not_fit_are_described_never_shown() {
     );
     assert!(!done.all().contains(&secret[..12]), "{}", done.describe());
 }
+
+/// A plaintext config `invoke --dry-run` accepts, and the arguments of a
+/// dry run that logs at debug level to `log`.
+fn dry_run_with_log(d: &Dir, log: &str) -> Option<(i32, String)> {
+    d.write(
+        "config.properties",
+        "[default]\nGetCredentialsFrom = 0\nRegion = us-west-2\n\n[models]\nTitan = amazon.titan-text-express-v1\n",
+    );
+    let args = [
+        "--prompt",
+        "hi",
+        "-m",
+        "Titan",
+        "--dry-run",
+        "--debug",
+        "--log-file",
+        log,
+    ];
+    run_within(d, "invoke", &args, Duration::from_secs(30))
+}
+
+/// Fixed bug: `--log-file` was created with the umask's mode (0644 here),
+/// followed a symbolic link to wherever it pointed, and waited forever on a
+/// FIFO.
+#[cfg(unix)]
+#[test]
+fn log_file_is_private_and_never_reached_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new();
+
+    let (code, out) = dry_run_with_log(&d, "new.log").expect("finishes");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(common::mode(&d.join("new.log")), 0o600);
+    assert!(d.read("new.log").contains("DEBUG"), "the log was written");
+
+    // An existing file of the user's is appended to, and made private.
+    d.write("wide.log", "earlier line\n");
+    std::fs::set_permissions(d.join("wide.log"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out) = dry_run_with_log(&d, "wide.log").expect("finishes");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(common::mode(&d.join("wide.log")), 0o600);
+    let log = d.read("wide.log");
+    assert!(
+        log.starts_with("earlier line\n"),
+        "appended, not replaced: {log}"
+    );
+    assert!(
+        log.contains("was open to group or others (mode 644); it is now 0600"),
+        "{log}"
+    );
+
+    // A link, to a file that exists or not, is refused and left alone.
+    d.write("victim.txt", "keep\n");
+    std::os::unix::fs::symlink(d.join("victim.txt"), d.join("link.log")).unwrap();
+    std::os::unix::fs::symlink(d.join("elsewhere.txt"), d.join("dangling.log")).unwrap();
+    for link in ["link.log", "dangling.log"] {
+        let (code, out) = dry_run_with_log(&d, link).expect("finishes");
+        assert_eq!(code, 252, "{out}");
+        assert!(
+            out.contains(&format!("--log-file {link}: is a symbolic link")),
+            "{out}"
+        );
+    }
+    assert_eq!(d.read("victim.txt"), "keep\n");
+    assert!(
+        !d.exists("elsewhere.txt"),
+        "nothing created through the link"
+    );
+
+    // A FIFO is refused at once rather than waited on.
+    let fifo = std::ffi::CString::new(d.join("fifo.log").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string and a mode.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let (code, out) = dry_run_with_log(&d, "fifo.log").expect("a FIFO must not block the run");
+    assert_eq!(code, 252, "{out}");
+    assert!(
+        out.contains("--log-file fifo.log: is not a regular file"),
+        "{out}"
+    );
+}
