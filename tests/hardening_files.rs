@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Dir, SECRETS};
+use common::{Dir, PLAIN, SECRETS};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -290,5 +290,124 @@ fn log_file_is_private_and_never_reached_through_a_link() {
     assert!(
         out.contains("--log-file fifo.log: is not a regular file"),
         "{out}"
+    );
+}
+
+/// Makes `.NAME.Ab3dE9.tmp` in `dir`, last modified two minutes ago: what a
+/// write that crashed before its rename leaves.
+fn crash_leftover(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let p = dir.join(format!(".{name}.Ab3dE9.tmp"));
+    let f = std::fs::File::create(&p).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(120))
+        .unwrap();
+    p
+}
+
+/// Fixed bug: a write that replaces a file renamed the new file over the
+/// path, so a config (or key) linked into place from another folder became
+/// a copy, and the file it linked to went stale. And temporary files of a
+/// write that crashed stayed forever.
+#[cfg(unix)]
+#[test]
+fn set_on_a_linked_config_writes_the_target_and_removes_crash_leftovers() {
+    use bedrock_private::keys::KeyOptions;
+    use bedrock_private::sealed;
+    let d = Dir::new();
+    let real = d.join("real");
+    std::fs::create_dir(&real).unwrap();
+    d.write("real/plain.properties", PLAIN);
+    d.run("encrypt-config")
+        .args(["real/plain.properties", "-o", "real/config.properties"])
+        .ok();
+    let (config, key) = (d.join("config.properties"), d.join("config.properties.key"));
+    std::os::unix::fs::symlink(real.join("config.properties"), &config).unwrap();
+    std::os::unix::fs::symlink(real.join("config.properties.key"), &key).unwrap();
+    let stale_there = crash_leftover(&real, "config.properties");
+    let stale_here = crash_leftover(d.path(), "config.properties");
+    let fresh = real.join(".config.properties.Zz9yX8.tmp");
+    std::fs::write(&fresh, "another writer at work").unwrap();
+
+    d.run("encrypt-config")
+        .args(["--set", "Region", "config.properties"])
+        .stdin("eu-central-1\n")
+        .ok();
+
+    for link in [&config, &key] {
+        assert!(
+            link.symlink_metadata().unwrap().file_type().is_symlink(),
+            "{} is still a link",
+            link.display()
+        );
+    }
+    let target = d.read("real/config.properties");
+    assert!(target.contains("Region = eu-central-1"), "{target}");
+    assert_eq!(common::mode(&real.join("config.properties")), 0o600);
+    let (_, v) = sealed::open_validated(&config, &KeyOptions::default()).unwrap();
+    assert_eq!(v.config.region.unwrap().as_str(), "eu-central-1");
+    assert_eq!(v.config.secret_key.unwrap().expose(), SECRETS[1]);
+
+    assert!(
+        !stale_there.exists(),
+        "the crash's leftover beside the target is removed"
+    );
+    assert!(
+        !stale_here.exists(),
+        "the crash's leftover beside the link is removed"
+    );
+    assert!(
+        fresh.exists(),
+        "a temporary file too young to be a leftover is kept"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&real)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert_eq!(leftovers, [".config.properties.Zz9yX8.tmp"]);
+}
+
+/// A link that points nowhere is refused with a message, and nothing is
+/// created where it points.
+#[cfg(unix)]
+#[test]
+fn a_dangling_link_as_output_is_refused_clearly() {
+    let d = Dir::new();
+    d.write("plain.properties", PLAIN);
+    std::os::unix::fs::symlink(d.join("gone/config.properties"), d.join("out.properties")).unwrap();
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "out.properties", "--force"])
+        .code(252)
+        .stderr_has("out.properties")
+        .stderr_has("is a symbolic link to")
+        .stderr_has("which cannot be followed");
+    assert!(!d.join("gone").exists());
+}
+
+/// Fixed bug: the temporary file of a write that crashed before its rename
+/// stayed forever. The next write of the same file removes it, and only it:
+/// a younger one may belong to a writer still at work.
+#[test]
+fn a_crash_leftover_is_removed_by_the_next_write() {
+    let d = Dir::new();
+    d.write("plain.properties", PLAIN);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok();
+    let stale = crash_leftover(d.path(), "config.properties");
+    let other = crash_leftover(d.path(), "plain.properties");
+    d.write(".config.properties.Zz9yX8.tmp", "another writer at work");
+    d.run("encrypt-config")
+        .args(["--set", "Region", "config.properties"])
+        .stdin("eu-central-1\n")
+        .ok();
+    assert!(!stale.exists(), "the leftover is removed");
+    assert!(
+        other.exists(),
+        "another file's leftover is not this write's business"
+    );
+    assert!(d.exists(".config.properties.Zz9yX8.tmp"));
+    assert!(
+        d.read("config.properties")
+            .contains("Region = eu-central-1")
     );
 }
