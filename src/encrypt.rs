@@ -136,11 +136,12 @@ pub fn upgrade(
     let outputs = Outputs::check(opts, keys_in)?;
     let mut doc = opened.doc.clone();
     // Replace each Python token with its plaintext, then encrypt as usual.
+    let plain = by_line(&opened.values.default);
     for entry in doc.entries() {
         if crypto::python_token(&entry.value).is_some()
-            && let Some(v) = opened.values.default.iter().find(|v| v.line == entry.line)
+            && let Some(value) = plain.get(&entry.line)
         {
-            doc.set_value(entry.index, v.value.expose());
+            doc.set_value(entry.index, value.expose());
         }
     }
     if let Some(e) = doc.get(DEFAULT_SECTION, EMBEDDED_KEY) {
@@ -331,16 +332,13 @@ pub fn rotate(
     };
     let key = ConfigKey::generate();
     let mut doc = opened.doc.clone();
+    let mut plain = by_line(&opened.values.default);
+    plain.extend(by_line(&opened.values.models));
     for entry in doc.entries() {
         if crypto::marked_token(&entry.value).is_some()
-            && let Some(v) = opened
-                .values
-                .default
-                .iter()
-                .chain(opened.values.models.iter())
-                .find(|v| v.line == entry.line)
+            && let Some(value) = plain.get(&entry.line)
         {
-            doc.set_value(entry.index, &key.encrypt(&v.value));
+            doc.set_value(entry.index, &key.encrypt(value));
         }
     }
     let record = match &key_file {
@@ -524,7 +522,11 @@ fn summary_lines(opened: &Opened, v: &Validated) -> Vec<String> {
         (
             "models",
             (!c.models.is_empty()).then(|| {
-                let names: Vec<&str> = c.models.iter().map(|m| m.alias.as_str()).collect();
+                let names: Vec<String> = c
+                    .models
+                    .iter()
+                    .map(|m| crate::document::shown_name(&m.alias))
+                    .collect();
                 format!("{} ({})", c.models.len(), names.join(", "))
             }),
         ),
@@ -719,21 +721,27 @@ fn new_key(dest: &KeyDest, keys_in: &KeyOptions) -> Result<ConfigKey> {
     }
 }
 
+/// Decrypted values by line number, to put back where they were read.
+fn by_line(values: &[config::Value]) -> std::collections::HashMap<usize, &Secret> {
+    values.iter().map(|v| (v.line, &v.value)).collect()
+}
+
 /// Encrypts the non-empty sensitive fields of `[default]` in place.
 fn encrypt_fields(doc: &mut Document, plain: &Opened, key: &ConfigKey) -> Vec<String> {
     let mut names = Vec::new();
+    let values = by_line(&plain.values.default);
     for entry in doc.entries() {
         if !entry.section.eq_ignore_ascii_case(DEFAULT_SECTION) || !config::is_sensitive(&entry.key)
         {
             continue;
         }
-        let Some(v) = plain.values.default.iter().find(|v| v.line == entry.line) else {
+        let Some(value) = values.get(&entry.line) else {
             continue;
         };
-        if v.value.is_empty() {
+        if value.is_empty() {
             continue;
         }
-        doc.set_value(entry.index, &key.encrypt(&v.value));
+        doc.set_value(entry.index, &key.encrypt(value));
         names.push(config::canonical_key(&entry.key).unwrap_or("?").to_string());
     }
     names

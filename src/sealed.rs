@@ -20,7 +20,7 @@
 
 use crate::config::{self, DEFAULT_SECTION, MODELS_SECTION, Validated, Value, Values};
 use crate::crypto::{self, ConfigKey, KeyId, MacEntry, MacVersion};
-use crate::document::{Document, Entry};
+use crate::document::{Document, Entry, shown_name};
 use crate::error::{Error, Location, Result};
 use crate::generation;
 use crate::keys::{self, KEY_ENV, KeyOptions, KeyOrigin, REQUIRE_SEALED_ENV};
@@ -356,7 +356,8 @@ fn header(doc: &Document) -> Result<Header> {
                 format!(
                     "line {}: [encryption] {} is not something encrypt-config writes; it was added by hand. \
                      Remove it (the section is managed by encrypt-config)",
-                    e.line, e.key
+                    e.line,
+                    shown_name(&e.key)
                 ),
             ));
         }
@@ -369,7 +370,9 @@ fn header(doc: &Document) -> Result<Header> {
                 "line {}: [{}] {} comes after the MAC, which encrypt-config always writes last: it was added \
                  after the file was sealed, and nothing vouches for it. Remove it; change values with \
                  `encrypt-config --set`",
-                after.line, after.section, after.key
+                after.line,
+                shown_name(&after.section),
+                shown_name(&after.key)
             ),
         ));
     }
@@ -797,7 +800,9 @@ fn open_plain(doc: Document) -> Result<Opened> {
                 format!(
                     "line {}: [{}] {} is encrypted but the file has no [encryption] section with its key id and MAC; \
                      the section was removed. Restore the file as encrypt-config wrote it",
-                    e.line, e.section, e.key
+                    e.line,
+                    shown_name(&e.section),
+                    shown_name(&e.key)
                 ),
             ));
         }
@@ -806,7 +811,9 @@ fn open_plain(doc: Document) -> Result<Opened> {
                 path,
                 message: format!(
                     "line {}: [{}] {} looks encrypted by the Python workshop tool, but the file has no SecretKeyFernet",
-                    e.line, e.section, e.key
+                    e.line,
+                    shown_name(&e.section),
+                    shown_name(&e.key)
                 ),
             });
         }
@@ -856,7 +863,9 @@ fn decrypt_values(
                 &path,
                 format!(
                     "line {}: [{}] {} cannot be decrypted with this file's key",
-                    e.line, e.section, e.key
+                    e.line,
+                    shown_name(&e.section),
+                    shown_name(&e.key)
                 ),
             )
         }),

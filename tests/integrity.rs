@@ -722,3 +722,23 @@ fn an_unknown_format_is_an_integrity_failure() {
         .code(INTEGRITY)
         .stderr_has("the section was edited, or the file was written by a newer release");
 }
+
+/// A line that is only a pasted key reads as a key name; the refusal names
+/// its line and never shows it (it used to print the whole key).
+#[test]
+fn a_key_pasted_into_the_file_is_never_echoed() {
+    let d = victim();
+    let key = d.read("config.properties.key");
+    let sealed_text = d.read("config.properties");
+    for text in [
+        format!("{sealed_text}{}", key),
+        sealed_text.replace("\nMAC = ", &format!("\n{}MAC = ", key)),
+        format!("{sealed_text}[{}]\nx = 1\n", key.trim()),
+    ] {
+        d.write("config.properties", &text);
+        let done = check(&d).code(INTEGRITY);
+        done.stderr_has("not shown");
+        let shown = key.trim().trim_end_matches('=');
+        assert!(!done.all().contains(&shown[..20]), "{}", done.describe());
+    }
+}
