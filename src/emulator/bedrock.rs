@@ -109,6 +109,16 @@ pub(crate) async fn handle(
         error(status, kind, message)
     };
 
+    if entry.auth.as_deref() == Some("bearer") {
+        // A Bedrock API key. The emulator holds none, so every one is
+        // refused, as AWS refuses an unknown key.
+        return fail(
+            &mut entry,
+            403,
+            "AccessDeniedException",
+            "Authentication failed: Please make sure your API Key is valid.",
+        );
+    }
     let region = state.region_for(&host);
     let verified = match sigv4::verify(
         &state.identities,

@@ -20,6 +20,11 @@ pub struct RecordEntry {
     pub operation: String,
     /// The access key id the request was signed with, if any.
     pub access_key_id: Option<String>,
+    /// How the request was authenticated: `sigv4`, `bearer` (a Bedrock API
+    /// key; the token itself is never recorded) or `other`; `None` without
+    /// an Authorization header.
+    #[serde(default)]
+    pub auth: Option<String>,
     /// The signing region claimed by the request, if any.
     pub region: Option<String>,
     /// The Host header.
@@ -50,6 +55,7 @@ impl RecordEntry {
             service: service.into(),
             operation: operation.into(),
             access_key_id: super::sigv4::claimed_key(parts),
+            auth: super::sigv4::claimed_auth(parts),
             region: super::sigv4::claimed_region(parts),
             host: super::host_of(parts),
             model: None,

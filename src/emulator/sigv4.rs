@@ -228,6 +228,25 @@ pub fn claimed_key(req: &http::request::Parts) -> Option<String> {
     parse_authorization(value).ok().map(|a| a.access_key_id)
 }
 
+/// How a request says it is authenticated, for the record: `sigv4` for an
+/// `AWS4-HMAC-SHA256` Authorization header, `bearer` for `Bearer` (a
+/// Bedrock API key), `other` for anything else, `None` without the header.
+/// Never the credential itself.
+pub fn claimed_auth(req: &http::request::Parts) -> Option<String> {
+    let value = req.headers.get("authorization")?.to_str().unwrap_or("");
+    let scheme = value.split_whitespace().next().unwrap_or("");
+    Some(
+        if scheme == "AWS4-HMAC-SHA256" {
+            "sigv4"
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            "bearer"
+        } else {
+            "other"
+        }
+        .to_string(),
+    )
+}
+
 /// The signing region named in a request, verified or not (for the record).
 pub fn claimed_region(req: &http::request::Parts) -> Option<String> {
     let value = req.headers.get("authorization")?.to_str().ok()?;
