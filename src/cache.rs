@@ -6,15 +6,31 @@
 //! `$XDG_CACHE_HOME/bedrock-private/credentials` or
 //! `~/.cache/bedrock-private/credentials`, moved by [`CACHE_ENV`]. An entry
 //! is keyed by role, external id, MFA device, source identity, region and
-//! STS endpoint; it is used only until five minutes before it expires. An
-//! entry that cannot be read or decrypted counts as a miss and is replaced.
+//! STS endpoint; it is used only until five minutes before it expires.
+//!
+//! The cache is a convenience, never a reason for a call to fail, and never
+//! a way for someone else to feed this tool credentials or make it write
+//! through a link:
+//! - an entry is opened without following a symlink and without blocking on
+//!   a FIFO, and used only if it is a regular file of this user with mode
+//!   0600, of a sane size, that decrypts, with an expiry no STS session
+//!   could exceed; anything else is a miss, and is replaced by a new file
+//!   (the link itself, never its target);
+//! - the folder is created 0700 when missing; an existing folder that is a
+//!   symlink or belongs to another user is never chmod'ed or used: the run
+//!   goes on without the cache, with one warning;
+//! - an entry AWS refuses is [evicted](CredentialCache::evict) and not read
+//!   again in this run.
 
 use crate::crypto::ConfigKey;
 use crate::fsutil::{self, Existing};
 use crate::secret::Secret;
 use aws_credential_types::Credentials;
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The environment variable that moves the cache folder.
@@ -22,6 +38,14 @@ pub const CACHE_ENV: &str = "BEDROCK_PRIVATE_CACHE_DIR";
 
 /// How long before expiry an entry stops being used.
 pub const MARGIN: Duration = Duration::from_secs(300);
+
+/// The furthest ahead an entry may claim to expire: the longest session STS
+/// issues for AssumeRole (12 hours), plus five minutes of clock difference.
+/// Anything later was not written by this tool.
+const LONGEST_SESSION: Duration = Duration::from_secs(12 * 3600 + 300);
+
+/// The largest entry read: a real one is under 2 KiB.
+const MAX_ENTRY_BYTES: u64 = 64 * 1024;
 
 /// What identifies an entry.
 #[derive(Debug, Clone, Default)]
@@ -69,10 +93,17 @@ impl CacheKey {
 }
 
 /// The cache of one config (entries are encrypted with its key).
+///
+/// Clones share what one run learns: whether the folder may be used (decided,
+/// and warned about, once) and which entries AWS refused.
 #[derive(Debug, Clone)]
 pub struct CredentialCache {
     dir: PathBuf,
     key: ConfigKey,
+    /// `Ok` once the folder is known to be this user's, or why it is not.
+    folder: Arc<OnceLock<Result<(), String>>>,
+    /// File names of entries evicted in this run.
+    evicted: Arc<Mutex<HashSet<String>>>,
 }
 
 /// The default folder, if a home or cache folder is known.
@@ -90,7 +121,12 @@ pub fn default_dir() -> Option<PathBuf> {
 impl CredentialCache {
     /// A cache in `dir` for a config encrypted with `key`.
     pub fn new(dir: PathBuf, key: ConfigKey) -> CredentialCache {
-        CredentialCache { dir, key }
+        CredentialCache {
+            dir,
+            key,
+            folder: Arc::new(OnceLock::new()),
+            evicted: Arc::new(Mutex::new(HashSet::new())),
+        }
     }
 
     /// The folder.
@@ -100,21 +136,33 @@ impl CredentialCache {
 
     /// The credentials for `k`, if cached and not about to expire.
     pub fn load(&self, k: &CacheKey) -> Option<Credentials> {
-        let path = self.dir.join(k.file_name());
-        let token = std::fs::read_to_string(&path).ok()?;
-        let plain = match self.key.decrypt_token(&token) {
-            Some(p) => p,
-            None => {
-                tracing::debug!(path = %path.display(), "cache entry cannot be decrypted: a miss");
+        let name = k.file_name();
+        if self.evicted.lock().expect("evicted lock").contains(&name) {
+            return None;
+        }
+        if !self.folder_usable(false) {
+            return None;
+        }
+        let path = self.dir.join(&name);
+        let token = match read_entry(&path) {
+            Ok(t) => t,
+            Err(why) => {
+                tracing::debug!(path = %path.display(), "cache entry not used: {why}");
                 return None;
             }
         };
-        let v: serde_json::Value = serde_json::from_str(plain.expose()).ok()?;
-        let expires = UNIX_EPOCH + Duration::from_secs(v.get("expires")?.as_u64()?);
-        if expires <= SystemTime::now() + MARGIN {
-            tracing::debug!("cache entry expires within the margin: a miss");
+        let Some(plain) = self.key.decrypt_token(&token) else {
+            tracing::debug!(path = %path.display(), "cache entry cannot be decrypted: a miss");
             return None;
-        }
+        };
+        let v: serde_json::Value = serde_json::from_str(plain.expose()).ok()?;
+        let expires = match sane_expiry(v.get("expires")?, SystemTime::now()) {
+            Ok(e) => e,
+            Err(why) => {
+                tracing::debug!("cache entry {why}: a miss");
+                return None;
+            }
+        };
         Some(Credentials::new(
             v.get("access_key_id")?.as_str()?,
             v.get("secret_access_key")?.as_str()?,
@@ -132,8 +180,7 @@ impl CredentialCache {
         let Some(token) = creds.session_token() else {
             return;
         };
-        if let Err(e) = self.ensure_dir() {
-            tracing::debug!(error = %e, "cache folder unusable");
+        if !self.folder_usable(true) {
             return;
         }
         let body = Secret::new(
@@ -150,26 +197,255 @@ impl CredentialCache {
             .unwrap_or_default()
             .as_secs();
         let sealed = self.key.token_at(&body, now);
-        if let Err(e) = fsutil::write_private(
-            &self.dir.join(k.file_name()),
-            sealed.as_bytes(),
-            Existing::Replace,
-        ) {
+        let path = self.dir.join(k.file_name());
+        // A link in place of the entry goes, not its target: whatever the
+        // atomic write does with links, it then writes a new file here.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            fsutil::remove_quietly(&path);
+        }
+        if let Err(e) = fsutil::write_private(&path, sealed.as_bytes(), Existing::Replace) {
             tracing::debug!(error = %e, "cache entry not written");
         }
     }
 
-    fn ensure_dir(&self) -> std::io::Result<()> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.dir)?;
-            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+    /// Removes the entry for `k`, which AWS refused (expired or revoked
+    /// early, or not valid at all), and keeps it from being read again in
+    /// this run, so the retry gets fresh credentials from STS.
+    pub fn evict(&self, k: &CacheKey) {
+        let name = k.file_name();
+        tracing::debug!("cache entry refused by AWS: evicted");
+        if self.folder_usable(false) {
+            fsutil::remove_quietly(&self.dir.join(&name));
         }
-        #[cfg(not(unix))]
-        std::fs::create_dir_all(&self.dir)
+        self.evicted.lock().expect("evicted lock").insert(name);
+    }
+
+    /// Whether the folder may be used; with `create`, a missing one is made.
+    /// The verdict on an existing folder is reached once, and a refusal is
+    /// warned about once: the run goes on without the cache.
+    fn folder_usable(&self, create: bool) -> bool {
+        if let Some(verdict) = self.folder.get() {
+            return verdict.is_ok();
+        }
+        match std::fs::symlink_metadata(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !create {
+                    return false;
+                }
+                if let Err(e) = create_dir(&self.dir) {
+                    tracing::debug!(error = %e, "cache folder not created");
+                    return false;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cache folder unusable");
+                return false;
+            }
+            Ok(_) => {}
+        }
+        let verdict = self.folder.get_or_init(|| {
+            let verdict = check_dir(&self.dir);
+            if let Err(why) = &verdict {
+                eprintln!(
+                    "warning: credential cache not used: {why}; set {CACHE_ENV} to a folder of your own, or give --no-cache"
+                );
+            }
+            verdict
+        });
+        verdict.is_ok()
+    }
+}
+
+/// Whether `expires` (seconds since the epoch) is an expiry a cached session
+/// can have: later than the margin from `now`, and no later than the longest
+/// session. Negative, fractional, huge or non-numeric values are refused,
+/// never turned into a time that overflows.
+fn sane_expiry(expires: &serde_json::Value, now: SystemTime) -> Result<SystemTime, &'static str> {
+    let secs = expires.as_u64().ok_or("has no valid expiry")?;
+    let at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .ok_or("expires beyond any time this system can hold")?;
+    if now.checked_add(MARGIN).is_none_or(|limit| at <= limit) {
+        return Err("expires within the margin");
+    }
+    if now
+        .checked_add(LONGEST_SESSION)
+        .is_some_and(|limit| at > limit)
+    {
+        return Err("expires later than any STS session could");
+    }
+    Ok(at)
+}
+
+/// Makes the folder (and missing parents) with mode 0700.
+fn create_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// Checks an existing folder: not a link, this user's, and then made 0700
+/// through the opened descriptor (so a folder swapped for a link in between
+/// is never chmod'ed). The error names the folder and says what is wrong.
+#[cfg(unix)]
+fn check_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let shown = dir.display();
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{shown}: {e}"))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{shown} is a symbolic link"));
+    }
+    if !meta.is_dir() {
+        return Err(format!("{shown} is not a folder"));
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let meta = opened.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    let me = current_uid();
+    if meta.uid() != me {
+        return Err(format!(
+            "{shown} belongs to user {}, not to this user ({me})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o777 != 0o700 {
+        opened
+            .set_permissions(std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{shown}: cannot make it private: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_dir(dir: &Path) -> Result<(), String> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if meta.is_dir() {
+        Ok(())
+    } else {
+        Err(format!("{} is not a folder", dir.display()))
+    }
+}
+
+#[cfg(unix)]
+fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Reads an entry: opened without following a symlink or waiting on a FIFO,
+/// then judged on the opened file itself (fstat): a regular file of this
+/// user, mode 0600, of a sane size. The error says why it is not used.
+#[cfg(unix)]
+fn read_entry(path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => "it is a symbolic link".to_string(),
+            _ => e.to_string(),
+        })?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if meta.uid() != current_uid() {
+        return Err(format!("it belongs to user {}", meta.uid()));
+    }
+    if meta.mode() & 0o7777 != 0o600 {
+        return Err(format!("its mode is {:o}, not 600", meta.mode() & 0o7777));
+    }
+    if meta.len() > MAX_ENTRY_BYTES {
+        return Err(format!("it is {} bytes long", meta.len()));
+    }
+    let mut text = String::new();
+    file.take(MAX_ENTRY_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+#[cfg(not(unix))]
+fn read_entry(path: &Path) -> Result<String, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
+        return Err("it is not a small regular file".into());
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_expiries_are_refused_without_panicking() {
+        let now = SystemTime::now();
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let ok = secs(now + Duration::from_secs(3600));
+        assert!(sane_expiry(&ok.into(), now).is_ok());
+        for bad in [
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MAX),
+            serde_json::json!(secs(now + Duration::from_secs(13 * 3600))),
+            serde_json::json!(secs(now + Duration::from_secs(60))),
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(1.5e300),
+            serde_json::json!("tomorrow"),
+            serde_json::Value::Null,
+        ] {
+            assert!(sane_expiry(&bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn store_replaces_a_symlinked_entry_not_its_target() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache_dir = dir.path().join("cache");
+        let cache = CredentialCache::new(cache_dir.clone(), ConfigKey::generate());
+        let k = CacheKey::default();
+        let creds = Credentials::new(
+            "ASIAEXAMPLE000000001",
+            "secret",
+            Some("token".into()),
+            Some(SystemTime::now() + Duration::from_secs(3600)),
+            "test",
+        );
+        cache.store(&k, &creds);
+        assert_eq!(
+            std::fs::metadata(&cache_dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let entry = cache_dir.join(k.file_name());
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        std::fs::remove_file(&entry).unwrap();
+        std::os::unix::fs::symlink(&victim, &entry).unwrap();
+        assert!(cache.load(&k).is_none(), "a link is a miss");
+        cache.store(&k, &creds);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(std::fs::symlink_metadata(&entry).unwrap().is_file());
+        assert_eq!(
+            cache.load(&k).unwrap().access_key_id(),
+            "ASIAEXAMPLE000000001"
+        );
+        cache.evict(&k);
+        assert!(!entry.exists());
+        cache.store(&k, &creds);
+        assert!(cache.load(&k).is_none(), "evicted for the rest of the run");
     }
 }

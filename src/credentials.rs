@@ -29,6 +29,15 @@ use std::time::Duration;
 /// Default assumed-role session length, as the workshop tool used.
 pub const DEFAULT_SESSION_SECONDS: u32 = 900;
 
+/// Bedrock's answers that condemn the credentials themselves rather than
+/// the request: a cached session that gets one is evicted and replaced once.
+const REFUSALS: [&str; 4] = [
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+];
+
 /// Credentials ready for Bedrock, and how they were obtained.
 #[derive(Debug)]
 pub struct Resolved {
@@ -45,6 +54,39 @@ pub struct Resolved {
     pub expiry: Option<std::time::SystemTime>,
     /// Whether they came from the credential cache (no STS call).
     pub cached: bool,
+    /// The cache entry they came from or went to, for [`Resolved::evict`].
+    pub cache_key: Option<crate::cache::CacheKey>,
+}
+
+impl Resolved {
+    /// Whether `err`, from a call made with these credentials, says AWS
+    /// refused the cached session itself (expired or revoked early, a key
+    /// it does not know, a secret that does not match), so that a fresh
+    /// session from STS may succeed. A clock or region problem is not the
+    /// session's fault: fresh credentials would fail the same way.
+    pub fn refused_from_cache(&self, err: &Error) -> Option<String> {
+        let Error::Remote {
+            hop: Hop::Bedrock,
+            code,
+            message,
+            ..
+        } = err
+        else {
+            return None;
+        };
+        let not_theirs = ["Signature expired", "not yet current", "scoped"]
+            .iter()
+            .any(|m| message.contains(m));
+        (self.cached && REFUSALS.contains(&code.as_str()) && !not_theirs).then(|| code.clone())
+    }
+
+    /// Removes the cache entry these credentials came from, so that resolving
+    /// again asks STS.
+    pub fn evict(&self, runtime: &RunTime) {
+        if let (Some(cache), Some(k)) = (&runtime.cache, &self.cache_key) {
+            cache.evict(k);
+        }
+    }
 }
 
 /// What the run supplies beyond the config.
@@ -240,6 +282,7 @@ pub async fn resolve(
             provider,
             description: ctx.source.clone(),
             cached: false,
+            cache_key: None,
         });
     };
 
@@ -317,6 +360,7 @@ pub async fn resolve(
             source: base,
             description: ctx.source.clone(),
             cached: true,
+            cache_key: Some(cache_key),
         });
     }
 
@@ -390,6 +434,7 @@ pub async fn resolve(
         source: base,
         description: ctx.source.clone(),
         cached: false,
+        cache_key: runtime.cache.is_some().then_some(cache_key),
     })
 }
 

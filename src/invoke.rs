@@ -332,65 +332,86 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
         "endpoint",
         &format!("{} {}", endpoint.kind, endpoint.shown()),
     );
-    let resolved = credentials::resolve(
-        &config,
-        &sts_config,
-        &RunTime {
-            mfa_code,
-            interactive: Terminal::is_interactive(),
-            cache: if opts.no_cache {
-                None
-            } else {
-                cache_for(config_key)
-            },
+    let runtime = RunTime {
+        mfa_code,
+        interactive: Terminal::is_interactive(),
+        cache: if opts.no_cache {
+            None
+        } else {
+            cache_for(config_key)
         },
-        &mut ctx,
-    )
-    .await?;
-    output::note(
-        "credentials",
-        &format!(
-            "{} (key {}{})",
-            resolved.description,
-            resolved.key_id,
-            if resolved.cached {
-                ", from the credential cache"
-            } else {
-                ""
-            }
-        ),
-    );
+    };
+    let sts_host = ctx.host.clone();
+    let mut resolved = credentials::resolve(&config, &sts_config, &runtime, &mut ctx).await?;
+    let note_credentials = |resolved: &credentials::Resolved| {
+        output::note(
+            "credentials",
+            &format!(
+                "{} (key {}{})",
+                resolved.description,
+                resolved.key_id,
+                if resolved.cached {
+                    ", from the credential cache"
+                } else {
+                    ""
+                }
+            ),
+        )
+    };
+    note_credentials(&resolved);
     output::note("model", &format!("{model} via {op}"));
 
-    ctx.host = endpoint.host();
-    let client = aws_sdk_bedrockruntime::Client::from_conf(
-        aws_sdk_bedrockruntime::config::Builder::from(&base)
-            .endpoint_url(endpoint.url.expose())
-            .credentials_provider(resolved.provider.clone())
-            .build(),
-    );
     let mut reply = output::Reply {
         print: opts.format == Format::Text,
         ..Default::default()
     };
     let started = Instant::now();
     let mut first_token: Option<Duration> = None;
-    let call = call(
-        &client,
-        &opts,
-        &model,
-        &request,
-        &mut reply,
-        &mut first_token,
-        started,
-        &ctx,
-    );
-    let outcome = tokio::select! {
-        r = call => r,
-        _ = tokio::signal::ctrl_c() => {
-            reply.finish();
-            return Err(Error::Interrupted);
+    let mut refreshed = false;
+    let outcome = loop {
+        ctx.host = endpoint.host();
+        let client = aws_sdk_bedrockruntime::Client::from_conf(
+            aws_sdk_bedrockruntime::config::Builder::from(&base)
+                .endpoint_url(endpoint.url.expose())
+                .credentials_provider(resolved.provider.clone())
+                .build(),
+        );
+        let call = call(
+            &client,
+            &opts,
+            &model,
+            &request,
+            &mut reply,
+            &mut first_token,
+            started,
+            &ctx,
+        );
+        let outcome = tokio::select! {
+            r = call => r,
+            _ = tokio::signal::ctrl_c() => {
+                reply.finish();
+                return Err(Error::Interrupted);
+            }
+        };
+        // A cached session AWS refuses (expired or revoked early) is evicted
+        // and the call made once more, with fresh credentials from STS.
+        if let Err(e) = &outcome
+            && !refreshed
+            && reply.text.is_empty()
+            && let Some(code) = resolved.refused_from_cache(e)
+        {
+            refreshed = true;
+            output::note(
+                "credentials",
+                &format!("the cached credentials were refused ({code}): evicted; asking STS"),
+            );
+            resolved.evict(&runtime);
+            ctx.host = sts_host.clone();
+            resolved = credentials::resolve(&config, &sts_config, &runtime, &mut ctx).await?;
+            note_credentials(&resolved);
+            continue;
         }
+        break outcome;
     };
     let total = started.elapsed();
     reply.finish();

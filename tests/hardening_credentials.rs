@@ -1,0 +1,428 @@
+//! Hardening of how `invoke` gets and keeps credentials, through the real
+//! binaries against the emulator: cached sessions that AWS refuses are
+//! evicted and replaced once; cache entries and the cache folder are opened
+//! the safe way (no symlinks, FIFOs, other owners or loose modes, no absurd
+//! expiries).
+
+mod common;
+
+use bedrock_private::cache::{CacheKey, CredentialCache};
+use bedrock_private::crypto::ConfigKey;
+use bedrock_private::emulator::identity::{
+    DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
+};
+use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults};
+use common::Dir;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const MODELS: &str = "\n[models]\nClaude-3-Haiku = anthropic.claude-3-haiku-20240307-v1:0\n";
+
+fn emulator(faults: Faults) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .unwrap()
+}
+
+/// Mode 2 through the emulator as VPC and STS endpoint; `extra` lines
+/// replace lines of the same key (`Key =` removes it).
+fn config(url: &str, extra: &[&str]) -> String {
+    let lines = vec![
+        "UseVPCe = true".to_string(),
+        "GetCredentialsFrom = 2".into(),
+        "Region = us-west-2".into(),
+        format!("AccessKey = {DEMO_ACCESS_KEY}"),
+        format!("SecretKey = {DEMO_SECRET_KEY}"),
+        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
+        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
+        format!("VPCEndpointURL = {url}"),
+        format!("STSEndpointURL = {url}"),
+        "ModelID = Claude-3-Haiku".into(),
+    ];
+    let lines = common::with_overrides(lines, extra);
+    format!("[default]\n{}\n{MODELS}", lines.join("\n"))
+}
+
+/// Writes and encrypts a config as `config.properties` (key beside it).
+fn sealed(d: &Dir, plain: &str) {
+    d.write("plain.properties", plain);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok();
+    std::fs::remove_file(d.join("plain.properties")).unwrap();
+}
+
+/// `invoke --prompt hi` on the config of `d`, with the cache in `d/cache`.
+fn invoke(d: &Dir) -> common::Run {
+    d.run("invoke")
+        .env(
+            "BEDROCK_PRIVATE_CACHE_DIR",
+            d.join("cache").to_str().unwrap(),
+        )
+        .args(["--config", "config.properties", "--prompt", "hi"])
+}
+
+fn count(emu: &Emulator, operation: &str) -> usize {
+    emu.record
+        .entries()
+        .iter()
+        .filter(|e| e.operation == operation)
+        .count()
+}
+
+fn bedrock_keys(emu: &Emulator) -> Vec<String> {
+    emu.record
+        .entries()
+        .iter()
+        .filter(|e| e.service == "bedrock")
+        .filter_map(|e| e.access_key_id.clone())
+        .collect()
+}
+
+/// The config's key, to write cache entries as `invoke` does.
+fn config_key(d: &Dir) -> ConfigKey {
+    ConfigKey::parse(
+        bedrock_private::Secret::new(d.read("config.properties.key")),
+        "test",
+    )
+    .unwrap()
+}
+
+/// The entry `invoke` uses for the config of [`config`] (no USER set).
+fn cache_key(emu: &Emulator) -> CacheKey {
+    CacheKey {
+        role: DEMO_ROLE_ARN.into(),
+        external_id: Some(DEMO_EXTERNAL_ID.into()),
+        source: DEMO_ACCESS_KEY.into(),
+        region: "us-west-2".into(),
+        sts_endpoint: Some(emu.base_url.clone()),
+        session: "bedrock-private-user/900".into(),
+        ..CacheKey::default()
+    }
+}
+
+/// The one entry in the cache folder of `d`.
+fn entry(d: &Dir) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(d.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cred"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn chown(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), None).unwrap();
+}
+
+// ---------------------------------------------------------------- eviction
+
+/// Before: a cached session that AWS had stopped honouring (here, the
+/// emulator's --session-ttl ends it early) failed every run with
+/// ExpiredTokenException until the entry expired by itself.
+#[test]
+fn an_expired_cached_session_is_evicted_and_the_call_retried_with_fresh_credentials() {
+    let emu = emulator(Faults {
+        session_ttl: Some(Duration::from_secs(3)),
+        ..Faults::default()
+    });
+    let d = Dir::new();
+    sealed(&d, &config(&emu.base_url, &[]));
+    invoke(&d).ok();
+    assert_eq!(count(&emu, "AssumeRole"), 1);
+    let first = std::fs::read_to_string(entry(&d)).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+
+    let done = invoke(&d).ok();
+    done.stdout_has("Reply from anthropic.claude-3-haiku")
+        .stderr_has("the cached credentials were refused (ExpiredTokenException)");
+    let record = emu.record.entries();
+    let bedrock: Vec<_> = record.iter().filter(|e| e.service == "bedrock").collect();
+    assert_eq!(bedrock.len(), 3, "{record:?}");
+    assert_eq!(bedrock[1].error.as_deref(), Some("ExpiredTokenException"));
+    assert_eq!(bedrock[2].status, 200);
+    assert_ne!(bedrock[1].access_key_id, bedrock[2].access_key_id);
+    assert_eq!(count(&emu, "AssumeRole"), 2, "fresh credentials from STS");
+    assert_ne!(
+        std::fs::read_to_string(entry(&d)).unwrap(),
+        first,
+        "the refused entry was replaced"
+    );
+    // The fresh session is what the cache now holds.
+    invoke(&d).ok().stderr_has("from the credential cache");
+    assert_eq!(count(&emu, "AssumeRole"), 2);
+}
+
+/// The retry happens once: fresh credentials that are refused too end the run.
+#[test]
+fn a_refused_cache_entry_is_retried_only_once() {
+    // Every session the emulator issues is already over.
+    let emu = emulator(Faults {
+        session_ttl: Some(Duration::ZERO),
+        ..Faults::default()
+    });
+    let d = Dir::new();
+    sealed(&d, &config(&emu.base_url, &[]));
+    // Not from the cache: no retry.
+    invoke(&d).code(253).stderr_has("ExpiredTokenException");
+    assert_eq!(
+        (count(&emu, "AssumeRole"), bedrock_keys(&emu).len()),
+        (1, 1)
+    );
+    // From the cache: one eviction, one fresh session, one more call.
+    invoke(&d)
+        .code(253)
+        .stderr_has("the cached credentials were refused (ExpiredTokenException)")
+        .stderr_has("Bedrock: ExpiredTokenException");
+    assert_eq!(
+        (count(&emu, "AssumeRole"), bedrock_keys(&emu).len()),
+        (2, 3)
+    );
+}
+
+/// Before: an entry whose key AWS does not know (UnrecognizedClient) or
+/// whose secret does not match (InvalidSignature) failed every run.
+#[test]
+fn cache_entries_with_an_unknown_key_or_a_wrong_secret_are_evicted_and_retried() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(&d, &config(&emu.base_url, &[]));
+    invoke(&d).ok();
+    let cache = CredentialCache::new(d.join("cache"), config_key(&d));
+    let k = cache_key(&emu);
+    let good = cache.load(&k).expect("the test computes invoke's entry");
+    let expiry = good.expiry();
+    let cases = [
+        (
+            "UnrecognizedClientException",
+            aws_credential_types::Credentials::new(
+                "ASIAUNKNOWNKEY000001",
+                good.secret_access_key(),
+                good.session_token().map(str::to_string),
+                expiry,
+                "test",
+            ),
+        ),
+        (
+            "InvalidSignatureException",
+            aws_credential_types::Credentials::new(
+                good.access_key_id(),
+                "not-the-secret-of-this-session",
+                good.session_token().map(str::to_string),
+                expiry,
+                "test",
+            ),
+        ),
+    ];
+    for (n, (code, creds)) in cases.into_iter().enumerate() {
+        cache.store(&k, &creds);
+        invoke(&d)
+            .ok()
+            .stderr_has(&format!("the cached credentials were refused ({code})"));
+        assert_eq!(count(&emu, "AssumeRole"), n + 2);
+        let replaced = cache.load(&k).unwrap();
+        assert_ne!(replaced.secret_access_key(), creds.secret_access_key());
+        assert_ne!(replaced.access_key_id(), creds.access_key_id());
+    }
+}
+
+// ------------------------------------------------------------- safe opening
+
+/// Before: entries were read through symlinks and FIFOs (a FIFO hung the
+/// run), whoever owned them and whatever their mode.
+#[test]
+fn cache_entries_that_are_symlinks_fifos_or_not_private_are_misses_and_replaced() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(&d, &config(&emu.base_url, &[]));
+    invoke(&d).ok();
+    let path = entry(&d);
+    let valid = std::fs::read(&path).unwrap();
+    let assume_roles = || count(&emu, "AssumeRole");
+
+    // A symlink to a valid entry elsewhere: not followed, and the link (not
+    // its target) is replaced.
+    let target = d.join("elsewhere.cred");
+    std::fs::write(&target, &valid).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let before = assume_roles();
+    invoke(&d).ok();
+    assert_eq!(assume_roles(), before + 1, "a symlinked entry is a miss");
+    assert_eq!(std::fs::read(&target).unwrap(), valid, "target untouched");
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(mode(&path), 0o600);
+
+    // A FIFO: never opened for a blocking read.
+    std::fs::remove_file(&path).unwrap();
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let before = assume_roles();
+    let done = invoke(&d)
+        .output_within(Duration::from_secs(20))
+        .expect("a FIFO in the cache must not hang the run");
+    assert_eq!(done.output.status.code(), Some(0), "{}", done.describe());
+    assert_eq!(assume_roles(), before + 1);
+    assert!(
+        !std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    // Readable by others: a miss, replaced by a 0600 file.
+    std::fs::write(&path, &valid).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = assume_roles();
+    invoke(&d).ok();
+    assert_eq!(assume_roles(), before + 1, "a 0644 entry is a miss");
+    assert_eq!(mode(&path), 0o600);
+
+    // Owned by someone else (only root can make one).
+    if is_root() {
+        std::fs::write(&path, &valid).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        chown(&path, 65534);
+        let before = assume_roles();
+        invoke(&d).ok();
+        assert_eq!(assume_roles(), before + 1, "another user's entry is a miss");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
+    }
+
+    // The plain 0600 file of this user is still a hit.
+    invoke(&d).ok().stderr_has("from the credential cache");
+}
+
+/// Before: an expiry past what SystemTime can hold panicked (exit 101), and
+/// one centuries ahead was trusted.
+#[test]
+fn absurd_expiries_in_the_cache_are_misses_never_panics() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(&d, &config(&emu.base_url, &[]));
+    invoke(&d).ok();
+    let path = entry(&d);
+    let key = config_key(&d);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expiries = [
+        serde_json::json!(u64::MAX),
+        serde_json::json!(i64::MAX),
+        serde_json::json!(now + 100 * 365 * 24 * 3600),
+        serde_json::json!(1e300),
+        serde_json::json!(-5),
+        serde_json::json!(0),
+        serde_json::json!("soon"),
+    ];
+    for expires in expiries {
+        let body = serde_json::json!({
+            "access_key_id": "ASIABOGUSEXPIRY00001",
+            "secret_access_key": "bogus",
+            "session_token": "bogus",
+            "expires": expires,
+        });
+        let token = key.token_at(&bedrock_private::Secret::new(body.to_string()), now);
+        bedrock_private::fsutil::write_private(
+            &path,
+            token.as_bytes(),
+            bedrock_private::fsutil::Existing::Replace,
+        )
+        .unwrap();
+        let before = count(&emu, "AssumeRole");
+        let done = invoke(&d).output();
+        assert_eq!(
+            done.output.status.code(),
+            Some(0),
+            "expires {expires}\n{}",
+            done.describe()
+        );
+        assert!(!done.stderr().contains("panicked"), "{}", done.describe());
+        assert_eq!(count(&emu, "AssumeRole"), before + 1, "expires {expires}");
+    }
+    assert!(
+        !bedrock_keys(&emu)
+            .iter()
+            .any(|k| k == "ASIABOGUSEXPIRY00001"),
+        "an absurd entry was used"
+    );
+}
+
+/// Before: an existing cache folder was chmod'ed 0700 through a symlink
+/// (changing its target) and whoever owned it, and used.
+#[test]
+fn a_cache_folder_that_is_a_symlink_or_someone_elses_is_refused_not_chmoded() {
+    use std::os::unix::fs::PermissionsExt;
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(&d, &config(&emu.base_url, &[]));
+
+    // A missing folder is created 0700.
+    invoke(&d).ok();
+    assert_eq!(mode(&d.join("cache")), 0o700);
+    std::fs::remove_dir_all(d.join("cache")).unwrap();
+
+    // A symlink to a folder: refused, the target neither chmod'ed nor written.
+    let real = d.join("real-cache");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(&real, d.join("cache")).unwrap();
+    let folder = d.join("cache").display().to_string();
+    for _ in 0..2 {
+        let done = invoke(&d).ok();
+        let warning = format!("warning: credential cache not used: {folder} is a symbolic link");
+        assert_eq!(
+            done.stderr().matches(&warning).count(),
+            1,
+            "warned once per run\n{}",
+            done.describe()
+        );
+    }
+    assert_eq!(mode(&real), 0o755, "the link's target was chmod'ed");
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+    assert_eq!(count(&emu, "AssumeRole"), 3, "each run without the cache");
+    std::fs::remove_file(d.join("cache")).unwrap();
+
+    // Someone else's folder (only root can make one).
+    if is_root() {
+        let theirs = d.join("cache");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+        chown(&theirs, 65534);
+        invoke(&d).ok().stderr_has(&format!(
+            "warning: credential cache not used: {folder} belongs to user 65534"
+        ));
+        assert_eq!(mode(&theirs), 0o755, "someone else's folder was chmod'ed");
+        assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0);
+    }
+
+    // This user's own folder with a loose mode is tightened and used.
+    std::fs::remove_dir_all(d.join("cache")).ok();
+    std::fs::create_dir(d.join("cache")).unwrap();
+    std::fs::set_permissions(d.join("cache"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    invoke(&d).ok();
+    assert_eq!(mode(&d.join("cache")), 0o700);
+    invoke(&d).ok().stderr_has("from the credential cache");
+}
