@@ -692,11 +692,13 @@ async fn load(
 ) -> Step {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let client = aws_sdk_bedrockruntime::Client::from_conf(
-        aws_sdk_bedrockruntime::config::Builder::from(&plan.base)
-            .endpoint_url(endpoint.url.expose())
-            .credentials_provider(provider)
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-            .build(),
+        crate::invoke::bedrock_config(
+            &plan.base,
+            endpoint.url.expose(),
+            crate::invoke::BedrockAuth::SigV4(provider),
+        )
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .build(),
     );
     let next = std::sync::Arc::new(AtomicUsize::new(0));
     let cpu_before = cpu_us();
@@ -842,10 +844,12 @@ async fn ping(
     ctx: &Context,
 ) -> std::result::Result<f64, (f64, Error)> {
     let client = aws_sdk_bedrockruntime::Client::from_conf(
-        aws_sdk_bedrockruntime::config::Builder::from(&plan.base)
-            .endpoint_url(endpoint.url.expose())
-            .credentials_provider(provider)
-            .build(),
+        crate::invoke::bedrock_config(
+            &plan.base,
+            endpoint.url.expose(),
+            crate::invoke::BedrockAuth::SigV4(provider),
+        )
+        .build(),
     );
     let mut ctx = ctx.clone();
     ctx.host = endpoint.host();

@@ -137,6 +137,14 @@ pub fn service_error(hop: Hop, code: String, message: String, ctx: &Context) -> 
                 }
             )),
         ),
+        "AccessDeniedException" if message.contains("API Key") => (
+            RemoteKind::Credentials,
+            Some(format!(
+                "the Bedrock API key in {} was refused: it is wrong, expired (short-term keys last at most 12 hours) \
+                 or for another region; leave --auth bearer out to sign with the config's credentials",
+                crate::invoke::BEARER_ENV
+            )),
+        ),
         "AccessDeniedException" => (RemoteKind::Service, Some(access_denied_hint(&message, ctx))),
         "ValidationException" => (RemoteKind::Service, validation_hint(&message, ctx)),
         "ResourceNotFoundException" => (

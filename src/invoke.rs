@@ -74,6 +74,106 @@ pub struct InvokeOptions {
     pub overrides: crate::resolve::Overrides,
     /// `--no-cache`: always ask STS.
     pub no_cache: bool,
+    /// `--auth`: how the Bedrock call is authenticated.
+    pub auth: Auth,
+}
+
+/// How the Bedrock call is authenticated (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Auth {
+    /// SigV4, with the credentials the config describes.
+    #[default]
+    Sigv4,
+    /// The Bedrock API key in `AWS_BEARER_TOKEN_BEDROCK`, as a bearer token.
+    Bearer,
+}
+
+/// The environment variable holding a Bedrock API key, which the SDK would
+/// send on its own; this tool sends it only with `--auth bearer`.
+pub const BEARER_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
+
+/// The Bedrock API key for `--auth bearer`; `None` for SigV4.
+pub(crate) fn bearer_token(auth: Auth) -> Result<Option<Secret>> {
+    match auth {
+        Auth::Sigv4 => Ok(None),
+        Auth::Bearer => match std::env::var(BEARER_ENV) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
+            _ => Err(Error::Usage(format!(
+                "--auth bearer: {BEARER_ENV} is not set; set it to a Bedrock API key, \
+                 or leave --auth out to sign with the config's credentials"
+            ))),
+        },
+    }
+}
+
+/// One line on how the Bedrock call is authenticated, for the plan and the notes.
+fn describe_auth(bearer: Option<&Secret>) -> String {
+    match bearer {
+        Some(token) => format!(
+            "bearer: the Bedrock API key in {BEARER_ENV} ({} characters); the config's credentials are not used",
+            token.char_count()
+        ),
+        None if std::env::var_os(BEARER_ENV).is_some() => format!(
+            "SigV4 with the config's credentials; {BEARER_ENV} is set and not sent (--auth bearer sends it)"
+        ),
+        None => "SigV4 with the config's credentials".into(),
+    }
+}
+
+/// What authenticates a Bedrock client.
+pub(crate) enum BedrockAuth {
+    /// SigV4 with these credentials.
+    SigV4(aws_credential_types::provider::SharedCredentialsProvider),
+    /// A Bedrock API key, sent as a bearer token.
+    Bearer(Secret),
+}
+
+/// The configuration of a Bedrock client for `url`, authenticated the way
+/// `auth` says and no other.
+///
+/// Built from an `SdkConfig`, the SDK reads `AWS_BEARER_TOKEN_BEDROCK` on
+/// its own, prefers it to SigV4 and sends it: a token left in the
+/// environment would replace the credentials the config names and the tool
+/// reports. So for SigV4 the scheme is chosen explicitly and the bearer
+/// identity replaced by one that never yields a token.
+pub(crate) fn bedrock_config(
+    base: &SdkConfig,
+    url: &str,
+    auth: BedrockAuth,
+) -> aws_sdk_bedrockruntime::config::Builder {
+    use aws_smithy_runtime_api::client::auth::AuthSchemeId;
+    use aws_smithy_runtime_api::client::auth::http::HTTP_BEARER_AUTH_SCHEME_ID;
+    let builder = aws_sdk_bedrockruntime::config::Builder::from(base).endpoint_url(url);
+    match auth {
+        BedrockAuth::SigV4(provider) => builder
+            .credentials_provider(provider)
+            .auth_scheme_preference([AuthSchemeId::new("sigv4")])
+            .token_provider(NoBearerToken),
+        BedrockAuth::Bearer(token) => builder
+            .auth_scheme_preference([HTTP_BEARER_AUTH_SCHEME_ID])
+            .bearer_token(aws_sdk_bedrockruntime::config::Token::new(
+                token.expose(),
+                None,
+            )),
+    }
+}
+
+/// The bearer identity of a SigV4 client: never a token, so the one in the
+/// environment cannot be sent even if the SDK chose bearer auth.
+#[derive(Debug)]
+struct NoBearerToken;
+
+impl aws_credential_types::provider::token::ProvideToken for NoBearerToken {
+    fn provide_token<'a>(&'a self) -> aws_credential_types::provider::future::ProvideToken<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideToken::ready(Err(
+            aws_credential_types::provider::error::TokenError::not_loaded(
+                "bearer auth is off: --auth bearer turns it on",
+            ),
+        ))
+    }
 }
 
 /// The operation a request and streaming choice lead to.
@@ -240,12 +340,6 @@ pub(crate) async fn base_sdk_config(
 }
 
 fn warn_environment(config: &Config) {
-    if std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_some() {
-        eprintln!(
-            "warning: AWS_BEARER_TOKEN_BEDROCK is set: the Bedrock client may use that API key instead of the {} credentials; unset it to use the config's",
-            config.source.word()
-        );
-    }
     let uses_env = matches!(
         config.source,
         crate::config::CredentialSource::AssumeRole | crate::config::CredentialSource::DefaultChain
@@ -300,9 +394,19 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let op = operation(&request, opts.stream);
+    let bearer = bearer_token(opts.auth)?;
 
     if opts.dry_run {
-        print_plan(&opts, &config, &region, &endpoint, &model, &request, op);
+        print_plan(
+            &opts,
+            bearer.as_ref(),
+            &config,
+            &region,
+            &endpoint,
+            &model,
+            &request,
+            op,
+        );
         return Ok(());
     }
     warn_environment(&config);
@@ -342,7 +446,12 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
         },
     };
     let sts_host = ctx.host.clone();
-    let mut resolved = credentials::resolve(&config, &sts_config, &runtime, &mut ctx).await?;
+    // With a bearer token no SigV4 credentials are used, so none are
+    // resolved (no STS call) or reported.
+    let mut resolved = match bearer {
+        Some(_) => None,
+        None => Some(credentials::resolve(&config, &sts_config, &runtime, &mut ctx).await?),
+    };
     let note_credentials = |resolved: &credentials::Resolved| {
         output::note(
             "credentials",
@@ -358,7 +467,13 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
             ),
         )
     };
-    note_credentials(&resolved);
+    match &resolved {
+        Some(r) => note_credentials(r),
+        None => ctx.source = "the Bedrock API key".into(),
+    }
+    if resolved.is_none() || std::env::var_os(BEARER_ENV).is_some() {
+        output::note("auth", &describe_auth(bearer.as_ref()));
+    }
     output::note("model", &format!("{model} via {op}"));
 
     let mut reply = output::Reply {
@@ -370,11 +485,13 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
     let mut refreshed = false;
     let outcome = loop {
         ctx.host = endpoint.host();
+        let auth = match (&bearer, &resolved) {
+            (Some(token), _) => BedrockAuth::Bearer(token.clone()),
+            (None, Some(r)) => BedrockAuth::SigV4(r.provider.clone()),
+            (None, None) => unreachable!("SigV4 credentials are resolved above"),
+        };
         let client = aws_sdk_bedrockruntime::Client::from_conf(
-            aws_sdk_bedrockruntime::config::Builder::from(&base)
-                .endpoint_url(endpoint.url.expose())
-                .credentials_provider(resolved.provider.clone())
-                .build(),
+            bedrock_config(&base, endpoint.url.expose(), auth).build(),
         );
         let call = call(
             &client,
@@ -398,17 +515,19 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
         if let Err(e) = &outcome
             && !refreshed
             && reply.text.is_empty()
-            && let Some(code) = resolved.refused_from_cache(e)
+            && let Some(r) = &resolved
+            && let Some(code) = r.refused_from_cache(e)
         {
             refreshed = true;
             output::note(
                 "credentials",
                 &format!("the cached credentials were refused ({code}): evicted; asking STS"),
             );
-            resolved.evict(&runtime);
+            r.evict(&runtime);
             ctx.host = sts_host.clone();
-            resolved = credentials::resolve(&config, &sts_config, &runtime, &mut ctx).await?;
-            note_credentials(&resolved);
+            let fresh = credentials::resolve(&config, &sts_config, &runtime, &mut ctx).await?;
+            note_credentials(&fresh);
+            resolved = Some(fresh);
             continue;
         }
         break outcome;
@@ -453,9 +572,17 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
                     .into(),
                     url: endpoint.shown(),
                 },
-                credentials: CredentialsReport {
-                    source: resolved.description.clone(),
-                    access_key_id: resolved.key_id.clone(),
+                credentials: match &resolved {
+                    Some(r) => CredentialsReport {
+                        auth: "sigv4",
+                        source: r.description.clone(),
+                        access_key_id: Some(r.key_id.clone()),
+                    },
+                    None => CredentialsReport {
+                        auth: "bearer",
+                        source: format!("the Bedrock API key in {BEARER_ENV}"),
+                        access_key_id: None,
+                    },
                 },
                 stop_reason,
                 usage,
@@ -486,8 +613,10 @@ fn read_stdin() -> Result<String> {
     Ok(text)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn print_plan(
     opts: &InvokeOptions,
+    bearer: Option<&Secret>,
     config: &Config,
     region: &Region,
     endpoint: &Endpoint,
@@ -519,7 +648,17 @@ fn print_plan(
             "endpoint",
             format!("{} {}", endpoint.kind, endpoint.shown()),
         ),
-        ("credentials", credentials::describe(config)),
+        (
+            "credentials",
+            match bearer {
+                Some(_) => format!(
+                    "not used (--auth bearer): {}",
+                    credentials::describe(config)
+                ),
+                None => credentials::describe(config),
+            },
+        ),
+        ("auth", describe_auth(bearer)),
         ("sts", sts),
         ("model", model.to_string()),
         ("operation", op.to_string()),

@@ -2,7 +2,7 @@
 //! typed into [`InvokeOptions`] before anything runs.
 
 use crate::error::{Error, ExitCode, Result};
-use crate::invoke::InvokeOptions;
+use crate::invoke::{Auth, InvokeOptions};
 use crate::output::Format;
 use crate::request::RequestArgs;
 use crate::secret::Secret;
@@ -97,6 +97,11 @@ pub struct Args {
     /// Always ask STS; do not read or write the credential cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// How the Bedrock call is authenticated: SigV4 with the config's
+    /// credentials, or the Bedrock API key in $AWS_BEARER_TOKEN_BEDROCK
+    /// (sent only when asked for).
+    #[arg(long, value_enum, default_value_t = Auth::Sigv4)]
+    pub auth: Auth,
     /// Debug logs on stderr (secrets are never logged).
     #[arg(long, global = true)]
     pub debug: bool,
@@ -202,6 +207,7 @@ impl Args {
             debug: self.debug,
             overrides: crate::resolve::Overrides::default(),
             no_cache: self.no_cache,
+            auth: self.auth,
         })
     }
 }

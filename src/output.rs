@@ -99,10 +99,12 @@ pub struct EndpointReport {
 /// The credentials part of a report.
 #[derive(Debug, Serialize)]
 pub struct CredentialsReport {
+    /// `sigv4` or `bearer`: what authenticated the call.
+    pub auth: &'static str,
     /// How they were obtained.
     pub source: String,
-    /// The access key id, redacted.
-    pub access_key_id: String,
+    /// The access key id, redacted; none for a bearer token.
+    pub access_key_id: Option<String>,
 }
 
 /// Token counts.
