@@ -530,14 +530,25 @@ pub async fn check(opts: &CheckOptions) -> Report {
                     summary.push_str("; same account");
                 }
             }
-            let mut s = Step::new("identity", None, Status::Pass, started, summary);
-            s.details = json!({
-                "source": {"arn": src.0, "account": src.1},
-                "assumed": assumed.as_ref().map(|a| json!({"arn": a.0, "account": a.1,
-                    "expires": resolved.expiry.map(crate::emulator::sigv4::format_iso)})),
-                "cross_account": assumed.as_ref().map(|a| a.1 != src.1),
-                "access_key_id": resolved.key_id,
-            });
+            // The assumed role's ARN and account follow the rule of the
+            // rest of the output: redacted as the role ARN is.
+            let mut s = Step::new(
+                "identity",
+                None,
+                Status::Pass,
+                started,
+                plan.scrubber.scrub(&summary),
+            );
+            s.details = plan_scrub(
+                &plan.scrubber,
+                json!({
+                    "source": {"arn": src.0, "account": src.1},
+                    "assumed": assumed.as_ref().map(|a| json!({"arn": a.0, "account": a.1,
+                        "expires": resolved.expiry.map(crate::emulator::sigv4::format_iso)})),
+                    "cross_account": assumed.as_ref().map(|a| a.1 != src.1),
+                    "access_key_id": resolved.key_id,
+                }),
+            );
             steps.push(s);
         }
     }
@@ -852,7 +863,7 @@ async fn ping(
         .build(),
     );
     let mut ctx = ctx.clone();
-    ctx.host = endpoint.host();
+    ctx.host = Some(diagnose::shown_host(&endpoint.shown()));
     ctx.endpoint = Some(format!("the {} {}", endpoint.kind, endpoint.shown()));
     let started = Instant::now();
     let result = ping_call(&client, &model.id).send().await;
@@ -941,34 +952,29 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
     let mut sts_builder = base.to_builder();
     sts_builder.set_endpoint_url(Some(sts_url.clone()));
     let sts_config = sts_builder.build();
-    let sts_shown = match &config.sts_endpoint_url {
-        Some(u) => host_shown(&secret::redact_url(u.secret())),
-        None => url::Url::parse(&sts_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default(),
-    };
+    let sts_shown = crate::invoke::sts_host_shown(&config, &region);
     let mut targets = Vec::new();
     if let Some(t) = Target::from_url(
         "bedrock",
         Hop::Bedrock,
         endpoint.url.expose(),
-        host_shown(&endpoint.shown()),
+        diagnose::shown_host(&endpoint.shown()),
     ) {
         targets.push(t);
     }
-    if let Some(t) = Target::from_url("sts", Hop::Sts, &sts_url, sts_shown) {
+    if let Some(t) = Target::from_url("sts", Hop::Sts, &sts_url, sts_shown.clone()) {
         targets.push(t);
     }
     let mfa_code = o.mfa_code.clone();
-    let scrubber = crate::invoke::scrubber(&config, &mfa_code.iter().collect::<Vec<_>>());
+    let mut scrubber = crate::invoke::scrubber(&config, &mfa_code.iter().collect::<Vec<_>>());
+    if endpoint.kind != EndpointKind::Public {
+        crate::invoke::scrub_endpoint(&mut scrubber, &endpoint.url);
+    }
     let context = Context {
         region: region.to_string(),
         model: model.as_ref().map(|m| m.id.clone()),
         scrubber: scrubber.clone(),
-        host: url::Url::parse(&sts_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string)),
+        host: Some(sts_shown.clone()),
         ..Context::default()
     };
     let summary = format!(
@@ -997,18 +1003,6 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
         context,
         mfa_code,
     })
-}
-
-/// The host part of a URL as shown.
-fn host_shown(shown_url: &str) -> String {
-    shown_url
-        .split("://")
-        .nth(1)
-        .unwrap_or(shown_url)
-        .split(['/'])
-        .next()
-        .unwrap_or("")
-        .to_string()
 }
 
 /// Prints the report: a table on stdout, or JSON.

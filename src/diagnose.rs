@@ -33,14 +33,65 @@ pub struct Context {
     pub model: Option<String>,
     /// The endpoint, as shown, and its kind.
     pub endpoint: Option<String>,
-    /// The host a hop connects to.
+    /// The host a hop connects to, as shown (a VPC endpoint's id masked).
     pub host: Option<String>,
     /// Removes secrets from AWS's messages.
     pub scrubber: Scrubber,
 }
 
+/// The host part of a URL as shown (`https://vpce-0a1****.bedrock-runtime...:443/`
+/// gives `vpce-0a1****.bedrock-runtime...:443`), for hints that name a host.
+pub(crate) fn shown_host(shown_url: &str) -> String {
+    shown_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(shown_url)
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `host:port` without the port (an IPv6 address in brackets kept whole).
+fn without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// The error with every secret the scrubber knows removed from its message
+/// and hint: hints name hosts and identities, which follow the same rule as
+/// the rest of the output.
+fn scrubbed(error: Error, ctx: &Context) -> Error {
+    match error {
+        Error::Remote {
+            hop,
+            code,
+            message,
+            hint,
+            kind,
+        } => Error::Remote {
+            hop,
+            code,
+            message: ctx.scrubber.scrub(&message),
+            hint: hint.map(|h| ctx.scrubber.scrub(&h)),
+            kind,
+        },
+        other => other,
+    }
+}
+
 /// Diagnoses an SDK error from `hop`.
 pub fn sdk_error<E, R>(hop: Hop, err: &SdkError<E, R>, ctx: &Context) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    scrubbed(sdk_error_unscrubbed(hop, err, ctx), ctx)
+}
+
+fn sdk_error_unscrubbed<E, R>(hop: Hop, err: &SdkError<E, R>, ctx: &Context) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -76,6 +127,10 @@ where
 
 /// Diagnoses an error code and message that a service returned.
 pub fn service_error(hop: Hop, code: String, message: String, ctx: &Context) -> Error {
+    scrubbed(service_error_unscrubbed(hop, code, message, ctx), ctx)
+}
+
+fn service_error_unscrubbed(hop: Hop, code: String, message: String, ctx: &Context) -> Error {
     let key = ctx
         .key_id
         .as_deref()
@@ -218,7 +273,7 @@ fn validation_hint(message: &str, ctx: &Context) -> Option<String> {
 }
 
 fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
-    let host = ctx.host.as_deref().unwrap_or("the endpoint");
+    let host = ctx.host.as_deref().map_or("the endpoint", without_port);
     let lower = detail.to_ascii_lowercase();
     let hint = if lower.contains("certificate")
         || lower.contains("tls")
@@ -254,6 +309,14 @@ fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
 /// Diagnoses a credentials provider failure: an STS error inside it gets
 /// the STS diagnosis; otherwise the failure is described for its hop.
 pub fn credentials_error(
+    hop: Hop,
+    err: &aws_credential_types::provider::error::CredentialsError,
+    ctx: &Context,
+) -> Error {
+    scrubbed(credentials_error_unscrubbed(hop, err, ctx), ctx)
+}
+
+fn credentials_error_unscrubbed(
     hop: Hop,
     err: &aws_credential_types::provider::error::CredentialsError,
     ctx: &Context,

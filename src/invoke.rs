@@ -222,30 +222,38 @@ fn cache_for(key: Option<ConfigKey>) -> Option<crate::cache::CredentialCache> {
     ))
 }
 
-/// Every secret of the config, to scrub from what AWS says.
+/// Every secret of the config, to scrub from what AWS says and from hints:
+/// each shown by the same rule as everywhere else.
 pub(crate) fn scrubber(config: &Config, extra: &[&Secret]) -> Scrubber {
     let mut s = Scrubber::new();
     if let Some(a) = &config.assume_role_arn {
         s.add(a.secret(), secret::redact_arn(a.secret()));
-    }
-    for u in [&config.vpc_endpoint_url, &config.sts_endpoint_url]
-        .into_iter()
-        .flatten()
-    {
-        s.add(u.secret(), secret::redact_url(u.secret()));
-        if let Ok(url) = url::Url::parse(u.secret().expose())
-            && let Some(host) = url.host_str()
-            && !host.starts_with("127.")
-            && host != "localhost"
-        {
-            let h = Secret::new(host);
-            s.add(
-                &h,
-                secret::redact_url(&Secret::new(format!("https://{host}")))
-                    .trim_start_matches("https://")
-                    .to_string(),
-            );
+        // AWS names the role's sessions (`arn:aws:sts::ACCOUNT:assumed-role/
+        // NAME/SESSION`) and its account in its own messages and in
+        // GetCallerIdentity: both give the role away.
+        let parts: Vec<&str> = a.secret().expose().splitn(6, ':').collect();
+        if let [_, partition, _, _, account, resource] = parts[..] {
+            let name = resource.rsplit('/').next().unwrap_or(resource);
+            let session = Secret::new(format!(
+                "arn:{partition}:sts::{account}:assumed-role/{name}"
+            ));
+            s.add(&session, secret::redact_arn(&session));
+            s.add(&Secret::new(account), secret::redact_account(account));
         }
+    }
+    let sts_env = std::env::var("AWS_ENDPOINT_URL_STS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(Secret::new);
+    for u in [
+        config.vpc_endpoint_url.as_ref().map(|u| u.secret()),
+        config.sts_endpoint_url.as_ref().map(|u| u.secret()),
+        sts_env.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        scrub_endpoint(&mut s, u);
     }
     for k in [&config.access_key].into_iter().flatten() {
         s.add(k, secret::redact_access_key(k));
@@ -260,6 +268,40 @@ pub(crate) fn scrubber(config: &Config, extra: &[&Secret]) -> Scrubber {
         s.add(e, "(redacted)".into());
     }
     s
+}
+
+/// Adds an endpoint URL and its host to `s`, each shown as
+/// [`secret::redact_url`] shows it.
+pub(crate) fn scrub_endpoint(s: &mut Scrubber, url: &Secret) {
+    s.add(url, secret::redact_url(url));
+    if let Ok(parsed) = url::Url::parse(url.expose())
+        && let Some(host) = parsed.host_str()
+    {
+        let shown =
+            diagnose::shown_host(&secret::redact_url(&Secret::new(format!("https://{host}"))));
+        if shown != host {
+            s.add(&Secret::new(host), shown);
+        }
+    }
+}
+
+/// The STS host as it may be shown: the configured (or environment's)
+/// endpoint with its id masked, else the regional public name.
+pub(crate) fn sts_host_shown(config: &Config, region: &Region) -> String {
+    let url = config
+        .sts_endpoint_url
+        .as_ref()
+        .map(|u| u.secret().clone())
+        .or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL_STS")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret::new)
+        });
+    match url {
+        Some(u) => diagnose::shown_host(&secret::redact_url(&u)),
+        None => format!("sts.{region}.amazonaws.com"),
+    }
 }
 
 /// The region: the file's, `--region`, or the AWS environment; a file and a
@@ -417,18 +459,17 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
         model: Some(model.id.clone()),
         endpoint: Some(format!("the {} {}", endpoint.kind, endpoint.shown())),
         scrubber: scrubber(&config, &mfa_code.iter().collect::<Vec<_>>()),
+        host: Some(sts_host_shown(&config, &region)),
         ..Context::default()
     };
+    if endpoint.kind != EndpointKind::Public {
+        scrub_endpoint(&mut ctx.scrubber, &endpoint.url);
+    }
 
     let base = base_sdk_config(&config, &path, &region, &opts).await?;
     let mut sts_builder = base.to_builder();
     if let Some(url) = &config.sts_endpoint_url {
         sts_builder = sts_builder.endpoint_url(url.secret().expose());
-        ctx.host = url::Url::parse(url.secret().expose())
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string));
-    } else {
-        ctx.host = Some(format!("sts.{region}.amazonaws.com"));
     }
     let sts_config = sts_builder.build();
 
@@ -484,7 +525,7 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
     let mut first_token: Option<Duration> = None;
     let mut refreshed = false;
     let outcome = loop {
-        ctx.host = endpoint.host();
+        ctx.host = Some(diagnose::shown_host(&endpoint.shown()));
         let auth = match (&bearer, &resolved) {
             (Some(token), _) => BedrockAuth::Bearer(token.clone()),
             (None, Some(r)) => BedrockAuth::SigV4(r.provider.clone()),

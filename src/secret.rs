@@ -68,11 +68,16 @@ pub fn redact_arn(value: &Secret) -> String {
     if parts.len() != 6 || parts[0] != "arn" {
         return format!("({} characters)", value.char_count());
     }
-    let account = parts[4];
+    let account = redact_account(parts[4]);
+    let kind = parts[5].split('/').next().unwrap_or("");
+    format!("arn:{}:{}::{account}:{kind}/...", parts[1], parts[2])
+}
+
+/// An account id as [`redact_arn`] shows it: its first four digits.
+pub fn redact_account(account: &str) -> String {
     let shown: String = account.chars().take(4).collect();
     let masked = "*".repeat(account.chars().count().saturating_sub(4));
-    let kind = parts[5].split('/').next().unwrap_or("");
-    format!("arn:{}:{}::{shown}{masked}:{kind}/...", parts[1], parts[2])
+    format!("{shown}{masked}")
 }
 
 /// Masks the first label of a URL's host beyond its first few characters and

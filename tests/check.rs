@@ -154,13 +154,14 @@ fn all_steps_pass() {
         id["source"]["arn"],
         "arn:aws:iam::111111111111:user/demo-user"
     );
-    assert_eq!(id["assumed"]["account"], "222222222222");
+    // The role's account is redacted as the role ARN is (tests/hardening_calls.rs).
+    assert_eq!(id["assumed"]["account"], "2222********");
     assert_eq!(id["cross_account"], true);
     assert!(
         step(&r, "identity")["summary"]
             .as_str()
             .unwrap()
-            .contains("cross-account: 111111111111 -> 222222222222")
+            .contains("cross-account: 111111111111 -> 2222********")
     );
 
     // The record: STS calls with the user's key, Bedrock with the session's, at the vpce name.

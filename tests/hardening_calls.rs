@@ -212,3 +212,180 @@ fn a_bearer_token_in_the_environment_is_sent_only_with_auth_bearer() {
     let record = serde_json::to_string(&emu.record.entries()).unwrap();
     assert!(!record.contains(API_KEY));
 }
+
+const VPCE_HOST: &str = "vpce-0abc123def456-wxyz.bedrock-runtime.us-west-2.vpce.amazonaws.com";
+const VPCE_STS_HOST: &str = "vpce-0fedcba987654321-zyxwvuts.sts.us-west-2.vpce.amazonaws.com";
+const VPCE_FLAG_HOST: &str =
+    "vpce-0123456789abcdef-abcd.bedrock-runtime.us-west-2.vpce.amazonaws.com";
+/// What must never appear: the endpoint ids and the role's account.
+const RAW: [&str; 4] = [
+    "0abc123def456",
+    "0fedcba987654321",
+    "0123456789abcdef",
+    "222222222222",
+];
+
+/// A sealed mode 2 config with `lines` replacing the keys of the same name.
+fn config_with(d: &Dir, url: &str, extra: &[&str]) {
+    let lines = vec![
+        "UseVPCe = true".to_string(),
+        "GetCredentialsFrom = 2".into(),
+        "Region = us-west-2".into(),
+        format!("AccessKey = {DEMO_ACCESS_KEY}"),
+        format!("SecretKey = {DEMO_SECRET_KEY}"),
+        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
+        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
+        format!("VPCEndpointURL = {url}"),
+        format!("STSEndpointURL = {url}"),
+        "ModelID = anthropic.claude-3-haiku-20240307-v1:0".into(),
+    ];
+    let lines = common::with_overrides(lines, extra);
+    for f in ["config.properties", "config.properties.key"] {
+        let _ = std::fs::remove_file(d.join(f));
+    }
+    d.write(
+        "plain.properties",
+        &format!("[default]\n{}\n", lines.join("\n")),
+    );
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .ok();
+}
+
+fn assert_nothing_raw(done: &common::Done) {
+    for raw in RAW {
+        assert!(
+            !done.all().contains(raw),
+            "{raw:?} shown raw\n{}",
+            done.describe()
+        );
+    }
+}
+
+/// Before the fix the hints of a failed call named the VPC endpoint's host
+/// in full ("cannot reach vpce-0abc123def456-wxyz...") while the rest of the
+/// output masked it, and AWS's messages named the assumed role's session
+/// with its account.
+#[test]
+fn invoke_failures_show_hosts_and_identities_by_the_one_rule() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    let run = |extra: &[&str]| {
+        d.run("invoke")
+            .args([
+                "--config",
+                "config.properties",
+                "--prompt",
+                "hi",
+                "--max-attempts",
+                "1",
+                "--connect-timeout",
+                "2",
+            ])
+            .args(extra)
+    };
+
+    // A Bedrock VPC endpoint that does not resolve here.
+    config_with(
+        &d,
+        &emu.base_url,
+        &[&format!("VPCEndpointURL = https://{VPCE_HOST}")],
+    );
+    let done = run(&[]).code(NETWORK);
+    done.stderr_has("Bedrock: ConnectionFailed")
+        .stderr_has("likely cause: cannot reach vpce-0ab*");
+    assert_nothing_raw(&done);
+
+    // An STS VPC endpoint that does not resolve here.
+    config_with(
+        &d,
+        &emu.base_url,
+        &[&format!("STSEndpointURL = https://{VPCE_STS_HOST}")],
+    );
+    let done = run(&[]).code(NETWORK);
+    done.stderr_has("STS: ConnectionFailed")
+        .stderr_has("cannot reach STS at vpce-0fe*");
+    assert_nothing_raw(&done);
+
+    // A VPC endpoint given on the command line.
+    config_with(&d, &emu.base_url, &[]);
+    let done = run(&["--endpoint-url", &format!("https://{VPCE_FLAG_HOST}")]).code(NETWORK);
+    done.stderr_has("cannot reach vpce-012*");
+    assert_nothing_raw(&done);
+
+    // AWS names the assumed role's session, and its account, when it refuses a call.
+    config_with(
+        &d,
+        &emu.base_url,
+        &[
+            "AssumeRoleARN = arn:aws:iam::222222222222:role/BedrockTitanOnly",
+            "ExternalId =",
+        ],
+    );
+    let done = run(&[]).code(254);
+    done.stderr_has(
+        "Bedrock: AccessDeniedException: User: arn:aws:sts::2222********:assumed-role/.../bedrock-private-",
+    );
+    assert_nothing_raw(&done);
+}
+
+/// Before the fix `invoke check` showed the assumed role's ARN and account
+/// in full, while every other line redacted the role ARN.
+#[test]
+fn check_shows_the_assumed_role_by_the_one_rule_and_signs_with_sigv4() {
+    let emu = Emulator::start(EmulatorConfig {
+        tls_names: Some(vec![VPCE_HOST.to_string()]),
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let d = Dir::new();
+    d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
+    let loopback = format!("https://127.0.0.1:{}", emu.port);
+    let check = |extra: &[&str], code: i32| {
+        d.run("invoke")
+            .env("AWS_BEARER_TOKEN_BEDROCK", API_KEY)
+            .args([
+                "check",
+                "--config",
+                "config.properties",
+                "--max-attempts",
+                "1",
+                "--resolve",
+                &format!("{VPCE_HOST}:127.0.0.1"),
+            ])
+            .args(extra)
+            .code(code)
+    };
+    let vpce = format!("VPCEndpointURL = https://{VPCE_HOST}:{}", emu.port);
+    config_with(&d, &loopback, &[&vpce, "CABundle = ca.pem"]);
+    for extra in [&[][..], &["--output", "json"][..]] {
+        let done = check(extra, 0);
+        assert_nothing_raw(&done);
+        assert!(!done.all().contains(API_KEY));
+    }
+    let done = check(&[], 0);
+    done.stdout_has("assumed arn:aws:sts::2222********:assumed-role/.../bedrock-private-")
+        .stdout_has("cross-account: 111111111111 -> 2222********");
+    // The Bedrock step was signed by the role it reports, the token unsent.
+    let calls = bedrock_calls(&emu);
+    assert!(!calls.is_empty());
+    for c in &calls {
+        assert_eq!(c.auth.as_deref(), Some("sigv4"), "{calls:?}");
+        assert!(c.caller.as_deref().unwrap().starts_with(CROSS_SESSION));
+    }
+
+    // A failing Bedrock step, whose message names the session.
+    config_with(
+        &d,
+        &loopback,
+        &[
+            &vpce,
+            "CABundle = ca.pem",
+            "AssumeRoleARN = arn:aws:iam::222222222222:role/BedrockTitanOnly",
+            "ExternalId =",
+        ],
+    );
+    let done = check(&[], 254);
+    done.stdout_has("AccessDeniedException");
+    assert_nothing_raw(&done);
+}
