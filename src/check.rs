@@ -933,7 +933,7 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
         Err(_) if opts.no_invoke => None,
         Err(e) => return Err(e),
     };
-    let bundle_path = crate::invoke::ca_bundle_path(&config, path);
+    let bundle_path = crate::invoke::ca_bundle_path(&config, path)?;
     let bundle = bundle_path
         .as_deref()
         .map(crate::transport::read_bundle)

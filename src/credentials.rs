@@ -13,10 +13,15 @@
 //! `STSEndpointURL` when set and never the Bedrock VPC endpoint.
 //! `AssumeRoleProvider` cannot send an MFA code, so with `MFASerial` the
 //! tool calls AssumeRole itself.
+//!
+//! An STS that cannot be reached costs one bounded wait: all attempts of an
+//! STS call share one attempt's worth of time (connect plus read timeout),
+//! and after a network failure no further STS call (such as the diagnostic
+//! GetCallerIdentity) is made.
 
 use crate::config::{Config, CredentialSource};
 use crate::diagnose::{self, Context};
-use crate::error::{Error, Hop, Result};
+use crate::error::{Error, Hop, RemoteKind, Result};
 use crate::secret::{self, Secret};
 use aws_config::SdkConfig;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
@@ -220,6 +225,7 @@ pub async fn resolve(
     ctx: &mut Context,
 ) -> Result<Resolved> {
     ctx.source = describe(config);
+    let sts_config = &bounded(sts_config);
     let (base, base_hop): (SharedCredentialsProvider, Hop) = match config.source {
         CredentialSource::InstanceRole => (
             SharedCredentialsProvider::new(ImdsCredentialsProvider::builder().build()),
@@ -393,8 +399,9 @@ pub async fn resolve(
         let out = match out {
             Ok(out) => out,
             Err(e) => {
-                ctx.source_arn = source_arn(&sts_conf).await;
-                return Err(diagnose::sdk_error(Hop::Sts, &e, ctx));
+                return Err(
+                    explain(&sts_conf, ctx, |ctx| diagnose::sdk_error(Hop::Sts, &e, ctx)).await,
+                );
             }
         };
         let c = out.credentials().ok_or_else(|| Error::Remote {
@@ -402,7 +409,7 @@ pub async fn resolve(
             code: "NoCredentials".into(),
             message: "AssumeRole returned no credentials".into(),
             hint: None,
-            kind: crate::error::RemoteKind::Service,
+            kind: RemoteKind::Service,
         })?;
         SharedCredentialsProvider::new(Credentials::new(
             c.access_key_id(),
@@ -417,8 +424,10 @@ pub async fn resolve(
     let creds = match provider.provide_credentials().await {
         Ok(c) => c,
         Err(e) => {
-            ctx.source_arn = source_arn(&sts_conf).await;
-            return Err(diagnose::credentials_error(Hop::Sts, &e, ctx));
+            return Err(explain(&sts_conf, ctx, |ctx| {
+                diagnose::credentials_error(Hop::Sts, &e, ctx)
+            })
+            .await);
         }
     };
     ctx.key_id = Some(secret::redact_access_key(&Secret::new(
@@ -436,6 +445,51 @@ pub async fn resolve(
         cached: false,
         cache_key: runtime.cache.is_some().then_some(cache_key),
     })
+}
+
+/// The STS settings with one bound on each call: all its attempts together
+/// get one attempt's worth of time (connect plus read timeout). Without it,
+/// an STS that accepts connections and never answers costs a full read
+/// timeout per attempt; quick failures (refused connections, throttling)
+/// are still retried inside the bound.
+fn bounded(sts_config: &SdkConfig) -> SdkConfig {
+    let Some(timeouts) = sts_config.timeout_config() else {
+        return sts_config.clone();
+    };
+    let (Some(connect), Some(read)) = (timeouts.connect_timeout(), timeouts.read_timeout()) else {
+        return sts_config.clone();
+    };
+    sts_config
+        .to_builder()
+        .timeout_config(
+            timeouts
+                .to_builder()
+                .operation_timeout(connect + read)
+                .build(),
+        )
+        .build()
+}
+
+/// Diagnoses a failed STS call. Only an AccessDenied from STS itself is
+/// worth a GetCallerIdentity (its ARN names who may not assume the role);
+/// after a network failure, another call would only wait again.
+async fn explain(
+    sts_conf: &SdkConfig,
+    ctx: &mut Context,
+    diagnose: impl Fn(&Context) -> Error,
+) -> Error {
+    let first = diagnose(ctx);
+    let worth_asking = matches!(
+        &first,
+        Error::Remote { hop: Hop::Sts, code, kind: RemoteKind::Service, .. } if code == "AccessDenied"
+    );
+    if worth_asking {
+        ctx.source_arn = source_arn(sts_conf).await;
+        if ctx.source_arn.is_some() {
+            return diagnose(ctx);
+        }
+    }
+    first
 }
 
 /// The ARN of the source identity, to explain an AssumeRole refusal.

@@ -342,14 +342,41 @@ pub(crate) async fn region(
     }
 }
 
-/// The extra CA bundle to trust: `CABundle` (beside the config first), else
-/// `AWS_CA_BUNDLE`, which the Rust SDK itself does not read.
-pub(crate) fn ca_bundle_path(config: &Config, config_path: &Path) -> Option<PathBuf> {
+/// The extra CA bundle to trust: `CABundle`, else `AWS_CA_BUNDLE`, which
+/// the Rust SDK itself does not read.
+///
+/// A relative `CABundle` is relative to the config's folder and nowhere
+/// else: the bundle decides which servers are trusted with signed requests,
+/// so one that happens to lie in the working folder must never be picked up
+/// in its place. A bundle that is not there is an error naming the path.
+pub(crate) fn ca_bundle_path(config: &Config, config_path: &Path) -> Result<Option<PathBuf>> {
     match &config.ca_bundle {
-        Some(p) => Some(request::locate(config_path, p)),
-        None => std::env::var_os("AWS_CA_BUNDLE")
+        Some(p) => {
+            let path = crate::config::resolve_relative(config_path, p);
+            if !path.is_file() {
+                return Err(Error::Invalid {
+                    at: crate::error::Location {
+                        file: config_path.to_path_buf(),
+                        line: None,
+                        section: crate::config::DEFAULT_SECTION.into(),
+                        key: Some("CABundle".into()),
+                    },
+                    message: format!(
+                        "no file {}{}",
+                        path.display(),
+                        if p.is_relative() {
+                            " (a relative path is relative to the config's folder)"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
+            Ok(Some(path))
+        }
+        None => Ok(std::env::var_os("AWS_CA_BUNDLE")
             .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
+            .map(PathBuf::from)),
     }
 }
 
@@ -373,7 +400,7 @@ pub(crate) async fn base_sdk_config(
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.max(1)));
-    let bundle = ca_bundle_path(config, config_path);
+    let bundle = ca_bundle_path(config, config_path)?;
     if let Some(client) = crate::transport::client(bundle.as_deref(), &opts.overrides)? {
         tracing::debug!(bundle = ?bundle, "HTTP client with a CA bundle or resolver overrides");
         loader = loader.http_client(client);

@@ -389,3 +389,64 @@ fn check_shows_the_assumed_role_by_the_one_rule_and_signs_with_sigv4() {
     done.stdout_has("AccessDeniedException");
     assert_nothing_raw(&done);
 }
+
+/// Before the fix a relative `CABundle` missing beside the config was looked
+/// for in the working folder, so whatever bundle lay there decided which
+/// servers were trusted.
+#[test]
+fn a_relative_ca_bundle_is_relative_to_the_config_only() {
+    let emu = Emulator::start(EmulatorConfig {
+        tls_names: Some(vec![]),
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let other = Emulator::start(EmulatorConfig {
+        tls_names: Some(vec![]),
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let d = Dir::new();
+    std::fs::create_dir(d.join("conf")).unwrap();
+    // The working folder holds a bundle that would work, under the same name.
+    d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
+    d.write(
+        "conf/plain.properties",
+        &format!(
+            "[default]\nUseVPCe = true\nGetCredentialsFrom = 2\nRegion = us-west-2\n\
+             AccessKey = {DEMO_ACCESS_KEY}\nSecretKey = {DEMO_SECRET_KEY}\nAssumeRoleARN = {DEMO_ROLE_ARN}\n\
+             ExternalId = {DEMO_EXTERNAL_ID}\nVPCEndpointURL = {0}\nSTSEndpointURL = {0}\n\
+             CABundle = ca.pem\nModelID = anthropic.claude-3-haiku-20240307-v1:0\n",
+            emu.base_url
+        ),
+    );
+    d.run("encrypt-config")
+        .args(["conf/plain.properties", "-o", "conf/config.properties"])
+        .ok();
+    let invoke = |args: &[&str]| {
+        d.run("invoke").args(args).args([
+            "--config",
+            "conf/config.properties",
+            "--max-attempts",
+            "1",
+        ])
+    };
+
+    // Not beside the config: an error naming the path it resolved to.
+    for args in [&["--prompt", "hi"][..], &["check", "--output", "json"][..]] {
+        let done = invoke(args).code(253);
+        assert!(
+            done.all()
+                .contains("[default] CABundle: no file conf/ca.pem (a relative path is relative to the config's folder)"),
+            "{}",
+            done.describe()
+        );
+        assert!(emu.record.entries().is_empty(), "nothing sent");
+    }
+
+    // Beside the config: that one, whatever the working folder holds.
+    d.write("conf/ca.pem", emu.ca_pem.as_deref().unwrap());
+    d.write("ca.pem", other.ca_pem.as_deref().unwrap());
+    invoke(&["--prompt", "hi"]).ok();
+    invoke(&["check"]).ok();
+    assert!(!bedrock_calls(&emu).is_empty());
+}

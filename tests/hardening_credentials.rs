@@ -2,7 +2,7 @@
 //! binaries against the emulator: cached sessions that AWS refuses are
 //! evicted and replaced once; cache entries and the cache folder are opened
 //! the safe way (no symlinks, FIFOs, other owners or loose modes, no absurd
-//! expiries).
+//! expiries); and an STS that does not answer costs one bounded wait.
 
 mod common;
 
@@ -14,7 +14,7 @@ use bedrock_private::emulator::identity::{
 use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults};
 use common::Dir;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const MODELS: &str = "\n[models]\nClaude-3-Haiku = anthropic.claude-3-haiku-20240307-v1:0\n";
 
@@ -425,4 +425,91 @@ fn a_cache_folder_that_is_a_symlink_or_someone_elses_is_refused_not_chmoded() {
     invoke(&d).ok();
     assert_eq!(mode(&d.join("cache")), 0o700);
     invoke(&d).ok().stderr_has("from the credential cache");
+}
+
+// --------------------------------------------------------------------- STS
+
+/// A TCP listener that accepts connections, counts them and never answers
+/// (or, with `close`, closes each at once).
+fn silent_listener(close: bool) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            if !close {
+                open.push(stream);
+            }
+        }
+    });
+    (port, seen)
+}
+
+/// Before: AssumeRole's three attempts each waited out the read timeout,
+/// then three diagnostic GetCallerIdentity attempts waited again: six waits.
+#[test]
+fn an_sts_that_never_answers_costs_one_bounded_wait() {
+    use std::sync::atomic::Ordering;
+    let emu = emulator(Faults::default());
+    let (port, seen) = silent_listener(false);
+    let d = Dir::new();
+    sealed(
+        &d,
+        &config(
+            &emu.base_url,
+            &[&format!("STSEndpointURL = http://127.0.0.1:{port}")],
+        ),
+    );
+    let started = Instant::now();
+    let done = invoke(&d)
+        .args(["--read-timeout", "1", "--connect-timeout", "1"])
+        .code(255);
+    let took = started.elapsed();
+    done.stderr_has("STS: ");
+    let connections = seen.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&connections),
+        "{connections} connections for 3 attempts\n{}",
+        done.describe()
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?}: more than one bounded wait\n{}",
+        done.describe()
+    );
+    assert!(bedrock_keys(&emu).is_empty());
+}
+
+/// Before: after AssumeRole failed to connect, GetCallerIdentity tried the
+/// same dead endpoint three more times.
+#[test]
+fn an_sts_that_drops_connections_gets_no_diagnostic_calls() {
+    use std::sync::atomic::Ordering;
+    let emu = emulator(Faults::default());
+    let (port, seen) = silent_listener(true);
+    let d = Dir::new();
+    sealed(
+        &d,
+        &config(
+            &emu.base_url,
+            &[&format!("STSEndpointURL = http://127.0.0.1:{port}")],
+        ),
+    );
+    let started = Instant::now();
+    let done = invoke(&d)
+        .args(["--read-timeout", "1", "--connect-timeout", "1"])
+        .code(255);
+    let took = started.elapsed();
+    let connections = seen.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&connections),
+        "{connections} connections for 3 attempts\n{}",
+        done.describe()
+    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
 }
