@@ -975,6 +975,7 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
         model: model.as_ref().map(|m| m.id.clone()),
         scrubber: scrubber.clone(),
         host: Some(sts_shown.clone()),
+        read_timeout: Some(o.read_timeout),
         ..Context::default()
     };
     let summary = format!(

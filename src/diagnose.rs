@@ -11,7 +11,6 @@ use crate::error::{Error, Hop, RemoteKind};
 use crate::families;
 use crate::secret::Scrubber;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// What the diagnosis may mention.
@@ -37,6 +36,8 @@ pub struct Context {
     pub host: Option<String>,
     /// Removes secrets from AWS's messages.
     pub scrubber: Scrubber,
+    /// `--read-timeout`, to say how long a silent endpoint was waited for.
+    pub read_timeout: Option<std::time::Duration>,
 }
 
 /// The host part of a URL as shown (`https://vpce-0a1****.bedrock-runtime...:443/`
@@ -50,6 +51,22 @@ pub(crate) fn shown_host(shown_url: &str) -> String {
         .next()
         .unwrap_or("")
         .to_string()
+}
+
+/// An error and its sources, each shown once and joined by `: `: what
+/// `DisplayErrorContext` shows, without the Rust Debug dump it appends
+/// (which belongs in `--debug` logs, not in a message a person reads).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// `host:port` without the port (an IPv6 address in brackets kept whole).
@@ -104,8 +121,31 @@ where
             service_error(hop, code, message, ctx)
         }
         SdkError::TimeoutError(_) => network(hop, "Timeout", "the call timed out".into(), ctx),
+        SdkError::DispatchFailure(d) if d.is_timeout() && chain(err).contains("read timeout") => {
+            // The connection was made and the request sent; nothing came
+            // back in time. Not a connect failure, and not a DNS question.
+            let message = match ctx.read_timeout {
+                Some(t) => format!("no data for {} s: the reply did not start", t.as_secs_f64()),
+                None => ctx.scrubber.scrub(&chain(err)),
+            };
+            Error::Remote {
+                hop,
+                code: "ReadTimeout".into(),
+                message,
+                hint: Some(match hop {
+                    Hop::Bedrock => "the endpoint took the request and sent nothing within --read-timeout: without streaming \
+                         the reply starts only once the model has finished, so a long reply needs a longer --read-timeout \
+                         (or streaming); otherwise a hung model, or a proxy or firewall holding the connection open"
+                        .into(),
+                    _ => "the endpoint took the request and sent nothing within --read-timeout: a proxy or firewall \
+                          holding the connection open, or an overloaded endpoint; run again or raise --read-timeout"
+                        .into(),
+                }),
+                kind: RemoteKind::Network,
+            }
+        }
         SdkError::DispatchFailure(d) => {
-            let detail = ctx.scrubber.scrub(&format!("{}", DisplayErrorContext(err)));
+            let detail = ctx.scrubber.scrub(&chain(err));
             let code = if d.is_timeout() {
                 "ConnectTimeout"
             } else {
@@ -116,9 +156,7 @@ where
         other => Error::Remote {
             hop,
             code: "ResponseError".into(),
-            message: ctx
-                .scrubber
-                .scrub(&format!("{}", DisplayErrorContext(other))),
+            message: ctx.scrubber.scrub(&chain(other)),
             hint: None,
             kind: RemoteKind::Service,
         },
@@ -332,7 +370,7 @@ fn credentials_error_unscrubbed(
         }
         source = e.source();
     }
-    let detail = ctx.scrubber.scrub(&format!("{}", DisplayErrorContext(err)));
+    let detail = ctx.scrubber.scrub(&chain(err));
     match err {
         C::ProviderTimedOut(_) => network(hop, "Timeout", detail, ctx),
         C::CredentialsNotLoaded(_) => Error::Remote {

@@ -487,6 +487,7 @@ pub async fn run(opts: InvokeOptions, logging: &Logging) -> Result<()> {
         endpoint: Some(format!("the {} {}", endpoint.kind, endpoint.shown())),
         scrubber: scrubber(&config, &mfa_code.iter().collect::<Vec<_>>()),
         host: Some(sts_host_shown(&config, &region)),
+        read_timeout: Some(opts.read_timeout),
         ..Context::default()
     };
     if endpoint.kind != EndpointKind::Public {
