@@ -12,7 +12,8 @@
 //! STS is reached through the `SdkConfig` given here, whose endpoint is
 //! `STSEndpointURL` when set and never the Bedrock VPC endpoint.
 //! `AssumeRoleProvider` cannot send an MFA code, so with `MFASerial` the
-//! tool calls AssumeRole itself.
+//! tool calls AssumeRole itself; a code typed on the terminal that STS
+//! refuses is asked again, up to [`MFA_TRIES`] times.
 //!
 //! An STS that cannot be reached costs one bounded wait: all attempts of an
 //! STS call share one attempt's worth of time (connect plus read timeout),
@@ -33,6 +34,13 @@ use std::time::Duration;
 
 /// Default assumed-role session length, as the workshop tool used.
 pub const DEFAULT_SESSION_SECONDS: u32 = 900;
+
+/// The environment variable that gives the MFA code, so that scripts need
+/// not put it on the command line (where `ps` shows it).
+pub const MFA_CODE_ENV: &str = "BEDROCK_PRIVATE_MFA_CODE";
+
+/// How many codes typed on a terminal STS may refuse before the run ends.
+pub const MFA_TRIES: u32 = 3;
 
 /// Bedrock's answers that condemn the credentials themselves rather than
 /// the request: a cached session that gets one is evicted and replaced once.
@@ -97,7 +105,7 @@ impl Resolved {
 /// What the run supplies beyond the config.
 #[derive(Debug, Default)]
 pub struct RunTime {
-    /// `--mfa-code`.
+    /// `--mfa-code`, `--mfa-code-fd` or [`MFA_CODE_ENV`]: never asked again.
     pub mfa_code: Option<Secret>,
     /// Whether the MFA code may be asked on the terminal.
     pub interactive: bool,
@@ -371,53 +379,14 @@ pub async fn resolve(
     }
 
     let provider = if let Some(serial) = &config.mfa_serial {
-        let code = match (&runtime.mfa_code, runtime.interactive) {
-            (Some(code), _) => code.clone(),
-            (None, true) => {
-                use crate::prompt::Prompter;
-                let shown = secret::redact_mfa_serial(serial);
-                crate::prompt::Terminal
-                    .secret(&format!("MFA code for {shown}: "))?
-                    .ok_or(Error::Interrupted)?
-            }
-            (None, false) => {
-                return Err(Error::Usage(
-                    "MFASerial is set: give the current code with --mfa-code (or run on a terminal to be asked)".into(),
-                ));
-            }
+        let mfa = Mfa {
+            role: role.secret(),
+            serial,
+            session_name: &session_name,
+            seconds,
+            external_id: config.external_id.as_ref(),
         };
-        let out = aws_sdk_sts::Client::new(&sts_conf)
-            .assume_role()
-            .role_arn(role.secret().expose())
-            .role_session_name(&session_name)
-            .set_external_id(config.external_id.as_ref().map(|e| e.expose().to_string()))
-            .duration_seconds(seconds as i32)
-            .serial_number(serial.expose())
-            .token_code(code.expose())
-            .send()
-            .await;
-        let out = match out {
-            Ok(out) => out,
-            Err(e) => {
-                return Err(
-                    explain(&sts_conf, ctx, |ctx| diagnose::sdk_error(Hop::Sts, &e, ctx)).await,
-                );
-            }
-        };
-        let c = out.credentials().ok_or_else(|| Error::Remote {
-            hop: Hop::Sts,
-            code: "NoCredentials".into(),
-            message: "AssumeRole returned no credentials".into(),
-            hint: None,
-            kind: RemoteKind::Service,
-        })?;
-        SharedCredentialsProvider::new(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            std::time::SystemTime::try_from(*c.expiration()).ok(),
-            "assume-role-mfa",
-        ))
+        SharedCredentialsProvider::new(mfa.assume(&sts_conf, runtime, ctx).await?)
     } else {
         SharedCredentialsProvider::new(refresher().build_from_provider(base.clone()).await)
     };
@@ -482,7 +451,7 @@ async fn explain(
     let worth_asking = matches!(
         &first,
         Error::Remote { hop: Hop::Sts, code, kind: RemoteKind::Service, .. } if code == "AccessDenied"
-    );
+    ) && !mfa_refused(&first);
     if worth_asking {
         ctx.source_arn = source_arn(sts_conf).await;
         if ctx.source_arn.is_some() {
@@ -490,6 +459,143 @@ async fn explain(
         }
     }
     first
+}
+
+/// Whether STS refused the MFA code (AWS says "MultiFactorAuthentication
+/// failed ..." in an AccessDenied).
+fn mfa_refused(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Remote { hop: Hop::Sts, code, message, .. }
+            if code == "AccessDenied" && message.contains("MultiFactorAuthentication")
+    )
+}
+
+/// What the hint says when STS refuses an MFA code.
+const MFA_REFUSED: &str = "the MFA code was refused: wrong or expired (codes change every 30 s)";
+
+/// An AssumeRole with an MFA code, which `AssumeRoleProvider` cannot send.
+struct Mfa<'a> {
+    role: &'a Secret,
+    serial: &'a Secret,
+    session_name: &'a str,
+    seconds: u32,
+    external_id: Option<&'a Secret>,
+}
+
+impl Mfa<'_> {
+    /// Assumes the role with the code the run was given, or with codes asked
+    /// on the terminal: one STS refuses is asked again, up to [`MFA_TRIES`]
+    /// codes. A given code is never asked again: a script would hang.
+    async fn assume(
+        &self,
+        sts_conf: &SdkConfig,
+        runtime: &RunTime,
+        ctx: &mut Context,
+    ) -> Result<Credentials> {
+        use crate::prompt::Prompter;
+        let shown = secret::redact_mfa_serial(self.serial);
+        if runtime.mfa_code.is_none() && !runtime.interactive {
+            return Err(Error::Usage(format!(
+                "MFASerial is set: give the current code with --mfa-code-fd N, ${MFA_CODE_ENV} or --mfa-code (or run on a terminal to be asked)"
+            )));
+        }
+        let client = aws_sdk_sts::Client::new(sts_conf);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let code = match &runtime.mfa_code {
+                Some(code) => code.clone(),
+                None => crate::prompt::Terminal
+                    .secret(&format!("MFA code for {shown}: "))?
+                    .ok_or(Error::Interrupted)?,
+            };
+            let out = client
+                .assume_role()
+                .role_arn(self.role.expose())
+                .role_session_name(self.session_name)
+                .set_external_id(self.external_id.map(|e| e.expose().to_string()))
+                .duration_seconds(self.seconds as i32)
+                .serial_number(self.serial.expose())
+                .token_code(code.expose())
+                .send()
+                .await;
+            drop(code);
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    let err =
+                        explain(sts_conf, ctx, |ctx| diagnose::sdk_error(Hop::Sts, &e, ctx)).await;
+                    if !mfa_refused(&err) {
+                        return Err(err);
+                    }
+                    if runtime.mfa_code.is_none() && tries < MFA_TRIES {
+                        eprintln!(
+                            "{MFA_REFUSED}; enter the code the device shows now (try {} of {MFA_TRIES})",
+                            tries + 1
+                        );
+                        continue;
+                    }
+                    return Err(match err {
+                        Error::Remote {
+                            hop,
+                            code,
+                            message,
+                            kind,
+                            ..
+                        } => Error::Remote {
+                            hop,
+                            code,
+                            message,
+                            hint: Some(format!(
+                                "{MFA_REFUSED}: run again with the code the device shows now; MFASerial ({shown}) must name the MFA device of the identity that assumes the role"
+                            )),
+                            kind,
+                        },
+                        other => other,
+                    });
+                }
+            };
+            let c = out.credentials().ok_or_else(|| Error::Remote {
+                hop: Hop::Sts,
+                code: "NoCredentials".into(),
+                message: "AssumeRole returned no credentials".into(),
+                hint: None,
+                kind: RemoteKind::Service,
+            })?;
+            return Ok(Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                std::time::SystemTime::try_from(*c.expiration()).ok(),
+                "assume-role-mfa",
+            ));
+        }
+    }
+}
+
+/// The MFA code given to the run, first found: `--mfa-code`, the first line
+/// read from descriptor `--mfa-code-fd`, or [`MFA_CODE_ENV`]. `None` leaves
+/// asking on the terminal possible.
+pub fn given_mfa_code(flag: Option<&str>, fd: Option<i32>) -> Result<Option<Secret>> {
+    if let Some(code) = flag {
+        return Ok(Some(Secret::new(code.trim())).filter(|c| !c.is_empty()));
+    }
+    if let Some(fd) = fd {
+        return match crate::prompt::line_from_fd(fd) {
+            Ok(Some(code)) => Ok(Some(code)),
+            Ok(None) => Err(Error::Usage(format!(
+                "--mfa-code-fd {fd}: no code: the first line read from descriptor {fd} is empty"
+            ))),
+            Err(e) => Err(Error::Usage(format!(
+                "--mfa-code-fd {fd}: cannot read descriptor {fd} ({e}): open it for the command, as in `--mfa-code-fd 3 3<file`"
+            ))),
+        };
+    }
+    Ok(std::env::var(MFA_CODE_ENV)
+        .ok()
+        .map(|c| Secret::new(c.trim()))
+        .filter(|c| !c.is_empty()))
 }
 
 /// The ARN of the source identity, to explain an AssumeRole refusal.

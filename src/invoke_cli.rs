@@ -5,7 +5,6 @@ use crate::error::{Error, ExitCode, Result};
 use crate::invoke::{Auth, InvokeOptions};
 use crate::output::Format;
 use crate::request::RequestArgs;
-use crate::secret::Secret;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -82,9 +81,13 @@ pub struct Args {
     /// The region, when the config has none.
     #[arg(long, value_name = "REGION", global = true)]
     pub region: Option<String>,
-    /// The current MFA code, when the config has MFASerial.
+    /// The current MFA code, when the config has MFASerial (other users can
+    /// see a command line: prefer --mfa-code-fd or $BEDROCK_PRIVATE_MFA_CODE).
     #[arg(long, value_name = "CODE", global = true)]
     pub mfa_code: Option<String>,
+    /// Read the MFA code from this open file descriptor (its first line).
+    #[arg(long, value_name = "N", global = true, conflicts_with = "mfa_code")]
+    pub mfa_code_fd: Option<i32>,
     /// Seconds to wait for a connection.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, global = true)]
     pub connect_timeout: f64,
@@ -200,7 +203,10 @@ impl Args {
             dry_run: self.dry_run,
             endpoint_url: self.endpoint_url.clone(),
             region: self.region.clone(),
-            mfa_code: self.mfa_code.clone().map(Secret::new),
+            mfa_code: crate::credentials::given_mfa_code(
+                self.mfa_code.as_deref(),
+                self.mfa_code_fd,
+            )?,
             connect_timeout: secs("--connect-timeout", self.connect_timeout)?,
             read_timeout: secs("--read-timeout", self.read_timeout)?,
             max_attempts: self.max_attempts,

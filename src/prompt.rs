@@ -3,7 +3,9 @@
 //! On a terminal, secrets are read with `rpassword` so they are never shown
 //! or kept in the shell history. Without a terminal (a script, a pipe), each
 //! answer is one line of standard input, so everything the tool asks can be
-//! scripted; the question still goes to stderr, never to stdout.
+//! scripted; the question still goes to stderr, never to stdout. A secret
+//! can also come from a file descriptor ([`line_from_fd`]), so that scripts
+//! keep it off the command line.
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -70,4 +72,54 @@ impl Prompter for Terminal {
     fn line(&mut self, question: &str) -> Result<Option<String>> {
         Terminal::read_line(question)
     }
+}
+
+/// Reads one line from an open file descriptor the caller was given (as in
+/// `--mfa-code-fd 3 3<file`): byte by byte, so nothing after the line is
+/// consumed (the rest of standard input stays for the prompt), at most 1 KiB.
+/// `None` when the line is empty. The descriptor is left open.
+#[cfg(unix)]
+pub fn line_from_fd(fd: i32) -> std::io::Result<Option<Secret>> {
+    if fd < 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    loop {
+        let mut b = 0u8;
+        // SAFETY: reads at most one byte into a valid, writable byte; a
+        // descriptor that is not open fails with EBADF and nothing else.
+        let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+        match n {
+            1 if b == b'\n' => break,
+            1 => {
+                bytes.push(b);
+                if bytes.len() > 1024 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "no end of line in the first 1 KiB",
+                    ));
+                }
+            }
+            0 => break,
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))?
+        .trim();
+    Ok((!text.is_empty()).then(|| Secret::new(text)))
+}
+
+/// Descriptors are a Unix notion: elsewhere the flag cannot be honoured.
+#[cfg(not(unix))]
+pub fn line_from_fd(_fd: i32) -> std::io::Result<Option<Secret>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "file descriptors are only supported on Unix",
+    ))
 }

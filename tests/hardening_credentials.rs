@@ -2,17 +2,19 @@
 //! binaries against the emulator: cached sessions that AWS refuses are
 //! evicted and replaced once; cache entries and the cache folder are opened
 //! the safe way (no symlinks, FIFOs, other owners or loose modes, no absurd
-//! expiries); and an STS that does not answer costs one bounded wait.
+//! expiries); the MFA code comes from a descriptor or the environment and a
+//! refused one names MFA; and an STS that does not answer costs one bounded
+//! wait.
 
 mod common;
 
 use bedrock_private::cache::{CacheKey, CredentialCache};
 use bedrock_private::crypto::ConfigKey;
 use bedrock_private::emulator::identity::{
-    DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
+    DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY, Directory,
 };
 use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults};
-use common::Dir;
+use common::{Dir, Done};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -425,6 +427,146 @@ fn a_cache_folder_that_is_a_symlink_or_someone_elses_is_refused_not_chmoded() {
     invoke(&d).ok();
     assert_eq!(mode(&d.join("cache")), 0o700);
     invoke(&d).ok().stderr_has("from the credential cache");
+}
+
+// --------------------------------------------------------------------- MFA
+
+/// An emulator whose demo user's MFA device accepts `code`, and a config
+/// assuming the role that requires MFA.
+fn mfa_setup(code: &str) -> (Emulator, Dir) {
+    let mut directory = Directory::default();
+    directory.users[0].mfa.as_mut().unwrap().code = code.into();
+    let emu = Emulator::start(EmulatorConfig {
+        directory,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let d = Dir::new();
+    sealed(
+        &d,
+        &config(
+            &emu.base_url,
+            &[
+                "AssumeRoleARN = arn:aws:iam::222222222222:role/BedrockWithMfa",
+                "ExternalId =",
+                "MFASerial = arn:aws:iam::111111111111:mfa/demo-user",
+            ],
+        ),
+    );
+    (emu, d)
+}
+
+const MFA_CODE: &str = "739251";
+const WRONG_CODE: &str = "480613";
+
+fn assert_no_code(done: &Done) {
+    for code in [MFA_CODE, WRONG_CODE] {
+        assert!(
+            !done.all().contains(code),
+            "the MFA code {code} in the output\n{}",
+            done.describe()
+        );
+    }
+}
+
+/// Before: the code could only be given on the command line, where other
+/// users see it in the process list.
+#[test]
+fn mfa_code_from_a_file_descriptor_or_the_environment() {
+    let (emu, d) = mfa_setup(MFA_CODE);
+    // File descriptor 3, as `--mfa-code-fd 3 3<file` gives it.
+    d.write("code.txt", &format!("{MFA_CODE}\n"));
+    let done = invoke(&d)
+        .args(["--no-cache", "--debug", "--mfa-code-fd", "3"])
+        .fd(3, std::fs::File::open(d.join("code.txt")).unwrap())
+        .ok();
+    assert_no_code(&done);
+    // Standard input is a descriptor too.
+    let done = invoke(&d)
+        .args(["--no-cache", "--mfa-code-fd", "0"])
+        .stdin(&format!("{MFA_CODE}\n"))
+        .ok();
+    assert_no_code(&done);
+    // The environment.
+    let done = invoke(&d)
+        .args(["--no-cache", "--debug"])
+        .env("BEDROCK_PRIVATE_MFA_CODE", MFA_CODE)
+        .ok();
+    assert_no_code(&done);
+    assert_eq!(count(&emu, "AssumeRole"), 3);
+    assert_eq!(bedrock_keys(&emu).len(), 3);
+
+    // Mistakes are named without the code.
+    let done = invoke(&d)
+        .args(["--no-cache", "--mfa-code-fd", "7"])
+        .code(252);
+    done.stderr_has("--mfa-code-fd 7");
+    let done = invoke(&d)
+        .args(["--no-cache", "--mfa-code-fd", "0"])
+        .stdin("\n")
+        .code(252);
+    done.stderr_has("--mfa-code-fd 0: no code");
+    let done = invoke(&d)
+        .args(["--no-cache", "--mfa-code", MFA_CODE, "--mfa-code-fd", "0"])
+        .code(252);
+    assert_no_code(&done);
+    assert_eq!(count(&emu, "AssumeRole"), 3);
+}
+
+/// Before: a wrong code got the trust-policy hint ("may not assume ..."),
+/// which sends the user to IAM instead of to their MFA device.
+#[test]
+fn a_refused_mfa_code_names_mfa_and_is_not_asked_again_off_a_terminal() {
+    let (emu, d) = mfa_setup(MFA_CODE);
+    for how in ["env", "flag"] {
+        let run = invoke(&d).args(["--no-cache", "--debug"]);
+        let run = match how {
+            "env" => run.env("BEDROCK_PRIVATE_MFA_CODE", WRONG_CODE),
+            _ => run.args(["--mfa-code", WRONG_CODE]),
+        };
+        let done = run.code(254);
+        done.stderr_has("STS: AccessDenied")
+            .stderr_has("the MFA code was refused: wrong or expired (codes change every 30 s)");
+        assert!(
+            !done.stderr().contains("may not assume"),
+            "{}",
+            done.describe()
+        );
+        assert_no_code(&done);
+    }
+    // One AssumeRole per run: no second try, and no GetCallerIdentity.
+    assert_eq!(count(&emu, "AssumeRole"), 2);
+    assert_eq!(count(&emu, "GetCallerIdentity"), 0);
+    assert!(bedrock_keys(&emu).is_empty());
+}
+
+/// Before: a mistyped code on a terminal ended the run.
+#[test]
+fn a_refused_mfa_code_is_asked_again_on_a_terminal_up_to_three_times() {
+    let (emu, d) = mfa_setup(MFA_CODE);
+    let limit = Duration::from_secs(60);
+    let done = invoke(&d).args(["--no-cache"]).on_terminal(
+        "MFA code for",
+        &[WRONG_CODE, WRONG_CODE, MFA_CODE],
+        limit,
+    );
+    assert_eq!(done.output.status.code(), Some(0), "{}", done.describe());
+    done.stdout_has("the MFA code was refused: wrong or expired (codes change every 30 s)")
+        .stdout_has("Reply from anthropic.claude-3-haiku");
+    assert_eq!(done.stdout().matches("MFA code for").count(), 3);
+    assert_eq!(count(&emu, "AssumeRole"), 3);
+
+    // Three wrong codes end the run.
+    let done = invoke(&d).args(["--no-cache"]).on_terminal(
+        "MFA code for",
+        &[WRONG_CODE, WRONG_CODE, WRONG_CODE, MFA_CODE],
+        limit,
+    );
+    assert_eq!(done.output.status.code(), Some(254), "{}", done.describe());
+    assert_eq!(done.stdout().matches("MFA code for").count(), 3);
+    done.stdout_has("STS: AccessDenied");
+    assert_eq!(count(&emu, "AssumeRole"), 6);
+    assert_eq!(bedrock_keys(&emu).len(), 1);
 }
 
 // --------------------------------------------------------------------- STS
