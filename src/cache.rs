@@ -198,12 +198,17 @@ impl CredentialCache {
             .as_secs();
         let sealed = self.key.token_at(&body, now);
         let path = self.dir.join(k.file_name());
-        // A link in place of the entry goes, not its target: whatever the
-        // atomic write does with links, it then writes a new file here.
+        // A link in place of the entry goes, not its target; one put back
+        // before the write is refused, never followed.
         if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
             fsutil::remove_quietly(&path);
         }
-        if let Err(e) = fsutil::write_private(&path, sealed.as_bytes(), Existing::Replace) {
+        if let Err(e) = fsutil::write_private_with(
+            &path,
+            sealed.as_bytes(),
+            Existing::Replace,
+            fsutil::Links::Refuse,
+        ) {
             tracing::debug!(error = %e, "cache entry not written");
         }
     }

@@ -228,7 +228,14 @@ fn write_record(path: &Path, comment: &str, lines: &[String]) -> Result<()> {
             source,
         })?;
     }
-    crate::fsutil::write_private(path, text.as_bytes(), crate::fsutil::Existing::Replace)
+    // The record is this tool's own file: a link in its place was put there
+    // by someone else, and is refused rather than followed.
+    crate::fsutil::write_private_with(
+        path,
+        text.as_bytes(),
+        crate::fsutil::Existing::Replace,
+        crate::fsutil::Links::Refuse,
+    )
 }
 
 #[cfg(unix)]
@@ -318,6 +325,18 @@ mod tests {
         pin(&pins, config, &pin_of("k2", "f2", 1), Written).unwrap();
         assert_eq!(pinned(&pins, config), vec![pin_of("k2", "f2", 1)]);
         assert_eq!(pinned(&pins, Path::new("/x/my")), vec![]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_place_of_a_record_is_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "mine\n").unwrap();
+        let path = dir.path().join("k.generation");
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(note(&path, &KeyId("aaaa".into()), 3).is_err());
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "mine\n");
     }
 
     #[test]
