@@ -536,24 +536,11 @@ impl Mfa<'_> {
                         );
                         continue;
                     }
-                    return Err(match err {
-                        Error::Remote {
-                            hop,
-                            code,
-                            message,
-                            kind,
-                            ..
-                        } => Error::Remote {
-                            hop,
-                            code,
-                            message,
-                            hint: Some(format!(
-                                "{MFA_REFUSED}: run again with the code the device shows now; MFASerial ({shown}) must name the MFA device of the identity that assumes the role"
-                            )),
-                            kind,
-                        },
-                        other => other,
-                    });
+                    return Err(err.map_remote(|_, _, hint| {
+                        *hint = Some(format!(
+                            "{MFA_REFUSED}: run again with the code the device shows now; MFASerial ({shown}) must name the MFA device of the identity that assumes the role"
+                        ))
+                    }));
                 }
             };
             let c = out.credentials().ok_or_else(|| Error::Remote {

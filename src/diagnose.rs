@@ -81,22 +81,12 @@ fn without_port(host: &str) -> &str {
 /// and hint: hints name hosts and identities, which follow the same rule as
 /// the rest of the output.
 fn scrubbed(error: Error, ctx: &Context) -> Error {
-    match error {
-        Error::Remote {
-            hop,
-            code,
-            message,
-            hint,
-            kind,
-        } => Error::Remote {
-            hop,
-            code,
-            message: ctx.scrubber.scrub(&message),
-            hint: hint.map(|h| ctx.scrubber.scrub(&h)),
-            kind,
-        },
-        other => other,
-    }
+    error.map_remote(|_, message, hint| {
+        *message = ctx.scrubber.scrub(message);
+        if let Some(h) = hint {
+            *h = ctx.scrubber.scrub(h);
+        }
+    })
 }
 
 /// Diagnoses an SDK error from `hop`.

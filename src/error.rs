@@ -257,6 +257,34 @@ impl Error {
         }
     }
 
+    /// A remote failure with its code, message or hint changed by `edit`,
+    /// for a caller that knows more than the place that diagnosed it; any
+    /// other error is returned as it is.
+    pub(crate) fn map_remote(
+        self,
+        edit: impl FnOnce(&mut String, &mut String, &mut Option<String>),
+    ) -> Error {
+        match self {
+            Error::Remote {
+                hop,
+                mut code,
+                mut message,
+                mut hint,
+                kind,
+            } => {
+                edit(&mut code, &mut message, &mut hint);
+                Error::Remote {
+                    hop,
+                    code,
+                    message,
+                    hint,
+                    kind,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Shorthand for an integrity error on `path`.
     pub(crate) fn integrity(path: &Path, message: impl Into<String>) -> Error {
         Error::Integrity {

@@ -993,38 +993,17 @@ where
                 ctx,
             )
         }
-        other => match diagnose::sdk_error(Hop::Bedrock, other, ctx) {
-            Error::Remote {
-                hop, message, kind, ..
-            } => Error::Remote {
-                hop,
-                code: "StreamInterrupted".into(),
-                message,
-                hint: Some("the connection broke in the middle of the reply: run again".into()),
-                kind,
-            },
-            e => e,
-        },
+        other => diagnose::sdk_error(Hop::Bedrock, other, ctx).map_remote(|code, _, hint| {
+            *code = "StreamInterrupted".into();
+            *hint = Some("the connection broke in the middle of the reply: run again".into());
+        }),
     };
-    match error {
-        Error::Remote {
-            hop,
-            code,
-            message,
-            hint,
-            kind,
-        } => Error::Remote {
-            hop,
-            code,
-            message: format!(
-                "{message} (the stream stopped after {} characters)",
-                reply.text.chars().count()
-            ),
-            hint,
-            kind,
-        },
-        e => e,
-    }
+    error.map_remote(|_, message, _| {
+        message.push_str(&format!(
+            " (the stream stopped after {} characters)",
+            reply.text.chars().count()
+        ))
+    })
 }
 
 /// `invoke models`: the aliases of the config, numbered as in the menu.
