@@ -12,28 +12,12 @@ use std::time::{Duration, Instant};
 
 const NETWORK: i32 = 255;
 
-fn emulator(faults: Faults) -> Emulator {
-    Emulator::start(EmulatorConfig {
-        faults,
-        ..EmulatorConfig::default()
-    })
-    .unwrap()
-}
+use common::emulator;
 
-/// A sealed mode 2 config through the emulator as VPC and STS endpoint.
+/// A sealed mode 2 config through the emulator as VPC and STS endpoint, and
+/// an InvokeModel body beside it.
 fn config(d: &Dir, url: &str) {
-    d.write(
-        "plain.properties",
-        &format!(
-            "[default]\nUseVPCe = true\nGetCredentialsFrom = 2\nRegion = us-west-2\n\
-             AccessKey = {DEMO_ACCESS_KEY}\nSecretKey = {DEMO_SECRET_KEY}\nAssumeRoleARN = {DEMO_ROLE_ARN}\n\
-             ExternalId = {DEMO_EXTERNAL_ID}\nVPCEndpointURL = {url}\nSTSEndpointURL = {url}\n\
-             ModelID = anthropic.claude-3-haiku-20240307-v1:0\n"
-        ),
-    );
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties"])
-        .ok();
+    config_with(d, url, &[]);
     d.write(
         "body.json",
         include_str!("../prompts/bodies/anthropic-messages.json"),
@@ -225,31 +209,11 @@ const RAW: [&str; 4] = [
     "222222222222",
 ];
 
-/// A sealed mode 2 config with `lines` replacing the keys of the same name.
+/// A sealed mode 2 config with `extra` lines replacing the keys of the same name.
 fn config_with(d: &Dir, url: &str, extra: &[&str]) {
-    let lines = vec![
-        "UseVPCe = true".to_string(),
-        "GetCredentialsFrom = 2".into(),
-        "Region = us-west-2".into(),
-        format!("AccessKey = {DEMO_ACCESS_KEY}"),
-        format!("SecretKey = {DEMO_SECRET_KEY}"),
-        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
-        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
-        format!("VPCEndpointURL = {url}"),
-        format!("STSEndpointURL = {url}"),
-        "ModelID = anthropic.claude-3-haiku-20240307-v1:0".into(),
-    ];
-    let lines = common::with_overrides(lines, extra);
-    for f in ["config.properties", "config.properties.key"] {
-        let _ = std::fs::remove_file(d.join(f));
-    }
-    d.write(
-        "plain.properties",
-        &format!("[default]\n{}\n", lines.join("\n")),
-    );
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties"])
-        .ok();
+    let mut extra = extra.to_vec();
+    extra.insert(0, "ModelID = anthropic.claude-3-haiku-20240307-v1:0");
+    common::sealed(d, &common::access_keys_config(url, &extra, ""));
 }
 
 fn assert_nothing_raw(done: &common::Done) {

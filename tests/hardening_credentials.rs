@@ -11,7 +11,7 @@ mod common;
 use bedrock_private::cache::{CacheKey, CredentialCache};
 use bedrock_private::crypto::ConfigKey;
 use bedrock_private::emulator::identity::{
-    DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY, Directory,
+    DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, Directory,
 };
 use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults};
 use common::{Dir, Done};
@@ -20,40 +20,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const MODELS: &str = "\n[models]\nClaude-3-Haiku = anthropic.claude-3-haiku-20240307-v1:0\n";
 
-fn emulator(faults: Faults) -> Emulator {
-    Emulator::start(EmulatorConfig {
-        faults,
-        ..EmulatorConfig::default()
-    })
-    .unwrap()
-}
+use common::{emulator, sealed};
 
-/// Mode 2 through the emulator as VPC and STS endpoint; `extra` lines
-/// replace lines of the same key (`Key =` removes it).
+/// [`common::access_keys_config`] with one model.
 fn config(url: &str, extra: &[&str]) -> String {
-    let lines = vec![
-        "UseVPCe = true".to_string(),
-        "GetCredentialsFrom = 2".into(),
-        "Region = us-west-2".into(),
-        format!("AccessKey = {DEMO_ACCESS_KEY}"),
-        format!("SecretKey = {DEMO_SECRET_KEY}"),
-        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
-        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
-        format!("VPCEndpointURL = {url}"),
-        format!("STSEndpointURL = {url}"),
-        "ModelID = Claude-3-Haiku".into(),
-    ];
-    let lines = common::with_overrides(lines, extra);
-    format!("[default]\n{}\n{MODELS}", lines.join("\n"))
-}
-
-/// Writes and encrypts a config as `config.properties` (key beside it).
-fn sealed(d: &Dir, plain: &str) {
-    d.write("plain.properties", plain);
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties"])
-        .ok();
-    std::fs::remove_file(d.join("plain.properties")).unwrap();
+    common::access_keys_config(url, extra, MODELS)
 }
 
 /// `invoke --prompt hi` on the config of `d`, with the cache in `d/cache`.

@@ -18,40 +18,11 @@ const MODELS: &str = "\n[models]\nClaude-3-Haiku = anthropic.claude-3-haiku-2024
 Llama = meta.llama3-1-8b-instruct-v1:0\nMistral = mistral.mistral-7b-instruct-v0:2\nTitan = amazon.titan-text-express-v1\n\
 Cohere = cohere.command-r-v1:0\n";
 
-fn emulator(faults: Faults) -> Emulator {
-    Emulator::start(EmulatorConfig {
-        faults,
-        ..EmulatorConfig::default()
-    })
-    .unwrap()
-}
+use common::{emulator, sealed};
 
-/// A config for mode 2 through the emulator as VPC and STS endpoint, with
-/// `extra` lines in [default] (later keys replace earlier ones by name).
+/// [`common::access_keys_config`] with this file's models.
 fn access_keys_config(url: &str, extra: &[&str]) -> String {
-    let lines = vec![
-        "UseVPCe = true".to_string(),
-        "GetCredentialsFrom = 2".into(),
-        "Region = us-west-2".into(),
-        format!("AccessKey = {DEMO_ACCESS_KEY}"),
-        format!("SecretKey = {DEMO_SECRET_KEY}"),
-        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
-        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
-        format!("VPCEndpointURL = {url}"),
-        format!("STSEndpointURL = {url}"),
-        "ModelID = Claude-3-Haiku".into(),
-    ];
-    let lines = common::with_overrides(lines, extra);
-    format!("[default]\n{}\n{MODELS}", lines.join("\n"))
-}
-
-/// Writes and encrypts a config.
-fn sealed(d: &Dir, plain: &str) {
-    d.write("plain.properties", plain);
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties"])
-        .ok();
-    std::fs::remove_file(d.join("plain.properties")).unwrap();
+    common::access_keys_config(url, extra, MODELS)
 }
 
 fn invoke(d: &Dir) -> common::Run {

@@ -497,3 +497,45 @@ pub fn encrypted_plain() -> Dir {
         .ok();
     d
 }
+
+/// The emulator, in this process, with `faults`, on a free port.
+pub fn emulator(faults: bedrock_private::emulator::Faults) -> bedrock_private::emulator::Emulator {
+    bedrock_private::emulator::Emulator::start(bedrock_private::emulator::EmulatorConfig {
+        faults,
+        ..bedrock_private::emulator::EmulatorConfig::default()
+    })
+    .unwrap()
+}
+
+/// A plaintext config for mode 2 (the emulator's demo keys assume its demo
+/// role) through `url` as VPC and STS endpoint, with `extra` lines applied
+/// as [`with_overrides`] does, and `models` after `[default]`.
+pub fn access_keys_config(url: &str, extra: &[&str], models: &str) -> String {
+    use bedrock_private::emulator::identity::{
+        DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
+    };
+    let lines = vec![
+        "UseVPCe = true".to_string(),
+        "GetCredentialsFrom = 2".into(),
+        "Region = us-west-2".into(),
+        format!("AccessKey = {DEMO_ACCESS_KEY}"),
+        format!("SecretKey = {DEMO_SECRET_KEY}"),
+        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
+        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
+        format!("VPCEndpointURL = {url}"),
+        format!("STSEndpointURL = {url}"),
+        "ModelID = Claude-3-Haiku".into(),
+    ];
+    let lines = with_overrides(lines, extra);
+    format!("[default]\n{}\n{models}", lines.join("\n"))
+}
+
+/// Encrypts `plain` into config.properties (replacing an earlier one and
+/// its key) and removes the plaintext.
+pub fn sealed(d: &Dir, plain: &str) {
+    d.write("plain.properties", plain);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties", "--force"])
+        .ok();
+    std::fs::remove_file(d.join("plain.properties")).unwrap();
+}
