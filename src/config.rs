@@ -148,26 +148,7 @@ pub struct RoleArn(Secret);
 impl RoleArn {
     /// Checks the shape.
     pub fn parse(value: Secret) -> Option<RoleArn> {
-        let parts: Vec<&str> = value.expose().splitn(6, ':').collect();
-        let ok = parts.len() == 6
-            && parts[0] == "arn"
-            && parts[1].starts_with("aws")
-            && parts[1]
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-')
-            && parts[2] == "iam"
-            && parts[3].is_empty()
-            && parts[4].len() == 12
-            && parts[4].bytes().all(|b| b.is_ascii_digit())
-            && parts[5].strip_prefix("role/").is_some_and(|path| {
-                let segments: Vec<&str> = path.split('/').collect();
-                segments.iter().all(|s| {
-                    !s.is_empty()
-                        && s.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
-                })
-            });
-        ok.then_some(RoleArn(value))
+        is_iam_arn(value.expose(), "role/").then_some(RoleArn(value))
     }
 
     /// The ARN.
@@ -227,6 +208,12 @@ impl EndpointUrl {
 /// virtual MFA device's ARN; the name has IAM's characters only, so two
 /// lines run together do not pass for one.
 fn is_mfa_arn(value: &str) -> bool {
+    is_iam_arn(value, "mfa/")
+}
+
+/// `arn:<partition>:iam::<12 digits>:<kind><path/name>`, each segment of
+/// the path and name made of IAM's characters only.
+fn is_iam_arn(value: &str, kind: &str) -> bool {
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     parts.len() == 6
         && parts[0] == "arn"
@@ -238,7 +225,7 @@ fn is_mfa_arn(value: &str) -> bool {
         && parts[3].is_empty()
         && parts[4].len() == 12
         && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5].strip_prefix("mfa/").is_some_and(|path| {
+        && parts[5].strip_prefix(kind).is_some_and(|path| {
             path.split('/').all(|s| {
                 !s.is_empty()
                     && s.chars()
