@@ -316,7 +316,7 @@ fn check_dir(dir: &Path) -> Result<(), String> {
         .open(dir)
         .map_err(|e| format!("{shown}: {e}"))?;
     let meta = opened.metadata().map_err(|e| format!("{shown}: {e}"))?;
-    let me = current_uid();
+    let me = fsutil::current_uid();
     if meta.uid() != me {
         return Err(format!(
             "{shown} belongs to user {}, not to this user ({me})",
@@ -341,41 +341,28 @@ fn check_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
-#[cfg(unix)]
-fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
 /// Reads an entry: opened without following a symlink or waiting on a FIFO,
 /// then judged on the opened file itself (fstat): a regular file of this
 /// user, mode 0600, of a sane size. The error says why it is not used.
 #[cfg(unix)]
 fn read_entry(path: &Path) -> Result<String, String> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => "it is a symbolic link".to_string(),
-            _ => e.to_string(),
+    use fsutil::Unopened;
+    use std::os::unix::fs::MetadataExt;
+    let (mut reader, meta) = fsutil::open_small(path, MAX_ENTRY_BYTES, fsutil::Links::Refuse)
+        .map_err(|e| match e {
+            Unopened::Link => "it is a symbolic link".to_string(),
+            Unopened::NotRegular => "it is not a regular file".into(),
+            Unopened::TooLarge(len) => format!("it is {len} bytes long"),
+            Unopened::Io(e) => e.to_string(),
         })?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.file_type().is_file() {
-        return Err("it is not a regular file".into());
-    }
-    if meta.uid() != current_uid() {
+    if meta.uid() != fsutil::current_uid() {
         return Err(format!("it belongs to user {}", meta.uid()));
     }
     if meta.mode() & 0o7777 != 0o600 {
         return Err(format!("its mode is {:o}, not 600", meta.mode() & 0o7777));
     }
-    if meta.len() > MAX_ENTRY_BYTES {
-        return Err(format!("it is {} bytes long", meta.len()));
-    }
     let mut text = String::new();
-    file.take(MAX_ENTRY_BYTES)
+    reader
         .read_to_string(&mut text)
         .map_err(|e| e.to_string())?;
     Ok(text)

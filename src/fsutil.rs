@@ -191,8 +191,78 @@ fn file_name(path: &Path) -> String {
 #[cfg(unix)]
 fn owned_by_me(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
+    meta.uid() == current_uid()
+}
+
+/// The effective user id of this process: who a private file must belong to.
+#[cfg(unix)]
+pub(crate) fn current_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    meta.uid() == unsafe { libc::geteuid() }
+    unsafe { libc::geteuid() }
+}
+
+/// Why [`open_small`] did not open a file.
+#[derive(Debug)]
+pub(crate) enum Unopened {
+    /// Its last component is a symbolic link, and links were refused.
+    Link,
+    /// Not a regular file: a FIFO, a device or a folder.
+    NotRegular,
+    /// Larger than allowed; its size in bytes.
+    TooLarge(u64),
+    /// It could not be opened or examined.
+    Io(std::io::Error),
+}
+
+/// Opens a small regular file for reading: without blocking on a FIFO or
+/// device, without following a last-component link when `links` is
+/// [`Links::Refuse`], and judged on the opened descriptor (so the file
+/// checked is the file read). Returns a reader bounded to `max` bytes and
+/// the file's metadata, for the caller's own checks of owner and mode.
+pub(crate) fn open_small(
+    path: &Path,
+    max: u64,
+    links: Links,
+) -> std::result::Result<(std::io::Take<std::fs::File>, std::fs::Metadata), Unopened> {
+    use std::io::Read;
+    let file = open_nonblocking(path, links).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return Unopened::Link;
+        }
+        Unopened::Io(e)
+    })?;
+    let meta = file.metadata().map_err(Unopened::Io)?;
+    if !meta.is_file() {
+        return Err(Unopened::NotRegular);
+    }
+    if meta.len() > max {
+        return Err(Unopened::TooLarge(meta.len()));
+    }
+    Ok((file.take(max), meta))
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path, links: Links) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let nofollow = match links {
+        Links::Follow => 0,
+        Links::Refuse => libc::O_NOFOLLOW,
+    };
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | nofollow)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path, links: Links) -> std::io::Result<std::fs::File> {
+    if links == Links::Refuse
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(std::io::Error::other("a symbolic link"));
+    }
+    std::fs::File::open(path)
 }
 
 #[cfg(not(unix))]

@@ -255,18 +255,12 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// The lines of a record but comments and blank lines; a record that is
 /// missing, not a regular file or too large holds none.
 fn lines(path: &Path) -> Vec<String> {
-    let Ok(file) = crate::keys::open_nonblocking(path) else {
+    let links = crate::fsutil::Links::Follow;
+    let Ok((mut reader, _)) = crate::fsutil::open_small(path, MAX_RECORD_BYTES, links) else {
         return Vec::new();
     };
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Vec::new();
-    }
     let mut text = String::new();
-    if file
-        .take(MAX_RECORD_BYTES)
-        .read_to_string(&mut text)
-        .is_err()
-    {
+    if reader.read_to_string(&mut text).is_err() {
         return Vec::new();
     }
     text.lines()

@@ -118,33 +118,29 @@ pub struct KeyFile {
 /// open descriptor (so it cannot be swapped between check and read), and
 /// read up to [`MAX_KEY_FILE_BYTES`].
 pub fn read_key_file(path: &Path) -> Result<KeyFile> {
+    use crate::fsutil::{self, Links, Unopened};
     use std::io::Read;
     let read_err = |source: std::io::Error| Error::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = open_nonblocking(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
     let refuse = |why: String| Error::BadKeyFile {
         path: path.to_path_buf(),
         message: why,
     };
-    if !meta.is_file() {
-        return Err(refuse(
-            "not a regular file (a key file is a plain file of one key per line)".into(),
-        ));
-    }
-    if meta.len() > MAX_KEY_FILE_BYTES {
-        return Err(refuse(format!(
-            "{} bytes: too large for a key file (at most {MAX_KEY_FILE_BYTES})",
-            meta.len()
-        )));
-    }
+    let (mut reader, meta) =
+        fsutil::open_small(path, MAX_KEY_FILE_BYTES, Links::Follow).map_err(|e| match e {
+            Unopened::NotRegular | Unopened::Link => {
+                refuse("not a regular file (a key file is a plain file of one key per line)".into())
+            }
+            Unopened::TooLarge(len) => refuse(format!(
+                "{len} bytes: too large for a key file (at most {MAX_KEY_FILE_BYTES})"
+            )),
+            Unopened::Io(e) => read_err(e),
+        })?;
     let loose_mode = ownership(&meta).map_err(refuse)?;
     let mut bytes = zeroize::Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
+    reader.read_to_end(&mut bytes).map_err(read_err)?;
     let text = Secret::new(
         String::from_utf8(bytes.to_vec())
             .map_err(|_| refuse("not text: a key file holds Fernet keys in base64".into()))?,
@@ -168,8 +164,7 @@ pub fn read_key_file(path: &Path) -> Result<KeyFile> {
 #[cfg(unix)]
 fn ownership(meta: &std::fs::Metadata) -> std::result::Result<Option<u32>, String> {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = crate::fsutil::current_uid();
     if meta.uid() != me && meta.uid() != 0 {
         return Err(format!(
             "owned by user id {}, not by you (user id {me}) or root: whoever owns a key file can replace the key, \
@@ -190,22 +185,6 @@ fn ownership(meta: &std::fs::Metadata) -> std::result::Result<Option<u32>, Strin
 #[cfg(not(unix))]
 fn ownership(_meta: &std::fs::Metadata) -> std::result::Result<Option<u32>, String> {
     Ok(None)
-}
-
-/// Opens a file for reading without blocking on a FIFO or device, so that
-/// its type can be checked on the descriptor before anything is read.
-#[cfg(unix)]
-pub(crate) fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-pub(crate) fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(path)
 }
 
 /// The warning for a key file group or others can read, or the refusal

@@ -102,8 +102,7 @@ pub fn open_log_file(path: &Path) -> std::io::Result<(std::fs::File, Option<u32>
     if !meta.file_type().is_file() {
         return Err(refuse(NOT_REGULAR.into()));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = crate::fsutil::current_uid();
     if meta.uid() != me {
         return Err(refuse(format!(
             "belongs to another user (uid {}); logs go only to a file of your own",
