@@ -318,12 +318,8 @@ fn key_from_environment() {
 
 #[test]
 fn embedded_key_keeps_one_file_and_says_what_it_means() {
-    let d = Dir::new();
-    d.write("plain.properties", PLAIN);
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties", "--embed-key"])
-        .ok()
-        .stderr_has("anyone who can read this file can decrypt it");
+    let (d, done) = common::encrypted_plain_with(&["--embed-key"]);
+    done.stderr_has("anyone who can read this file can decrypt it");
     assert!(!d.exists("config.properties.key"));
     assert!(d.read("config.properties").contains("SecretKeyFernet = "));
     assert_eq!(

@@ -257,11 +257,7 @@ fn require_sealed_refuses_unsealed_files_and_embedded_keys() {
         ])
         .code(INTEGRITY);
 
-    let e = Dir::new();
-    e.write("plain.properties", PLAIN);
-    e.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties", "--embed-key"])
-        .ok();
+    let (e, _) = common::encrypted_plain_with(&["--embed-key"]);
     check(&e)
         .args(["--require-sealed"])
         .code(INTEGRITY)
@@ -270,11 +266,7 @@ fn require_sealed_refuses_unsealed_files_and_embedded_keys() {
 
 #[test]
 fn an_embedded_key_warns_on_every_read() {
-    let d = Dir::new();
-    d.write("plain.properties", PLAIN);
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties", "--embed-key"])
-        .ok();
+    let (d, _) = common::encrypted_plain_with(&["--embed-key"]);
     for _ in 0..2 {
         check(&d)
             .ok()

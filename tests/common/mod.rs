@@ -490,12 +490,20 @@ impl Run {
 /// [`PLAIN`] encrypted by the real binary into config.properties, with its
 /// key in config.properties.key, in a new folder.
 pub fn encrypted_plain() -> Dir {
+    encrypted_plain_with(&[]).0
+}
+
+/// [`PLAIN`] encrypted by the real binary into config.properties with
+/// `flags` added, in a new folder; returns the folder and the run.
+pub fn encrypted_plain_with(flags: &[&str]) -> (Dir, Done) {
     let d = Dir::new();
     d.write("plain.properties", PLAIN);
-    d.run("encrypt-config")
+    let done = d
+        .run("encrypt-config")
         .args(["plain.properties", "-o", "config.properties"])
+        .args(flags)
         .ok();
-    d
+    (d, done)
 }
 
 /// The emulator, in this process, with `faults`, on a free port.
