@@ -563,13 +563,14 @@ fn silent_listener(close: bool) -> (u16, std::sync::Arc<std::sync::atomic::Atomi
     (port, seen)
 }
 
-/// Before: AssumeRole's three attempts each waited out the read timeout,
-/// then three diagnostic GetCallerIdentity attempts waited again: six waits.
-#[test]
-fn an_sts_that_never_answers_costs_one_bounded_wait() {
+/// Runs `invoke` with 1 s timeouts against an STS endpoint that accepts
+/// and never answers (or, with `close`, closes each connection); returns the
+/// emulator (the Bedrock side), the run, its duration and how many
+/// connections STS saw.
+fn run_against_silent_sts(close: bool) -> (Emulator, Done, Duration, usize) {
     use std::sync::atomic::Ordering;
     let emu = emulator(Faults::default());
-    let (port, seen) = silent_listener(false);
+    let (port, seen) = silent_listener(close);
     let d = Dir::new();
     sealed(
         &d,
@@ -583,8 +584,15 @@ fn an_sts_that_never_answers_costs_one_bounded_wait() {
         .args(["--read-timeout", "1", "--connect-timeout", "1"])
         .code(255);
     let took = started.elapsed();
+    (emu, done, took, seen.load(Ordering::SeqCst))
+}
+
+/// Before: AssumeRole's three attempts each waited out the read timeout,
+/// then three diagnostic GetCallerIdentity attempts waited again: six waits.
+#[test]
+fn an_sts_that_never_answers_costs_one_bounded_wait() {
+    let (emu, done, took, connections) = run_against_silent_sts(false);
     done.stderr_has("STS: ");
-    let connections = seen.load(Ordering::SeqCst);
     assert!(
         (1..=3).contains(&connections),
         "{connections} connections for 3 attempts\n{}",
@@ -602,23 +610,7 @@ fn an_sts_that_never_answers_costs_one_bounded_wait() {
 /// same dead endpoint three more times.
 #[test]
 fn an_sts_that_drops_connections_gets_no_diagnostic_calls() {
-    use std::sync::atomic::Ordering;
-    let emu = emulator(Faults::default());
-    let (port, seen) = silent_listener(true);
-    let d = Dir::new();
-    sealed(
-        &d,
-        &config(
-            &emu.base_url,
-            &[&format!("STSEndpointURL = http://127.0.0.1:{port}")],
-        ),
-    );
-    let started = Instant::now();
-    let done = invoke(&d)
-        .args(["--read-timeout", "1", "--connect-timeout", "1"])
-        .code(255);
-    let took = started.elapsed();
-    let connections = seen.load(Ordering::SeqCst);
+    let (_emu, done, took, connections) = run_against_silent_sts(true);
     assert!(
         (1..=3).contains(&connections),
         "{connections} connections for 3 attempts\n{}",
