@@ -29,28 +29,15 @@ fn emulator(names: &[&str], faults: Faults) -> Emulator {
 fn setup(emu: &Emulator, extra: &[&str]) -> Dir {
     let d = Dir::new();
     d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
-    let lines = vec![
-        "UseVPCe = true".to_string(),
-        "GetCredentialsFrom = 2".into(),
-        "Region = us-west-2".into(),
-        format!("AccessKey = {DEMO_ACCESS_KEY}"),
-        format!("SecretKey = {DEMO_SECRET_KEY}"),
-        format!("AssumeRoleARN = {DEMO_ROLE_ARN}"),
-        format!("ExternalId = {DEMO_EXTERNAL_ID}"),
-        format!("VPCEndpointURL = https://{VPCE}:{}", emu.port),
-        format!("STSEndpointURL = https://127.0.0.1:{}", emu.port),
-        "CABundle = ca.pem".into(),
-        "ModelID = anthropic.claude-3-haiku-20240307-v1:0".into(),
+    let sts = format!("STSEndpointURL = https://127.0.0.1:{}", emu.port);
+    let mut lines = vec![
+        sts.as_str(),
+        "CABundle = ca.pem",
+        "ModelID = anthropic.claude-3-haiku-20240307-v1:0",
     ];
-    let lines = common::with_overrides(lines, extra);
-    d.write(
-        "plain.properties",
-        &format!("[default]\n{}\n", lines.join("\n")),
-    );
-    d.run("encrypt-config")
-        .args(["plain.properties", "-o", "config.properties"])
-        .ok();
-    std::fs::remove_file(d.join("plain.properties")).unwrap();
+    lines.extend_from_slice(extra);
+    let vpce = format!("https://{VPCE}:{}", emu.port);
+    common::sealed(&d, &common::access_keys_config(&vpce, &lines, ""));
     d
 }
 
