@@ -939,15 +939,8 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
         .map(crate::transport::read_bundle)
         .transpose()?;
     let base = crate::invoke::base_sdk_config(&config, path, &region, o).await?;
-    let sts_url = config
-        .sts_endpoint_url
-        .as_ref()
-        .map(|u| u.secret().expose().to_string())
-        .or_else(|| {
-            std::env::var("AWS_ENDPOINT_URL_STS")
-                .ok()
-                .filter(|v| !v.is_empty())
-        })
+    let sts_url = crate::invoke::sts_endpoint(&config)
+        .map(|u| u.expose().to_string())
         .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
     let mut sts_builder = base.to_builder();
     sts_builder.set_endpoint_url(Some(sts_url.clone()));

@@ -241,10 +241,7 @@ pub(crate) fn scrubber(config: &Config, extra: &[&Secret]) -> Scrubber {
             s.add(&Secret::new(account), secret::redact_account(account));
         }
     }
-    let sts_env = std::env::var("AWS_ENDPOINT_URL_STS")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .map(Secret::new);
+    let sts_env = sts_endpoint_from_env();
     for u in [
         config.vpc_endpoint_url.as_ref().map(|u| u.secret()),
         config.sts_endpoint_url.as_ref().map(|u| u.secret()),
@@ -285,20 +282,29 @@ pub(crate) fn scrub_endpoint(s: &mut Scrubber, url: &Secret) {
     }
 }
 
-/// The STS host as it may be shown: the configured (or environment's)
-/// endpoint with its id masked, else the regional public name.
-pub(crate) fn sts_host_shown(config: &Config, region: &Region) -> String {
-    let url = config
+/// `AWS_ENDPOINT_URL_STS`, which the SDK honours for STS when the config
+/// names no STS endpoint.
+fn sts_endpoint_from_env() -> Option<Secret> {
+    std::env::var("AWS_ENDPOINT_URL_STS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(Secret::new)
+}
+
+/// The STS endpoint in use when it is not the public one: the config's
+/// `STSEndpointURL`, else `AWS_ENDPOINT_URL_STS`.
+pub(crate) fn sts_endpoint(config: &Config) -> Option<Secret> {
+    config
         .sts_endpoint_url
         .as_ref()
         .map(|u| u.secret().clone())
-        .or_else(|| {
-            std::env::var("AWS_ENDPOINT_URL_STS")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(Secret::new)
-        });
-    match url {
+        .or_else(sts_endpoint_from_env)
+}
+
+/// The STS host as it may be shown: the configured (or environment's)
+/// endpoint with its id masked, else the regional public name.
+pub(crate) fn sts_host_shown(config: &Config, region: &Region) -> String {
+    match sts_endpoint(config) {
         Some(u) => diagnose::shown_host(&secret::redact_url(&u)),
         None => format!("sts.{region}.amazonaws.com"),
     }
