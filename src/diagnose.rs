@@ -98,6 +98,23 @@ where
     scrubbed(sdk_error_unscrubbed(hop, err, ctx), ctx)
 }
 
+/// A hop that waited `--read-timeout` for data in vain (a network failure:
+/// the connection was made and the request sent).
+pub(crate) fn read_timeout(hop: Hop, message: String, hint: &str) -> Error {
+    Error::Remote {
+        hop,
+        code: "ReadTimeout".into(),
+        message,
+        hint: Some(hint.into()),
+        kind: RemoteKind::Network,
+    }
+}
+
+/// "no data for N s: `what`", the message of a read timeout.
+pub(crate) fn no_data_for(wait: std::time::Duration, what: &str) -> String {
+    format!("no data for {} s: {what}", wait.as_secs_f64())
+}
+
 fn sdk_error_unscrubbed<E, R>(hop: Hop, err: &SdkError<E, R>, ctx: &Context) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -115,24 +132,24 @@ where
             // The connection was made and the request sent; nothing came
             // back in time. Not a connect failure, and not a DNS question.
             let message = match ctx.read_timeout {
-                Some(t) => format!("no data for {} s: the reply did not start", t.as_secs_f64()),
+                Some(t) => no_data_for(t, "the reply did not start"),
                 None => ctx.scrubber.scrub(&chain(err)),
             };
-            Error::Remote {
+            read_timeout(
                 hop,
-                code: "ReadTimeout".into(),
                 message,
-                hint: Some(match hop {
-                    Hop::Bedrock => "the endpoint took the request and sent nothing within --read-timeout: without streaming \
+                match hop {
+                    Hop::Bedrock => {
+                        "the endpoint took the request and sent nothing within --read-timeout: without streaming \
                          the reply starts only once the model has finished, so a long reply needs a longer --read-timeout \
                          (or streaming); otherwise a hung model, or a proxy or firewall holding the connection open"
-                        .into(),
-                    _ => "the endpoint took the request and sent nothing within --read-timeout: a proxy or firewall \
+                    }
+                    _ => {
+                        "the endpoint took the request and sent nothing within --read-timeout: a proxy or firewall \
                           holding the connection open, or an overloaded endpoint; run again or raise --read-timeout"
-                        .into(),
-                }),
-                kind: RemoteKind::Network,
-            }
+                    }
+                },
+            )
         }
         SdkError::DispatchFailure(d) => {
             let detail = ctx.scrubber.scrub(&chain(err));

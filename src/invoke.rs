@@ -922,30 +922,18 @@ async fn next_event<T>(
 ) -> Result<T> {
     tokio::time::timeout(wait, recv).await.map_err(|_| {
         reply.finish();
-        read_timeout(
-            wait,
-            &format!(
-                "the stream stalled after {} characters",
-                reply.text.chars().count()
-            ),
-        )
-    })
-}
-
-/// A call that waited `--read-timeout` for data in vain.
-fn read_timeout(wait: Duration, what: &str) -> Error {
-    Error::Remote {
-        hop: Hop::Bedrock,
-        code: "ReadTimeout".into(),
-        message: format!("no data for {} s: {what}", wait.as_secs_f64()),
-        hint: Some(
+        let what = format!(
+            "the stream stalled after {} characters",
+            reply.text.chars().count()
+        );
+        diagnose::read_timeout(
+            Hop::Bedrock,
+            diagnose::no_data_for(wait, &what),
             "the endpoint stopped sending in the middle of the reply (a hung model, or a proxy or \
              firewall holding the connection open); run again, or raise --read-timeout for a model \
-             that pauses longer"
-                .into(),
-        ),
-        kind: crate::error::RemoteKind::Network,
-    }
+             that pauses longer",
+        )
+    })
 }
 
 fn converse_stream_code(
