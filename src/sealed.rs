@@ -637,8 +637,8 @@ fn check_history(opened: &mut Opened, opts: &KeyOptions) -> Result<()> {
         .expect("pinned files have a lineage");
     let beside = generation::record_path(origin, state).filter(|_| *origin != KeyOrigin::Embedded);
     let id = lineage.record_id(key.id());
-    if let Some(record) = &beside
-        && let Some(seen) = generation::highest(record, &id)
+    let beside_seen = beside.as_ref().and_then(|r| generation::highest(r, &id));
+    if let (Some(record), Some(seen)) = (&beside, beside_seen)
         && lineage.generation < seen
     {
         return Err(Error::integrity(
@@ -656,18 +656,28 @@ fn check_history(opened: &mut Opened, opts: &KeyOptions) -> Result<()> {
     }
     // Reading must not fail because a folder is read-only; but a reader
     // that can record nothing at all has no rollback protection, and says so.
+    // What was just read may already record this very file: the usual case,
+    // and then nothing is read or written again.
     let mut recorded = false;
     if let Some(pins) = &pins {
-        match generation::pin(pins, &canonical, &current, generation::PinChange::Seen) {
-            Ok(()) => recorded = true,
-            Err(e) => tracing::debug!(error = %e, "config path not pinned"),
-        }
+        recorded = matches!(seen.as_slice(), [only] if *only == current)
+            || match generation::pin(pins, &canonical, &current, generation::PinChange::Seen) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "config path not pinned");
+                    false
+                }
+            };
     }
     if let Some(record) = &beside {
-        match generation::note(record, &id, lineage.generation) {
-            Ok(()) => recorded = true,
-            Err(e) => tracing::debug!(error = %e, "generation not recorded beside the key"),
-        }
+        recorded |= beside_seen == Some(lineage.generation)
+            || match generation::note(record, &id, lineage.generation) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "generation not recorded beside the key");
+                    false
+                }
+            };
     }
     if !recorded {
         let message = format!(
