@@ -86,7 +86,7 @@ impl Lineage {
     /// The lineage of a newly encrypted file.
     pub fn new() -> Lineage {
         let mut id = [0u8; 8];
-        getrandom(&mut id);
+        random_bytes(&mut id);
         Lineage {
             file_id: id.iter().map(|b| format!("{b:02x}")).collect(),
             generation: 1,
@@ -115,7 +115,7 @@ impl Default for Lineage {
 
 /// Random bytes from a fresh Fernet key (the one random source already in
 /// use), so no second generator is pulled in for eight bytes.
-fn getrandom(out: &mut [u8]) {
+fn random_bytes(out: &mut [u8]) {
     use base64::Engine;
     let key = zeroize::Zeroizing::new(fernet::Fernet::generate_key());
     let raw = zeroize::Zeroizing::new(
