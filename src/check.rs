@@ -518,10 +518,7 @@ pub async fn check(opts: &CheckOptions) -> Report {
             if let Some(a) = &assumed {
                 summary.push_str(&format!(" assumed {} (account {}", a.0, a.1));
                 if let Some(exp) = resolved.expiry {
-                    summary.push_str(&format!(
-                        ", expires {}",
-                        crate::emulator::sigv4::format_iso(exp)
-                    ));
+                    summary.push_str(&format!(", expires {}", crate::output::iso_time(exp)));
                 }
                 summary.push(')');
                 if a.1 != src.1 {
@@ -544,7 +541,7 @@ pub async fn check(opts: &CheckOptions) -> Report {
                 json!({
                     "source": {"arn": src.0, "account": src.1},
                     "assumed": assumed.as_ref().map(|a| json!({"arn": a.0, "account": a.1,
-                        "expires": resolved.expiry.map(crate::emulator::sigv4::format_iso)})),
+                        "expires": resolved.expiry.map(crate::output::iso_time)})),
                     "cross_account": assumed.as_ref().map(|a| a.1 != src.1),
                     "access_key_id": resolved.key_id,
                 }),

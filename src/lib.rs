@@ -14,7 +14,6 @@ pub mod credentials;
 pub mod crypto;
 pub mod diagnose;
 pub mod document;
-pub mod emulator;
 pub mod encrypt;
 pub mod encrypt_cli;
 pub mod endpoint;

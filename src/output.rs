@@ -14,6 +14,18 @@ pub fn colour_allowed_stdout() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
+/// A time as ISO 8601 in UTC to the second (`2026-12-02T09:15:00Z`), as
+/// AWS writes credential expiries.
+pub fn iso_time(t: std::time::SystemTime) -> String {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    DateTime::from_secs(secs)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| format!("{secs} s after 1970"))
+}
+
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {

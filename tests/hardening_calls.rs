@@ -3,10 +3,10 @@
 
 mod common;
 
-use bedrock_private::emulator::identity::{
+use bedrock_emulator::identity::{
     DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
 };
-use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults};
+use bedrock_emulator::{Emulator, EmulatorConfig, Faults};
 use common::Dir;
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,7 @@ const CROSS_SESSION: &str = "arn:aws:sts::222222222222:assumed-role/BedrockCross
 /// A Bedrock API key's shape; the emulator knows none, so it refuses it.
 const API_KEY: &str = "ABSKQmVkcm9ja0FQSUtleS1oYXJkZW5pbmctdGVzdC10b2tlbi0wMDAx";
 
-fn bedrock_calls(emu: &Emulator) -> Vec<bedrock_private::emulator::RecordEntry> {
+fn bedrock_calls(emu: &Emulator) -> Vec<bedrock_emulator::RecordEntry> {
     emu.record
         .entries()
         .into_iter()

@@ -6,12 +6,12 @@
 
 mod common;
 
+use bedrock_emulator::identity::{DEMO_ACCESS_KEY, DEMO_ROLE_ARN, DEMO_SECRET_KEY};
 use bedrock_private::crypto::{ConfigKey, MacVersion};
 use bedrock_private::document::Document;
-use bedrock_private::emulator::identity::{DEMO_ACCESS_KEY, DEMO_ROLE_ARN, DEMO_SECRET_KEY};
 use bedrock_private::sealed;
 use bedrock_private::secret::Secret;
-use common::{ChildEmulator, Dir, PLAIN};
+use common::{Dir, PLAIN};
 
 const OK: i32 = 0;
 const INTEGRITY: i32 = 251;
@@ -112,7 +112,7 @@ fn a_redirected_key_file_cannot_outrank_the_key_kept_for_the_config() {
 /// who cannot write the key file sends nothing anywhere.
 #[test]
 fn a_forged_config_sends_no_request() {
-    let emu = ChildEmulator::start(&["--port", "0"]);
+    let emu = common::emulator(bedrock_emulator::Faults::default());
     let d = Dir::new();
     let plain = format!(
         "[default]\nUseVPCe = true\nGetCredentialsFrom = 2\nRegion = us-west-2\nAccessKey = {DEMO_ACCESS_KEY}\n\
@@ -154,9 +154,9 @@ fn a_forged_config_sends_no_request() {
             .code(INTEGRITY);
     }
     assert!(
-        emu.record().is_empty(),
+        emu.record.entries().is_empty(),
         "nothing reached the attacker: {:?}",
-        emu.record()
+        emu.record.entries()
     );
 }
 

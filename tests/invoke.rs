@@ -5,10 +5,10 @@
 
 mod common;
 
-use bedrock_private::emulator::identity::{
+use bedrock_emulator::identity::{
     DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
 };
-use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults, RecordEntry};
+use bedrock_emulator::{Emulator, EmulatorConfig, Faults, RecordEntry};
 use common::{Dir, Done};
 use serde_json::Value;
 use std::time::Duration;

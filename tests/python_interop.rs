@@ -239,10 +239,10 @@ fn files_encrypted_here_are_refused_by_upgrade_and_python_files_by_encrypt() {
 
 #[test]
 fn invoke_reads_a_python_tool_file() {
-    use bedrock_private::emulator::identity::{
+    use bedrock_emulator::identity::{
         DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
     };
-    use bedrock_private::emulator::{Emulator, EmulatorConfig};
+    use bedrock_emulator::{Emulator, EmulatorConfig};
     let emu = Emulator::start(EmulatorConfig::default()).unwrap();
     let d = Dir::new();
     let src = d.write(

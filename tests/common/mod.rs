@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The plaintext secrets of [`PLAIN`]; no output may ever contain one.
-pub const SECRETS: [&str; 7] = [
+pub(crate) const SECRETS: [&str; 7] = [
     "AKIAIOSFODNN7EXAMPLE",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "arn:aws:iam::222222222222:role/team/BedrockCrossAccount",
@@ -20,7 +20,7 @@ pub const SECRETS: [&str; 7] = [
 ];
 
 /// A complete plaintext config using every sensitive field.
-pub const PLAIN: &str = "\
+pub(crate) const PLAIN: &str = "\
 # Workshop configuration
 ; with both comment styles
 
@@ -46,41 +46,41 @@ Titan-Text = amazon.titan-text-express-v1
 ";
 
 /// A temporary folder for one test.
-pub struct Dir {
+pub(crate) struct Dir {
     dir: tempfile::TempDir,
 }
 
 impl Dir {
-    pub fn new() -> Dir {
+    pub(crate) fn new() -> Dir {
         Dir {
             dir: tempfile::tempdir().expect("temporary folder"),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
         let p = self.join(name);
         std::fs::write(&p, contents).unwrap();
         p
     }
 
-    pub fn read(&self, name: &str) -> String {
+    pub(crate) fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
-    pub fn exists(&self, name: &str) -> bool {
+    pub(crate) fn exists(&self, name: &str) -> bool {
         self.join(name).exists()
     }
 
     /// Names of the files in the folder, sorted.
-    pub fn files(&self) -> Vec<String> {
+    pub(crate) fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -90,7 +90,7 @@ impl Dir {
     }
 
     /// Runs `bin` in this folder with a clean environment.
-    pub fn run(&self, bin: &str) -> Run {
+    pub(crate) fn run(&self, bin: &str) -> Run {
         let exe = match bin {
             "encrypt-config" => env!("CARGO_BIN_EXE_encrypt-config"),
             "invoke" => env!("CARGO_BIN_EXE_invoke"),
@@ -109,13 +109,13 @@ impl Dir {
 }
 
 /// A command about to run.
-pub struct Run {
+pub(crate) struct Run {
     cmd: Command,
     stdin: String,
 }
 
 impl Run {
-    pub fn args<I, S>(mut self, args: I) -> Run
+    pub(crate) fn args<I, S>(mut self, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -124,18 +124,18 @@ impl Run {
         self
     }
 
-    pub fn env(mut self, key: &str, value: &str) -> Run {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Run {
         self.cmd.env(key, value);
         self
     }
 
     /// Lines to answer prompts with.
-    pub fn stdin(mut self, text: &str) -> Run {
+    pub(crate) fn stdin(mut self, text: &str) -> Run {
         self.stdin = text.to_string();
         self
     }
 
-    pub fn output(mut self) -> Done {
+    pub(crate) fn output(mut self) -> Done {
         use std::io::Write;
         self.cmd
             .stdin(Stdio::piped())
@@ -151,7 +151,7 @@ impl Run {
     }
 
     /// Runs and expects exit code `code`.
-    pub fn code(self, code: i32) -> Done {
+    pub(crate) fn code(self, code: i32) -> Done {
         let done = self.output();
         if done.output.status.code() != Some(code) {
             panic!("expected exit code {code}\n{}", done.describe());
@@ -160,32 +160,32 @@ impl Run {
     }
 
     /// Runs and expects success.
-    pub fn ok(self) -> Done {
+    pub(crate) fn ok(self) -> Done {
         self.code(0)
     }
 }
 
 /// A finished command.
-pub struct Done {
+pub(crate) struct Done {
     shown: String,
-    pub output: Output,
+    pub(crate) output: Output,
 }
 
 impl Done {
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
     /// Both streams, for scanning.
-    pub fn all(&self) -> String {
+    pub(crate) fn all(&self) -> String {
         format!("{}{}", self.stdout(), self.stderr())
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "command: {}\nstatus: {:?}\n--- stdout\n{}--- stderr\n{}",
             self.shown,
@@ -196,7 +196,7 @@ impl Done {
     }
 
     /// Asserts that stderr contains `text`.
-    pub fn stderr_has(&self, text: &str) -> &Done {
+    pub(crate) fn stderr_has(&self, text: &str) -> &Done {
         assert!(
             self.stderr().contains(text),
             "expected {text:?} in stderr\n{}",
@@ -206,7 +206,7 @@ impl Done {
     }
 
     /// Asserts that stdout contains `text`.
-    pub fn stdout_has(&self, text: &str) -> &Done {
+    pub(crate) fn stdout_has(&self, text: &str) -> &Done {
         assert!(
             self.stdout().contains(text),
             "expected {text:?} in stdout\n{}",
@@ -218,99 +218,14 @@ impl Done {
 
 /// File mode bits.
 #[cfg(unix)]
-pub fn mode(path: &Path) -> u32 {
+pub(crate) fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// The emulator binary as a child process on a free port; killed on drop.
-pub struct ChildEmulator {
-    pub child: std::process::Child,
-    pub base_url: String,
-    pub port: u16,
-}
-
-impl ChildEmulator {
-    /// Starts `bedrock-emulator` with `args` and waits for its first line.
-    pub fn start(args: &[&str]) -> ChildEmulator {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-emulator"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start bedrock-emulator");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base_url = line.trim().to_string();
-        assert!(
-            base_url.contains("://127.0.0.1:"),
-            "first line is the base URL: {line:?}"
-        );
-        let port = base_url.rsplit(':').next().unwrap().parse().unwrap();
-        ChildEmulator {
-            child,
-            base_url,
-            port,
-        }
-    }
-
-    /// Sends SIGTERM and returns the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-
-    /// The request record, through the admin path.
-    pub fn record(&self) -> Vec<serde_json::Value> {
-        let text = http_get(self.port, "/__emulator/requests");
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
-impl Drop for ChildEmulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain HTTP GET on loopback; returns the body.
-pub fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out[out.find("\r\n\r\n").map(|i| i + 4).unwrap_or(0)..].to_string()
-}
-
-/// An SDK HTTP client that trusts only the CA in `pem` (the emulator's).
-pub fn trusting(pem: &str) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(pem.as_bytes().to_vec()))
-                .build()
-                .unwrap(),
-        )
-        .build_https()
-}
-
 /// `key = value` lines with `extra` applied: an extra line replaces the line
 /// of the same key, and `Key =` with nothing after it removes the key.
-pub fn with_overrides(mut lines: Vec<String>, extra: &[&str]) -> Vec<String> {
+pub(crate) fn with_overrides(mut lines: Vec<String>, extra: &[&str]) -> Vec<String> {
     let key_of = |l: &str| l.split('=').next().unwrap().trim().to_string();
     for e in extra {
         let key = key_of(e);
@@ -325,7 +240,7 @@ pub fn with_overrides(mut lines: Vec<String>, extra: &[&str]) -> Vec<String> {
 impl Run {
     /// Runs, killing the command after `limit`: `None` when it did not end
     /// in time (for a defect that makes a run hang).
-    pub fn output_within(mut self, limit: std::time::Duration) -> Option<Done> {
+    pub(crate) fn output_within(mut self, limit: std::time::Duration) -> Option<Done> {
         use std::io::{Read, Write};
         self.cmd
             .stdin(Stdio::piped())
@@ -371,7 +286,7 @@ impl Run {
     /// Gives the command `file` as its file descriptor `fd` (as a shell's
     /// `3<file` does).
     #[cfg(unix)]
-    pub fn fd(mut self, fd: i32, file: std::fs::File) -> Run {
+    pub(crate) fn fd(mut self, fd: i32, file: std::fs::File) -> Run {
         use std::os::fd::IntoRawFd;
         use std::os::unix::process::CommandExt;
         let raw = file.into_raw_fd();
@@ -396,7 +311,7 @@ impl Run {
     /// next of `answers` is typed. What the terminal showed is the stdout of
     /// the result. Killed after `limit`.
     #[cfg(unix)]
-    pub fn on_terminal(
+    pub(crate) fn on_terminal(
         mut self,
         question: &str,
         answers: &[&str],
@@ -489,13 +404,13 @@ impl Run {
 
 /// [`PLAIN`] encrypted by the real binary into config.properties, with its
 /// key in config.properties.key, in a new folder.
-pub fn encrypted_plain() -> Dir {
+pub(crate) fn encrypted_plain() -> Dir {
     encrypted_plain_with(&[]).0
 }
 
 /// [`PLAIN`] encrypted by the real binary into config.properties with
 /// `flags` added, in a new folder; returns the folder and the run.
-pub fn encrypted_plain_with(flags: &[&str]) -> (Dir, Done) {
+pub(crate) fn encrypted_plain_with(flags: &[&str]) -> (Dir, Done) {
     let d = Dir::new();
     d.write("plain.properties", PLAIN);
     let done = d
@@ -507,10 +422,10 @@ pub fn encrypted_plain_with(flags: &[&str]) -> (Dir, Done) {
 }
 
 /// The emulator, in this process, with `faults`, on a free port.
-pub fn emulator(faults: bedrock_private::emulator::Faults) -> bedrock_private::emulator::Emulator {
-    bedrock_private::emulator::Emulator::start(bedrock_private::emulator::EmulatorConfig {
+pub(crate) fn emulator(faults: bedrock_emulator::Faults) -> bedrock_emulator::Emulator {
+    bedrock_emulator::Emulator::start(bedrock_emulator::EmulatorConfig {
         faults,
-        ..bedrock_private::emulator::EmulatorConfig::default()
+        ..bedrock_emulator::EmulatorConfig::default()
     })
     .unwrap()
 }
@@ -518,8 +433,8 @@ pub fn emulator(faults: bedrock_private::emulator::Faults) -> bedrock_private::e
 /// A plaintext config for mode 2 (the emulator's demo keys assume its demo
 /// role) through `url` as VPC and STS endpoint, with `extra` lines applied
 /// as [`with_overrides`] does, and `models` after `[default]`.
-pub fn access_keys_config(url: &str, extra: &[&str], models: &str) -> String {
-    use bedrock_private::emulator::identity::{
+pub(crate) fn access_keys_config(url: &str, extra: &[&str], models: &str) -> String {
+    use bedrock_emulator::identity::{
         DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
     };
     let lines = vec![
@@ -540,7 +455,7 @@ pub fn access_keys_config(url: &str, extra: &[&str], models: &str) -> String {
 
 /// Encrypts `plain` into config.properties (replacing an earlier one and
 /// its key) and removes the plaintext.
-pub fn sealed(d: &Dir, plain: &str) {
+pub(crate) fn sealed(d: &Dir, plain: &str) {
     d.write("plain.properties", plain);
     d.run("encrypt-config")
         .args(["plain.properties", "-o", "config.properties", "--force"])

@@ -71,7 +71,7 @@ impl Args {
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
             }
         };
-        if crate::config::Region::parse(&self.region).is_none() {
+        if !super::is_region_name(&self.region) {
             return Err(format!(
                 "--region {}: expected a region such as us-west-2",
                 self.region

@@ -129,7 +129,7 @@ impl Record {
 }
 
 /// Microseconds since the epoch.
-pub fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

@@ -25,7 +25,35 @@ pub enum Family {
     CohereGenerate,
 }
 
-pub use crate::families::{base_model_id, supports_system};
+/// The geographic prefixes of cross-region inference profiles.
+const PROFILE_PREFIXES: [&str; 6] = ["us.", "eu.", "apac.", "us-gov.", "jp.", "global."];
+
+/// The foundation model behind an id: the resource part of an ARN, without
+/// an inference profile's geographic prefix.
+pub fn base_model_id(model: &str) -> &str {
+    let model = model.rsplit('/').next().unwrap_or(model);
+    PROFILE_PREFIXES
+        .iter()
+        .find_map(|p| model.strip_prefix(p))
+        .unwrap_or(model)
+}
+
+/// Whether Converse accepts a system prompt for the model, after the
+/// Bedrock User Guide's table "Supported models and model features"
+/// (Converse API): not for Amazon Titan Text, Mistral AI Instruct (7B and
+/// Mixtral), Cohere Command (text and light) or AI21 Jurassic-2.
+pub fn supports_system(model: &str) -> bool {
+    const WITHOUT: [&str; 6] = [
+        "amazon.titan-text",
+        "mistral.mistral-7b-instruct",
+        "mistral.mixtral-8x7b-instruct",
+        "cohere.command-text",
+        "cohere.command-light-text",
+        "ai21.j2",
+    ];
+    let base = base_model_id(model);
+    !WITHOUT.iter().any(|p| base.starts_with(p))
+}
 
 /// Which providers the emulator serves; others are "invalid model identifier".
 pub fn provider(model: &str) -> Option<&'static str> {

@@ -6,10 +6,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
-use bedrock_private::emulator::identity::{
+use bedrock_emulator::identity::{
     DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
 };
-use bedrock_private::emulator::{Emulator, EmulatorConfig};
+use bedrock_emulator::{Emulator, EmulatorConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -14,10 +14,10 @@ use aws_sdk_bedrockruntime::types::{
     SystemContentBlock,
 };
 use aws_smithy_types::retry::RetryConfig;
-use bedrock_private::emulator::identity::{
+use bedrock_emulator::identity::{
     DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
 };
-use bedrock_private::emulator::{Emulator, EmulatorConfig, Faults};
+use bedrock_emulator::{Emulator, EmulatorConfig, Faults};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -788,7 +788,7 @@ fn admin_path_serves_the_record() {
         "GET /__emulator/requests HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
-    let entries: Vec<bedrock_private::emulator::RecordEntry> = serde_json::from_str(body).unwrap();
+    let entries: Vec<bedrock_emulator::RecordEntry> = serde_json::from_str(body).unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(
         entries[0].error.as_deref(),

@@ -105,13 +105,13 @@ pub(crate) struct State {
 
 impl State {
     /// The region a request is for: the one its Host names, else ours.
-    pub fn region_for(&self, host: &str) -> String {
+    pub(crate) fn region_for(&self, host: &str) -> String {
         let host = host.split(':').next().unwrap_or(host);
         let labels: Vec<&str> = host.split('.').collect();
         for (i, l) in labels.iter().enumerate() {
             if (*l == "bedrock-runtime" || *l == "sts") && i + 2 < labels.len() {
                 let candidate = labels[i + 1];
-                if models_region_like(candidate) {
+                if is_region_name(candidate) {
                     return candidate.to_string();
                 }
             }
@@ -120,7 +120,7 @@ impl State {
     }
 
     /// Counts a model call and says which fault, if any, it gets.
-    pub fn next_call_fault(&self) -> Option<CallFault> {
+    pub(crate) fn next_call_fault(&self) -> Option<CallFault> {
         let mut n = self.model_calls.lock().expect("calls lock");
         *n += 1;
         if *n <= self.faults.throttle_first {
@@ -133,8 +133,17 @@ impl State {
     }
 }
 
-fn models_region_like(label: &str) -> bool {
-    crate::config::Region::parse(label).is_some()
+/// Whether `label` has the shape of an AWS region name, as the endpoint
+/// rules of the SDKs match it: a two-letter area, one or more words, a
+/// number (`us-west-2`, `us-gov-west-1`, `ap-southeast-3`).
+pub fn is_region_name(label: &str) -> bool {
+    let parts: Vec<&str> = label.split('-').collect();
+    let word = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(word)
+        && !parts[parts.len() - 1].is_empty()
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A fault applied to one call.
