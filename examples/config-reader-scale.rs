@@ -6,9 +6,9 @@
 //! The test `large_files_are_read_in_linear_time` in tests/hardening_files.rs
 //! holds the same property through the real binary.
 
-use bedrock_private::document::Document;
-use bedrock_private::keys::KeyOptions;
-use bedrock_private::sealed;
+use bedrock_private::config::document::Document;
+use bedrock_private::config::keys::KeyOptions;
+use bedrock_private::config::sealed;
 use std::time::{Duration, Instant};
 
 const HEAD: &str = "[default]\nGetCredentialsFrom = 0\nRegion = us-west-2\n";

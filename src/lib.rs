@@ -1,39 +1,31 @@
 //! Private, cross-account access to Amazon Bedrock from Cloud9 and EC2 shells.
 //!
 //! The library holds all the logic; the binaries in `src/bin/` only parse
-//! arguments, call in here and turn the result into an exit code:
+//! arguments, call in here and turn the result into an exit code. The
+//! modules follow the pipeline of a call:
 //!
-//! - `encrypt-config` ([`encrypt_cli`]) encrypts the sensitive fields of a
-//!   properties file with Fernet and seals it with a MAC.
-//! - `invoke` reads such a file and calls Bedrock.
+//! - [`config`]: the properties file, its key, its MAC and its typed values;
+//! - [`aws`]: endpoints, the HTTP client, credentials, and what AWS answers;
+//! - [`invoke`]: the request, the call and the reply (`invoke`);
+//! - [`check`]: the path proved hop by hop (`invoke check`);
+//! - [`encrypt`]: encrypting, changing and rotating a file (`encrypt-config`).
+//!
+//! Beside them: [`error`] (the one error type and exit-code table),
+//! [`secret`] (the redacting type every secret lives in), [`fsutil`] (private
+//! atomic writes), [`prompt`] (questions on the terminal), [`output`] and
+//! [`logging`].
 
-pub mod cache;
+pub mod aws;
 pub mod check;
 pub mod config;
-pub mod credentials;
-pub mod crypto;
-pub mod diagnose;
-pub mod document;
 pub mod encrypt;
-pub mod encrypt_cli;
-pub mod endpoint;
 pub mod error;
-pub mod families;
 pub mod fsutil;
-pub mod generation;
 pub mod invoke;
-pub mod invoke_cli;
-pub mod keys;
 pub mod logging;
-pub mod model_choice;
 pub mod output;
 pub mod prompt;
-pub mod request;
-pub mod resolve;
-pub mod sealed;
 pub mod secret;
-pub mod tls_probe;
-pub mod transport;
 
 pub use error::{Error, ExitCode, Result};
 pub use secret::Secret;

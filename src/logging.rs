@@ -5,7 +5,7 @@
 //! formatting is redacted ([`crate::Secret`]). The AWS crates' own logs are
 //! off at every level: even their warnings quote AWS's messages whole (an
 //! AssumeRole refusal names the role ARN, a secret here), and every failure
-//! they would warn about reaches the user through [`crate::diagnose`],
+//! they would warn about reaches the user through [`crate::aws::diagnose`],
 //! scrubbed. The level
 //! can be raised after start, because `Debug = true` is only known once the
 //! config has been read.

@@ -2,8 +2,8 @@
 
 mod common;
 
-use bedrock_private::keys::KeyOptions;
-use bedrock_private::sealed;
+use bedrock_private::config::keys::KeyOptions;
+use bedrock_private::config::sealed;
 use common::{Dir, PLAIN, SECRETS};
 
 const INTEGRITY: i32 = 251;

@@ -5,7 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
 use bedrock_private::Secret;
-use bedrock_private::crypto::ConfigKey;
+use bedrock_private::config::crypto::ConfigKey;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -9,10 +9,10 @@
 
 mod common;
 
-use bedrock_private::crypto::ConfigKey;
-use bedrock_private::document::Document;
-use bedrock_private::keys::{KeyOptions, KeyOrigin};
-use bedrock_private::sealed::{self, KeyRecord, Lineage};
+use bedrock_private::config::crypto::ConfigKey;
+use bedrock_private::config::document::Document;
+use bedrock_private::config::keys::{KeyOptions, KeyOrigin};
+use bedrock_private::config::sealed::{self, KeyRecord, Lineage};
 use bedrock_private::{Secret, config};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;

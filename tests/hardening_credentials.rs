@@ -10,8 +10,8 @@ mod common;
 
 use bedrock_emulator::identity::{DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, Directory};
 use bedrock_emulator::{Emulator, EmulatorConfig, Faults};
-use bedrock_private::cache::{CacheKey, CredentialCache};
-use bedrock_private::crypto::ConfigKey;
+use bedrock_private::aws::credentials::cache::{CacheKey, CredentialCache};
+use bedrock_private::config::crypto::ConfigKey;
 use common::{Dir, Done};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

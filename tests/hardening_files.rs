@@ -310,8 +310,8 @@ fn crash_leftover(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
 #[cfg(unix)]
 #[test]
 fn set_on_a_linked_config_writes_the_target_and_removes_crash_leftovers() {
-    use bedrock_private::keys::KeyOptions;
-    use bedrock_private::sealed;
+    use bedrock_private::config::keys::KeyOptions;
+    use bedrock_private::config::sealed;
     let d = Dir::new();
     let real = d.join("real");
     std::fs::create_dir(&real).unwrap();

@@ -7,9 +7,9 @@
 mod common;
 
 use bedrock_emulator::identity::{DEMO_ACCESS_KEY, DEMO_ROLE_ARN, DEMO_SECRET_KEY};
-use bedrock_private::crypto::{ConfigKey, MacVersion};
-use bedrock_private::document::Document;
-use bedrock_private::sealed;
+use bedrock_private::config::crypto::{ConfigKey, MacVersion};
+use bedrock_private::config::document::Document;
+use bedrock_private::config::sealed;
 use bedrock_private::secret::Secret;
 use common::{Dir, PLAIN};
 

@@ -840,7 +840,7 @@ fn debug_logs_and_all_output_never_show_a_secret() {
 
 #[test]
 fn assumed_role_credentials_are_cached_between_runs() {
-    use bedrock_private::cache::{CacheKey, CredentialCache};
+    use bedrock_private::aws::credentials::cache::{CacheKey, CredentialCache};
     let emu = emulator(Faults::default());
     let d = Dir::new();
     sealed(&d, &access_keys_config(&emu.base_url, &[]));
@@ -905,7 +905,7 @@ fn assumed_role_credentials_are_cached_between_runs() {
 
     // An entry about to expire is never used. Rewrite it, with the config's
     // key, to expire in one minute (inside the five-minute margin).
-    let key = bedrock_private::crypto::ConfigKey::parse(
+    let key = bedrock_private::config::crypto::ConfigKey::parse(
         bedrock_private::Secret::new(d.read("config.properties.key")),
         "test",
     )

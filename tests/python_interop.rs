@@ -5,9 +5,9 @@
 mod common;
 
 use bedrock_private::Secret;
-use bedrock_private::crypto::{self, ConfigKey};
-use bedrock_private::keys::KeyOptions;
-use bedrock_private::sealed::{self, Format};
+use bedrock_private::config::crypto::{self, ConfigKey};
+use bedrock_private::config::keys::KeyOptions;
+use bedrock_private::config::sealed::{self, Format};
 use common::{Dir, PLAIN, SECRETS};
 use std::process::Command;
 

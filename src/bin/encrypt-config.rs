@@ -2,7 +2,7 @@
 //! All logic is in the library; this only wires arguments, logging and the
 //! exit code together.
 
-use bedrock_private::{encrypt_cli, logging};
+use bedrock_private::{encrypt::cli as encrypt_cli, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -2,7 +2,7 @@
 //! properties file describes. All logic is in the library; this only wires
 //! arguments, logging, the runtime and the exit code together.
 
-use bedrock_private::{invoke_cli, logging};
+use bedrock_private::{invoke::cli as invoke_cli, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

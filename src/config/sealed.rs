@@ -18,12 +18,12 @@
 //! reseal the file with it, and send requests where they like. The threat
 //! model is in `docs/security.md`.
 
+use crate::config::crypto::{self, ConfigKey, KeyId, MacEntry, MacVersion};
+use crate::config::document::{Document, Entry, shown_name};
+use crate::config::generation;
+use crate::config::keys::{self, KEY_ENV, KeyOptions, KeyOrigin, REQUIRE_SEALED_ENV};
 use crate::config::{self, DEFAULT_SECTION, MODELS_SECTION, Validated, Value, Values};
-use crate::crypto::{self, ConfigKey, KeyId, MacEntry, MacVersion};
-use crate::document::{Document, Entry, shown_name};
 use crate::error::{Error, Location, Result};
-use crate::generation;
-use crate::keys::{self, KEY_ENV, KeyOptions, KeyOrigin, REQUIRE_SEALED_ENV};
 use crate::secret::Secret;
 use std::path::{Path, PathBuf};
 
@@ -896,7 +896,7 @@ fn decrypt_values(
 /// returns a value; returns the values and the names of encrypted fields.
 fn collect_values(
     doc: &Document,
-    decrypt: impl Fn(&crate::document::Entry) -> Result<Option<Secret>>,
+    decrypt: impl Fn(&crate::config::document::Entry) -> Result<Option<Secret>>,
 ) -> Result<(Values, Vec<String>)> {
     let mut values = Values {
         path: doc.path().to_path_buf(),

@@ -20,8 +20,10 @@
 //! and after a network failure no further STS call (such as the diagnostic
 //! GetCallerIdentity) is made.
 
+pub mod cache;
+
+use crate::aws::diagnose::{self, Context};
 use crate::config::{Config, CredentialSource};
-use crate::diagnose::{self, Context};
 use crate::error::{Error, Hop, RemoteKind, Result};
 use crate::secret::{self, Secret};
 use aws_config::SdkConfig;
@@ -68,7 +70,7 @@ pub struct Resolved {
     /// Whether they came from the credential cache (no STS call).
     pub cached: bool,
     /// The cache entry they came from or went to, for [`Resolved::evict`].
-    pub cache_key: Option<crate::cache::CacheKey>,
+    pub cache_key: Option<crate::aws::credentials::cache::CacheKey>,
 }
 
 impl Resolved {
@@ -110,7 +112,7 @@ pub struct RunTime {
     /// Whether the MFA code may be asked on the terminal.
     pub interactive: bool,
     /// Where assumed-role credentials are kept between runs, if anywhere.
-    pub cache: Option<crate::cache::CredentialCache>,
+    pub cache: Option<crate::aws::credentials::cache::CredentialCache>,
 }
 
 /// A provider that hands out credentials already resolved until shortly
@@ -316,7 +318,7 @@ pub async fn resolve(
     ctx.key_id = Some(secret::redact_access_key(&Secret::new(
         source_creds.access_key_id(),
     )));
-    let cache_key = crate::cache::CacheKey {
+    let cache_key = crate::aws::credentials::cache::CacheKey {
         role: role.secret().expose().to_string(),
         external_id: config.external_id.as_ref().map(|e| e.expose().to_string()),
         mfa_serial: config.mfa_serial.as_ref().map(|m| m.expose().to_string()),

@@ -8,18 +8,20 @@
 //! pass, warn, fail or skip, with the likely cause and fix on failure. A
 //! step that fails stops the steps that depend on it.
 
+pub mod tls_probe;
+
+use crate::aws::credentials::{self, RunTime};
+use crate::aws::diagnose::{self, Context};
+use crate::aws::endpoint::{self, Endpoint, EndpointKind};
+use crate::aws::resolve::{self, AddressKind};
+use crate::config::keys::KeyOptions;
+use crate::config::sealed::{self, Format as FileFormat};
 use crate::config::{Config, Region};
-use crate::credentials::{self, RunTime};
-use crate::diagnose::{self, Context};
-use crate::endpoint::{self, Endpoint, EndpointKind};
 use crate::error::{Error, ExitCode, Hop, Result};
 use crate::invoke::InvokeOptions;
-use crate::keys::KeyOptions;
-use crate::model_choice::{self, ModelChoice};
+use crate::invoke::model_choice::{self, ModelChoice};
 use crate::output::Format;
 use crate::prompt::Terminal;
-use crate::resolve::{self, AddressKind};
-use crate::sealed::{self, Format as FileFormat};
 use crate::secret::{self, Scrubber, Secret};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_bedrockruntime::types::{
@@ -395,7 +397,7 @@ pub async fn check(opts: &CheckOptions) -> Report {
             continue;
         }
         let started = Instant::now();
-        let report = crate::tls_probe::probe(
+        let report = crate::check::tls_probe::probe(
             &target.host,
             addr,
             plan.bundle.as_deref(),
@@ -437,13 +439,13 @@ pub async fn check(opts: &CheckOptions) -> Report {
         if !report.verified {
             s.exit = Some(ExitCode::Other);
             s.hint = Some(match report.failure {
-                Some(crate::tls_probe::TlsFailure::NameMismatch) => format!(
+                Some(crate::check::tls_probe::TlsFailure::NameMismatch) => format!(
                     "the certificate does not name {}: a custom DNS name in front of the endpoint cannot match its certificate; \
                      use the endpoint's own name (vpce-... or the private DNS name), never turn verification off",
                     target.shown
                 ),
-                Some(crate::tls_probe::TlsFailure::UntrustedIssuer) => "no trusted CA issued this certificate: a TLS-inspecting proxy or a private CA is in the path; give its CA certificate in CABundle (or AWS_CA_BUNDLE)".into(),
-                Some(crate::tls_probe::TlsFailure::Expired) => "the certificate has expired or is not yet valid: check this machine's clock, then the certificate".into(),
+                Some(crate::check::tls_probe::TlsFailure::UntrustedIssuer) => "no trusted CA issued this certificate: a TLS-inspecting proxy or a private CA is in the path; give its CA certificate in CABundle (or AWS_CA_BUNDLE)".into(),
+                Some(crate::check::tls_probe::TlsFailure::Expired) => "the certificate has expired or is not yet valid: check this machine's clock, then the certificate".into(),
                 _ => "the TLS handshake failed: check that the port speaks HTTPS".into(),
             });
             network_ok = false;
@@ -933,7 +935,7 @@ async fn plan(opts: &CheckOptions, path: &std::path::Path) -> Result<Plan> {
     let bundle_path = crate::invoke::ca_bundle_path(&config, path)?;
     let bundle = bundle_path
         .as_deref()
-        .map(crate::transport::read_bundle)
+        .map(crate::aws::transport::read_bundle)
         .transpose()?;
     let base = crate::invoke::base_sdk_config(&config, path, &region, o).await?;
     let sts_url = crate::invoke::sts_endpoint(&config)

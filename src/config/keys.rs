@@ -7,7 +7,7 @@
 //! may hold more than one key, newest first: during rotation it briefly holds
 //! the new and the old, so that whichever config is on disk can be opened.
 
-use crate::crypto::{ConfigKey, KeyId};
+use crate::config::crypto::{ConfigKey, KeyId};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use std::fmt;
@@ -37,7 +37,7 @@ pub struct KeyOptions {
     /// read.
     pub require_sealed: bool,
     /// Where what was seen of each config is kept (see
-    /// [`crate::generation`]); `None` records nothing there.
+    /// [`crate::config::generation`]); `None` records nothing there.
     pub state_dir: Option<PathBuf>,
 }
 
@@ -53,7 +53,7 @@ impl KeyOptions {
                 .filter(|v| !v.trim().is_empty())
                 .map(Secret::new),
             require_sealed: require_sealed || env_flag(REQUIRE_SEALED_ENV),
-            state_dir: crate::generation::state_dir_from_env(),
+            state_dir: crate::config::generation::state_dir_from_env(),
         }
     }
 }

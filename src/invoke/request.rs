@@ -10,7 +10,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::families;
+use crate::invoke::families;
 use std::path::{Path, PathBuf};
 
 /// The placeholder of the workshop's template.

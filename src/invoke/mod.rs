@@ -2,20 +2,23 @@
 //! endpoint, model and request, resolve credentials (reporting the hop that
 //! fails), call Bedrock, and show the reply as it streams.
 
+pub mod cli;
+pub mod families;
+pub mod model_choice;
+pub mod request;
+
+use crate::aws::credentials::{self, RunTime};
+use crate::aws::diagnose::{self, Context};
+use crate::aws::endpoint::{self, Endpoint, EndpointKind};
+use crate::config::crypto::ConfigKey;
 use crate::config::{Config, Region};
-use crate::credentials::{self, RunTime};
-use crate::crypto::ConfigKey;
-use crate::diagnose::{self, Context};
-use crate::endpoint::{self, Endpoint, EndpointKind};
 use crate::error::{Error, Hop, Result};
-use crate::families;
-use crate::keys::KeyOptions;
+
+use crate::config::keys::KeyOptions;
+use crate::config::sealed;
 use crate::logging::Logging;
-use crate::model_choice::{self, ModelChoice};
 use crate::output::{self, CallReport, CredentialsReport, EndpointReport, Format, Timings, Usage};
 use crate::prompt::{Prompter, Terminal};
-use crate::request::{self, Request, RequestArgs};
-use crate::sealed;
 use crate::secret::{self, Scrubber, Secret};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_bedrockruntime::primitives::Blob;
@@ -25,6 +28,8 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use model_choice::ModelChoice;
+use request::{Request, RequestArgs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -71,7 +76,7 @@ pub struct InvokeOptions {
     /// `--debug`.
     pub debug: bool,
     /// `--resolve` overrides.
-    pub overrides: crate::resolve::Overrides,
+    pub overrides: crate::aws::resolve::Overrides,
     /// `--no-cache`: always ask STS.
     pub no_cache: bool,
     /// `--auth`: how the Bedrock call is authenticated.
@@ -215,9 +220,9 @@ pub fn load_config(
 
 /// The credential cache for a config encrypted with `key`; a plaintext
 /// config has no key to protect a cache with, so it gets none.
-fn cache_for(key: Option<ConfigKey>) -> Option<crate::cache::CredentialCache> {
-    Some(crate::cache::CredentialCache::new(
-        crate::cache::default_dir()?,
+fn cache_for(key: Option<ConfigKey>) -> Option<crate::aws::credentials::cache::CredentialCache> {
+    Some(crate::aws::credentials::cache::CredentialCache::new(
+        crate::aws::credentials::cache::default_dir()?,
         key?,
     ))
 }
@@ -407,7 +412,7 @@ pub(crate) async fn base_sdk_config(
         )
         .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.max(1)));
     let bundle = ca_bundle_path(config, config_path)?;
-    if let Some(client) = crate::transport::client(bundle.as_deref(), &opts.overrides)? {
+    if let Some(client) = crate::aws::transport::client(bundle.as_deref(), &opts.overrides)? {
         tracing::debug!(bundle = ?bundle, "HTTP client with a CA bundle or resolver overrides");
         loader = loader.http_client(client);
     }

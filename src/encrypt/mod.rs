@@ -6,14 +6,18 @@
 //! both change, the key file first holds the new key and the old ones, so
 //! that whichever config is on disk at any moment can still be opened.
 
+pub mod cli;
+
+use crate::config::crypto::{self, ConfigKey};
+use crate::config::document::Document;
+use crate::config::keys::{self, KEY_ENV, KeyOptions, KeyOrigin};
+use crate::config::sealed::{
+    self, EMBEDDED_KEY, ENCRYPTION_SECTION, Format, KeyRecord, Lineage, Opened,
+};
 use crate::config::{self, CredentialSource, DEFAULT_SECTION, Validated};
-use crate::crypto::{self, ConfigKey};
-use crate::document::Document;
 use crate::error::{Error, Location, Result};
 use crate::fsutil::{self, Existing};
-use crate::keys::{self, KEY_ENV, KeyOptions, KeyOrigin};
 use crate::prompt::Prompter;
-use crate::sealed::{self, EMBEDDED_KEY, ENCRYPTION_SECTION, Format, KeyRecord, Lineage, Opened};
 use crate::secret::{self, Secret};
 use std::path::{Path, PathBuf};
 
@@ -525,7 +529,7 @@ fn summary_lines(opened: &Opened, v: &Validated) -> Vec<String> {
                 let names: Vec<String> = c
                     .models
                     .iter()
-                    .map(|m| crate::document::shown_name(&m.alias))
+                    .map(|m| crate::config::document::shown_name(&m.alias))
                     .collect();
                 format!("{} ({})", c.models.len(), names.join(", "))
             }),

@@ -2,9 +2,9 @@
 //! typed into [`InvokeOptions`] before anything runs.
 
 use crate::error::{Error, ExitCode, Result};
+use crate::invoke::request::RequestArgs;
 use crate::invoke::{Auth, InvokeOptions};
 use crate::output::Format;
-use crate::request::RequestArgs;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -203,7 +203,7 @@ impl Args {
             dry_run: self.dry_run,
             endpoint_url: self.endpoint_url.clone(),
             region: self.region.clone(),
-            mfa_code: crate::credentials::given_mfa_code(
+            mfa_code: crate::aws::credentials::given_mfa_code(
                 self.mfa_code.as_deref(),
                 self.mfa_code_fd,
             )?,
@@ -211,7 +211,7 @@ impl Args {
             read_timeout: secs("--read-timeout", self.read_timeout)?,
             max_attempts: self.max_attempts,
             debug: self.debug,
-            overrides: crate::resolve::Overrides::default(),
+            overrides: crate::aws::resolve::Overrides::default(),
             no_cache: self.no_cache,
             auth: self.auth,
         })
@@ -224,13 +224,16 @@ pub async fn run(args: Args, logging: &crate::logging::Logging) -> Result<ExitCo
         Some(Sub::Models) => {
             crate::invoke::list_models(
                 args.config.as_deref(),
-                &crate::keys::KeyOptions::from_env(args.key_file.clone(), args.require_sealed),
+                &crate::config::keys::KeyOptions::from_env(
+                    args.key_file.clone(),
+                    args.require_sealed,
+                ),
             )?;
             Ok(ExitCode::Ok)
         }
         Some(Sub::Check(check)) => {
             let mut invoke = args.options()?;
-            invoke.overrides = crate::resolve::Overrides::parse(&check.resolve)?;
+            invoke.overrides = crate::aws::resolve::Overrides::parse(&check.resolve)?;
             let opts = crate::check::CheckOptions {
                 invoke,
                 no_invoke: check.no_invoke,

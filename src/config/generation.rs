@@ -21,9 +21,9 @@
 //! file), or an unsealed file in its place is refused. `encrypt-config`
 //! moves a pin when it writes a config; readers only raise the generation.
 
-use crate::crypto::KeyId;
+use crate::config::crypto::KeyId;
+use crate::config::keys::KeyOrigin;
 use crate::error::Result;
-use crate::keys::KeyOrigin;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

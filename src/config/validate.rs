@@ -4,7 +4,7 @@
 //! turns them into typed values and checks that they fit together, naming the
 //! file, line and key of anything wrong and never showing a sensitive value.
 
-use crate::document::shown_name;
+use crate::config::document::shown_name;
 use crate::error::{Error, Location, Result};
 use crate::secret::Secret;
 use std::fmt;

@@ -13,8 +13,8 @@
 //! in the benchmark. The bundle file alone holds them all; the folder is
 //! read only when no bundle file is found or `SSL_CERT_DIR` asks for it.
 
+use crate::aws::resolve::Overrides;
 use crate::error::{Error, Result};
-use crate::resolve::Overrides;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};

@@ -22,7 +22,7 @@
 //! - an entry AWS refuses is [evicted](CredentialCache::evict) and not read
 //!   again in this run.
 
-use crate::crypto::ConfigKey;
+use crate::config::crypto::ConfigKey;
 use crate::fsutil::{self, Existing};
 use crate::secret::Secret;
 use aws_credential_types::Credentials;

@@ -5,9 +5,9 @@
 //! and builds a typed [`Command`]. [`run`] carries it out and prints what was
 //! done; the binary only maps the result to an exit code.
 
+use crate::config::keys::{self, KeyOptions};
 use crate::encrypt::{self, Disk, EncryptOptions, KeyDest, Outcome};
 use crate::error::{Error, ExitCode, Result};
-use crate::keys::{self, KeyOptions};
 use crate::prompt::{Prompter, Terminal};
 use clap::{ArgGroup, Parser};
 use std::ffi::OsString;

@@ -8,7 +8,7 @@
 //! the role ARN it refused, which this tool treats as a secret.
 
 use crate::error::{Error, Hop, RemoteKind};
-use crate::families;
+use crate::invoke::families;
 use crate::secret::Scrubber;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
