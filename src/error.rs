@@ -134,6 +134,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The async runtime could not start (out of threads or memory).
+    #[error("cannot start: {0}")]
+    Runtime(std::io::Error),
+
     /// A file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -253,7 +257,7 @@ impl Error {
                 RemoteKind::Service => ExitCode::Service,
                 RemoteKind::Network => ExitCode::Other,
             },
-            Error::Write { .. } => ExitCode::Other,
+            Error::Write { .. } | Error::Runtime(_) => ExitCode::Other,
         }
     }
 

@@ -1,8 +1,8 @@
-//! How `invoke` shows things: the reply on stdout as it arrives, what it is
-//! doing on stderr, and one JSON object with `--output json`.
+//! How the tools show things: data on stdout, what they are doing on
+//! stderr, colour only on a terminal and never with `NO_COLOR`, and one JSON
+//! object with `--output json`.
 
-use serde::Serialize;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 /// Whether colour may be used: a terminal, and no `NO_COLOR`.
 pub fn colour_allowed() -> bool {
@@ -45,94 +45,28 @@ pub fn note(label: &str, text: &str) {
     }
 }
 
-/// Writes reply text to stdout as it arrives.
-#[derive(Debug, Default)]
-pub struct Reply {
-    /// Everything written so far.
-    pub text: String,
-    /// Whether to print (not in JSON mode).
-    pub print: bool,
-}
-
-impl Reply {
-    /// Appends and prints a piece of text.
-    pub fn push(&mut self, piece: &str) {
-        if piece.is_empty() {
-            return;
-        }
-        self.text.push_str(piece);
-        if self.print {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(piece.as_bytes());
-            let _ = out.flush();
-        }
-    }
-
-    /// Ends the printed text with a newline.
-    pub fn finish(&self) {
-        if self.print && !self.text.is_empty() && !self.text.ends_with('\n') {
-            println!();
-        }
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: the JSON output could not be written: {e}"),
     }
 }
 
-/// The result of a call, as `--output json` prints it.
-#[derive(Debug, Serialize)]
-pub struct CallReport {
-    /// The reply text.
-    pub text: String,
-    /// Model id.
-    pub model: String,
-    /// Alias, if chosen by one.
-    pub alias: Option<String>,
-    /// Operation used.
-    pub operation: String,
-    /// Endpoint.
-    pub endpoint: EndpointReport,
-    /// Credentials.
-    pub credentials: CredentialsReport,
-    /// Stop reason.
-    pub stop_reason: Option<String>,
-    /// Token usage.
-    pub usage: Usage,
-    /// Timings.
-    pub timings_ms: Timings,
-}
-
-/// The endpoint part of a report.
-#[derive(Debug, Serialize)]
-pub struct EndpointReport {
-    /// `vpc`, `public`, `environment` or `flag`.
-    pub kind: String,
-    /// The URL as shown (a VPC endpoint id masked).
-    pub url: String,
-}
-
-/// The credentials part of a report.
-#[derive(Debug, Serialize)]
-pub struct CredentialsReport {
-    /// `sigv4` or `bearer`: what authenticated the call.
-    pub auth: &'static str,
-    /// How they were obtained.
-    pub source: String,
-    /// The access key id, redacted; none for a bearer token.
-    pub access_key_id: Option<String>,
-}
-
-/// Token counts.
-#[derive(Debug, Serialize, Default, Clone, Copy)]
-pub struct Usage {
-    /// Input tokens.
-    pub input_tokens: Option<u64>,
-    /// Output tokens.
-    pub output_tokens: Option<u64>,
-}
-
-/// Timings in milliseconds.
-#[derive(Debug, Serialize, Default, Clone, Copy)]
-pub struct Timings {
-    /// From sending the request to the first text.
-    pub first_token: Option<f64>,
-    /// From sending the request to the end of the reply.
-    pub total: f64,
+/// Prints name-value rows: aligned text, or one JSON object.
+pub fn print_rows(rows: &[(&str, String)], format: Format) {
+    match format {
+        Format::Text => {
+            for (k, v) in rows {
+                println!("{k:<12} {v}");
+            }
+        }
+        Format::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = rows
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone().into()))
+                .collect();
+            print_json(&map);
+        }
+    }
 }

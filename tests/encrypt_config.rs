@@ -22,14 +22,18 @@ fn open(d: &Dir, name: &str) -> bedrock_private::config::Config {
 fn round_trip_decrypts_every_field_to_its_value() {
     let d = encrypted();
     let c = open(&d, "config.properties");
-    assert_eq!(c.access_key.unwrap().expose(), SECRETS[0]);
-    assert_eq!(c.secret_key.unwrap().expose(), SECRETS[1]);
-    assert_eq!(c.assume_role_arn.unwrap().secret().expose(), SECRETS[2]);
-    assert_eq!(c.vpc_endpoint_url.unwrap().secret().expose(), SECRETS[3]);
-    assert_eq!(c.external_id.unwrap().expose(), SECRETS[4]);
-    assert_eq!(c.mfa_serial.unwrap().expose(), SECRETS[5]);
-    assert_eq!(c.sts_endpoint_url.unwrap().secret().expose(), SECRETS[6]);
-    assert_eq!(c.session_duration, Some(3600));
+    assert_eq!(c.sensitive("AccessKey").unwrap().expose(), SECRETS[0]);
+    assert_eq!(c.sensitive("SecretKey").unwrap().expose(), SECRETS[1]);
+    assert_eq!(c.sensitive("AssumeRoleARN").unwrap().expose(), SECRETS[2]);
+    assert_eq!(c.sensitive("VPCEndpointURL").unwrap().expose(), SECRETS[3]);
+    assert_eq!(c.sensitive("ExternalId").unwrap().expose(), SECRETS[4]);
+    assert_eq!(c.sensitive("MFASerial").unwrap().expose(), SECRETS[5]);
+    assert_eq!(c.sensitive("STSEndpointURL").unwrap().expose(), SECRETS[6]);
+    let role = c.source.role().expect("mode 2 assumes the role");
+    assert_eq!(role.arn.secret().expose(), SECRETS[2]);
+    assert_eq!(role.external_id.as_ref().unwrap().expose(), SECRETS[4]);
+    assert_eq!(role.mfa_serial.as_ref().unwrap().expose(), SECRETS[5]);
+    assert_eq!(role.duration, Some(3600));
     assert_eq!(c.models.len(), 2);
     let text = d.read("config.properties");
     for s in SECRETS {
@@ -323,7 +327,10 @@ fn embedded_key_keeps_one_file_and_says_what_it_means() {
     assert!(!d.exists("config.properties.key"));
     assert!(d.read("config.properties").contains("SecretKeyFernet = "));
     assert_eq!(
-        open(&d, "config.properties").access_key.unwrap().expose(),
+        open(&d, "config.properties")
+            .sensitive("AccessKey")
+            .unwrap()
+            .expose(),
         SECRETS[0]
     );
 }
@@ -381,8 +388,11 @@ fn set_changes_one_field_and_reseals() {
         .ok()
         .stderr_has("set accesskey in config.properties");
     let c = open(&d, "config.properties");
-    assert_eq!(c.access_key.unwrap().expose(), "AKIANEWKEYEXAMPLE123");
-    assert_eq!(c.secret_key.unwrap().expose(), SECRETS[1]);
+    assert_eq!(
+        c.sensitive("AccessKey").unwrap().expose(),
+        "AKIANEWKEYEXAMPLE123"
+    );
+    assert_eq!(c.sensitive("SecretKey").unwrap().expose(), SECRETS[1]);
     assert!(!d.read("config.properties").contains("AKIANEWKEYEXAMPLE123"));
 
     d.run("encrypt-config")
@@ -429,7 +439,10 @@ fn rotate_gives_a_new_key_and_keeps_values() {
         .stderr_has("re-encrypted with a new key:");
     assert_ne!(d.read("config.properties.key"), old_key);
     assert_eq!(
-        open(&d, "config.properties").secret_key.unwrap().expose(),
+        open(&d, "config.properties")
+            .sensitive("SecretKey")
+            .unwrap()
+            .expose(),
         SECRETS[1]
     );
     d.run("encrypt-config")
@@ -464,10 +477,10 @@ fn prompt_secrets_keeps_plaintext_off_disk() {
     done.stderr_has("AccessKey (Enter to leave unset): ");
     assert_eq!(d.read("template.properties"), template);
     let c = open(&d, "config.properties");
-    assert_eq!(c.access_key.unwrap().expose(), SECRETS[0]);
-    assert_eq!(c.external_id.unwrap().expose(), SECRETS[4]);
-    assert_eq!(c.vpc_endpoint_url.unwrap().secret().expose(), SECRETS[3]);
-    assert!(c.mfa_serial.is_none());
+    assert_eq!(c.sensitive("AccessKey").unwrap().expose(), SECRETS[0]);
+    assert_eq!(c.sensitive("ExternalId").unwrap().expose(), SECRETS[4]);
+    assert_eq!(c.sensitive("VPCEndpointURL").unwrap().expose(), SECRETS[3]);
+    assert!(c.sensitive("MFASerial").is_none());
     for s in SECRETS {
         assert!(
             !done.all().contains(s),

@@ -95,8 +95,8 @@ fn section_name() -> impl Strategy<Value = String> {
 
 fn key_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => prop::sample::select(config::KNOWN_KEYS.to_vec()).prop_map(str::to_string),
-        1 => prop::sample::select(config::KNOWN_KEYS.to_vec()).prop_map(|k| k.to_ascii_lowercase()),
+        3 => prop::sample::select(config::schema::KNOWN_KEYS.to_vec()).prop_map(str::to_string),
+        1 => prop::sample::select(config::schema::KNOWN_KEYS.to_vec()).prop_map(|k| k.to_ascii_lowercase()),
         1 => prop::sample::select(vec!["Format", "KeyId", "FileId", "Generation", "KeyFile", "KeyEnv", "MAC"])
             .prop_map(str::to_string),
         1 => "[A-Za-z0-9_. -]{1,12}",
@@ -201,7 +201,7 @@ static SEALED: LazyLock<Sealed> = LazyLock::new(|| {
     let key = ConfigKey::generate();
     let mut doc = Document::parse(&config_path(), common::PLAIN).unwrap();
     for e in doc.entries() {
-        if config::is_sensitive(&e.key) {
+        if config::schema::is_sensitive(&e.key) {
             doc.set_value(e.index, &key.encrypt(&Secret::new(e.value.clone())));
         }
     }

@@ -343,8 +343,11 @@ fn set_on_a_linked_config_writes_the_target_and_removes_crash_leftovers() {
     assert!(target.contains("Region = eu-central-1"), "{target}");
     assert_eq!(common::mode(&real.join("config.properties")), 0o600);
     let (_, v) = sealed::open_validated(&config, &KeyOptions::default()).unwrap();
-    assert_eq!(v.config.region.unwrap().as_str(), "eu-central-1");
-    assert_eq!(v.config.secret_key.unwrap().expose(), SECRETS[1]);
+    assert_eq!(v.config.region.as_ref().unwrap().as_str(), "eu-central-1");
+    assert_eq!(
+        v.config.sensitive("SecretKey").unwrap().expose(),
+        SECRETS[1]
+    );
 
     assert!(
         !stale_there.exists(),

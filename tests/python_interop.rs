@@ -125,10 +125,10 @@ fn python_tool_files_read_back_right() {
     let (opened, v) = sealed::open_validated(&path, &KeyOptions::default()).unwrap();
     assert_eq!(opened.format, Format::Python);
     let c = v.config;
-    assert_eq!(c.access_key.unwrap().expose(), SECRETS[0]);
-    assert_eq!(c.secret_key.unwrap().expose(), SECRETS[1]);
-    assert_eq!(c.assume_role_arn.unwrap().secret().expose(), SECRETS[2]);
-    assert_eq!(c.vpc_endpoint_url.unwrap().secret().expose(), SECRETS[3]);
+    assert_eq!(c.sensitive("AccessKey").unwrap().expose(), SECRETS[0]);
+    assert_eq!(c.sensitive("SecretKey").unwrap().expose(), SECRETS[1]);
+    assert_eq!(c.sensitive("AssumeRoleARN").unwrap().expose(), SECRETS[2]);
+    assert_eq!(c.sensitive("VPCEndpointURL").unwrap().expose(), SECRETS[3]);
     assert_eq!(c.models[0].alias.to_ascii_lowercase(), "claude-3-haiku");
     let done = d
         .run("encrypt-config")
@@ -150,7 +150,7 @@ fn the_access_key_defect_is_detected_and_never_used() {
         sealed::open_validated(&d.join("python.properties"), &KeyOptions::default()).unwrap();
     assert!(opened.access_key_defect);
     assert!(
-        v.config.access_key.is_none(),
+        v.config.sensitive("AccessKey").is_none(),
         "the Fernet key is never used as an access key"
     );
     d.run("encrypt-config")
@@ -197,10 +197,16 @@ fn upgrade_converts_and_the_access_key_is_entered_again() {
     let (opened, v) =
         sealed::open_validated(&d.join("config.properties"), &KeyOptions::default()).unwrap();
     assert_eq!(opened.format, Format::Sealed);
-    assert_eq!(v.config.access_key.unwrap().expose(), SECRETS[0]);
-    assert_eq!(v.config.secret_key.unwrap().expose(), SECRETS[1]);
     assert_eq!(
-        v.config.vpc_endpoint_url.unwrap().secret().expose(),
+        v.config.sensitive("AccessKey").unwrap().expose(),
+        SECRETS[0]
+    );
+    assert_eq!(
+        v.config.sensitive("SecretKey").unwrap().expose(),
+        SECRETS[1]
+    );
+    assert_eq!(
+        v.config.sensitive("VPCEndpointURL").unwrap().expose(),
         SECRETS[3]
     );
 }
@@ -214,9 +220,12 @@ fn upgrade_without_defect_keeps_every_value() {
         .ok();
     let (_, v) =
         sealed::open_validated(&d.join("config.properties"), &KeyOptions::default()).unwrap();
-    assert_eq!(v.config.access_key.unwrap().expose(), SECRETS[0]);
     assert_eq!(
-        v.config.assume_role_arn.unwrap().secret().expose(),
+        v.config.sensitive("AccessKey").unwrap().expose(),
+        SECRETS[0]
+    );
+    assert_eq!(
+        v.config.sensitive("AssumeRoleARN").unwrap().expose(),
         SECRETS[2]
     );
 }

@@ -40,19 +40,6 @@ pub struct Context {
     pub read_timeout: Option<std::time::Duration>,
 }
 
-/// The host part of a URL as shown (`https://vpce-0a1****.bedrock-runtime...:443/`
-/// gives `vpce-0a1****.bedrock-runtime...:443`), for hints that name a host.
-pub(crate) fn shown_host(shown_url: &str) -> String {
-    shown_url
-        .split("://")
-        .nth(1)
-        .unwrap_or(shown_url)
-        .split('/')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
 /// An error and its sources, each shown once and joined by `: `: what
 /// `DisplayErrorContext` shows, without the Rust Debug dump it appends
 /// (which belongs in `--debug` logs, not in a message a person reads).
@@ -242,7 +229,7 @@ fn service_error_unscrubbed(hop: Hop, code: String, message: String, ctx: &Conte
             Some(format!(
                 "the Bedrock API key in {} was refused: it is wrong, expired (short-term keys last at most 12 hours) \
                  or for another region; leave --auth bearer out to sign with the config's credentials",
-                crate::invoke::BEARER_ENV
+                crate::aws::plan::BEARER_ENV
             )),
         ),
         "AccessDeniedException" => (RemoteKind::Service, Some(access_denied_hint(&message, ctx))),

@@ -59,7 +59,7 @@ pub fn system_bundle() -> Option<std::path::PathBuf> {
 
 /// An HTTPS client that trusts the system roots and `bundle`, and resolves
 /// names through `overrides` first.
-pub fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<Option<SharedHttpClient>> {
+pub fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<SharedHttpClient> {
     let mut trust = match system_bundle().and_then(|p| std::fs::read(p).ok()) {
         Some(pem) => TrustStore::empty()
             .with_native_roots(false)
@@ -74,8 +74,8 @@ pub fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<Option<Sha
         .build()
         .map_err(|e| Error::Usage(format!("cannot use the CA bundle: {e}")))?;
     let overrides = overrides.clone();
-    Ok(Some(Builder::new().build_with_connector_fn(
-        move |settings, components| {
+    Ok(
+        Builder::new().build_with_connector_fn(move |settings, components| {
             let mut conn = ConnectorBuilder::default()
                 .tls_provider(tls::Provider::Rustls(
                     tls::rustls_provider::CryptoMode::AwsLc,
@@ -87,6 +87,6 @@ pub fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<Option<Sha
             }
             conn.set_proxy_config(Some(ProxyConfig::from_env()));
             conn.build_with_resolver(overrides.clone())
-        },
-    )))
+        }),
+    )
 }

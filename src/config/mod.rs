@@ -5,18 +5,22 @@
 //! In pipeline order: [`document`] reads and rewrites the INI text,
 //! [`keys`] finds the Fernet key, [`crypto`] decrypts and computes the MAC,
 //! [`sealed`] opens a file in any of its formats and refuses what integrity
-//! forbids, [`generation`] keeps the records that stop rollbacks, and
-//! validation turns the decrypted values into a [`Config`].
+//! forbids, [`generation`] keeps the records that stop rollbacks, [`schema`]
+//! names every key, and validation turns the decrypted values into the
+//! typed values of [`types`].
 
 pub mod crypto;
 pub mod document;
 pub mod generation;
 pub mod keys;
+pub mod schema;
 pub mod sealed;
+pub mod types;
 mod validate;
 
-pub use validate::{
-    Config, CredentialSource, DEFAULT_SECTION, EndpointUrl, KNOWN_KEYS, MODELS_SECTION, ModelAlias,
-    Region, RoleArn, SENSITIVE_FIELDS, Validated, Value, Values, canonical_key, is_sensitive,
-    parse_bool, resolve_relative, validate,
+pub use schema::{DEFAULT_SECTION, MODELS_SECTION};
+pub use types::{
+    AccessKeys, BedrockEndpoint, Config, ConfigPath, CredentialSource, EndpointUrl, Mode,
+    ModelAlias, Region, RoleArn, RoleToAssume,
 };
+pub use validate::{Validated, Value, Values, validate};

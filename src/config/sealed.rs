@@ -424,7 +424,7 @@ fn header(doc: &Document) -> Result<Header> {
         key_id: KeyId(value("KeyId").ok_or_else(|| edited("[encryption] has no KeyId"))?),
         lineage,
         mac: mac_entry.value.clone(),
-        key_file: value("KeyFile").map(|f| config::resolve_relative(path, Path::new(&f))),
+        key_file: value("KeyFile").map(|f| config::ConfigPath::beside(path, &f).resolved),
         embedded: doc.get(ENCRYPTION_SECTION, EMBEDDED_KEY),
         key_env: value("KeyEnv").is_some(),
     })
@@ -500,7 +500,7 @@ fn open_sealed(doc: Document, own: Option<Found>, opts: &KeyOptions) -> Result<O
             path.display()
         ));
     }
-    for field in config::SENSITIVE_FIELDS {
+    for field in config::schema::SENSITIVE_FIELDS {
         let clear = opened
             .values
             .default
@@ -816,7 +816,7 @@ fn open_plain(doc: Document) -> Result<Opened> {
                 ),
             ));
         }
-        if crypto::python_token(&e.value).is_some() && config::is_sensitive(&e.key) {
+        if crypto::python_token(&e.value).is_some() && config::schema::is_sensitive(&e.key) {
             return Err(Error::KeyNotFound {
                 path,
                 message: format!(
@@ -829,7 +829,7 @@ fn open_plain(doc: Document) -> Result<Opened> {
         }
     }
     let (values, encrypted) = collect_values(&doc, |_| Ok(None))?;
-    let clear: Vec<&str> = config::SENSITIVE_FIELDS
+    let clear: Vec<&str> = config::schema::SENSITIVE_FIELDS
         .into_iter()
         .filter(|f| {
             values
@@ -912,7 +912,7 @@ fn collect_values(
         let value = match decrypt(&e)? {
             Some(plain) => {
                 encrypted.push(
-                    config::canonical_key(&e.key)
+                    config::schema::canonical_key(&e.key)
                         .map(str::to_string)
                         .unwrap_or_else(|| e.key.clone()),
                 );

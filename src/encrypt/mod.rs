@@ -14,11 +14,11 @@ use crate::config::keys::{self, KEY_ENV, KeyOptions, KeyOrigin};
 use crate::config::sealed::{
     self, EMBEDDED_KEY, ENCRYPTION_SECTION, Format, KeyRecord, Lineage, Opened,
 };
-use crate::config::{self, CredentialSource, DEFAULT_SECTION, Validated};
+use crate::config::{self, BedrockEndpoint, DEFAULT_SECTION, Mode, Validated};
 use crate::error::{Error, Location, Result};
 use crate::fsutil::{self, Existing};
 use crate::prompt::Prompter;
-use crate::secret::{self, Secret};
+use crate::secret::Secret;
 use std::path::{Path, PathBuf};
 
 /// Where the key of a newly encrypted file goes.
@@ -232,17 +232,17 @@ pub fn set(
         )));
     }
     let in_default = section.eq_ignore_ascii_case(DEFAULT_SECTION);
-    let key_name = match config::canonical_key(&key_name) {
+    let key_name = match config::schema::canonical_key(&key_name) {
         Some(k) if in_default => k.to_string(),
         None if in_default => {
             return Err(Error::Usage(format!(
                 "--set {field}: not a key of [default]; expected one of {}",
-                config::KNOWN_KEYS[..19].join(", ")
+                config::schema::settable_keys().join(", ")
             )));
         }
         _ => key_name,
     };
-    let sensitive = in_default && config::is_sensitive(&key_name);
+    let sensitive = in_default && config::schema::is_sensitive(&key_name);
     let question = format!("{key_name} for {}: ", config_path.display());
     let value = if sensitive {
         prompter.secret(&question)?
@@ -449,8 +449,11 @@ fn summary_lines(opened: &Opened, v: &Validated) -> Vec<String> {
             "  (clear text)"
         }
     };
-    out.push(row("UseVPCe", &c.use_vpce.to_string()));
-    out.push(row("GetCredentialsFrom", &c.source.to_string()));
+    out.push(row(
+        "UseVPCe",
+        &matches!(c.bedrock, BedrockEndpoint::Vpc(_)).to_string(),
+    ));
+    out.push(row("GetCredentialsFrom", &c.source.mode().to_string()));
     out.push(row(
         "Region",
         c.region
@@ -458,69 +461,53 @@ fn summary_lines(opened: &Opened, v: &Validated) -> Vec<String> {
             .map(|r| r.as_str())
             .unwrap_or("(not set: from --region or the AWS environment)"),
     ));
-    let secrets: [(&str, Option<String>); 7] = [
-        (
-            "AccessKey",
-            c.access_key.as_ref().map(secret::redact_access_key),
-        ),
-        ("SecretKey", c.secret_key.as_ref().map(secret::redact_fully)),
-        (
-            "AssumeRoleARN",
-            c.assume_role_arn
-                .as_ref()
-                .map(|a| secret::redact_arn(a.secret())),
-        ),
-        (
-            "ExternalId",
-            c.external_id.as_ref().map(secret::redact_fully),
-        ),
-        (
-            "MFASerial",
-            c.mfa_serial.as_ref().map(secret::redact_mfa_serial),
-        ),
-        (
-            "VPCEndpointURL",
-            c.vpc_endpoint_url
-                .as_ref()
-                .map(|u| secret::redact_url(u.secret())),
-        ),
-        (
-            "STSEndpointURL",
-            c.sts_endpoint_url
-                .as_ref()
-                .map(|u| secret::redact_url(u.secret())),
-        ),
-    ];
-    for (field, shown) in secrets {
-        if let Some(shown) = shown {
-            out.push(row(field, &format!("{shown}{}", enc(field))));
-        }
+    for s in &c.sensitive {
+        out.push(row(
+            s.field,
+            &format!(
+                "{}{}",
+                config::schema::shown_value(s.field, &s.value),
+                enc(s.field)
+            ),
+        ));
     }
     let plain: [(&str, Option<String>); 10] = [
-        ("RoleSessionName", c.role_session_name.clone()),
+        (
+            "RoleSessionName",
+            c.source.role().and_then(|r| r.session_name.clone()),
+        ),
         (
             "SessionDuration",
-            c.session_duration.map(|d| format!("{d} s")),
+            c.source
+                .role()
+                .and_then(|r| r.duration)
+                .map(|d| format!("{d} s")),
         ),
         ("Profile", c.profile.clone()),
         ("ModelID", c.model_id.clone()),
         (
             "PromptFilePath",
-            c.prompt_file.as_ref().map(|p| p.display().to_string()),
+            c.prompt_file
+                .as_ref()
+                .map(|p| p.written.display().to_string()),
         ),
         (
             "SystemPromptFile",
             c.system_prompt_file
                 .as_ref()
-                .map(|p| p.display().to_string()),
+                .map(|p| p.written.display().to_string()),
         ),
         (
             "UserQueryFile",
-            c.user_query_file.as_ref().map(|p| p.display().to_string()),
+            c.user_query_file
+                .as_ref()
+                .map(|p| p.written.display().to_string()),
         ),
         (
             "CABundle",
-            c.ca_bundle.as_ref().map(|p| p.display().to_string()),
+            c.ca_bundle
+                .as_ref()
+                .map(|p| p.written.display().to_string()),
         ),
         ("Debug", c.debug.then(|| "true".to_string())),
         (
@@ -618,7 +605,7 @@ fn refuse_non_plain(doc: &Document) -> Result<()> {
         .iter()
         .filter(|e| {
             e.section.eq_ignore_ascii_case(DEFAULT_SECTION)
-                && config::is_sensitive(&e.key)
+                && config::schema::is_sensitive(&e.key)
                 && !e.value.is_empty()
                 && crypto::marked_token(&e.value).is_none()
         })
@@ -669,20 +656,17 @@ fn require_default_section(doc: &Document) -> Result<()> {
 fn fields_to_ask(doc: &Document) -> Vec<&'static str> {
     let mode = doc
         .get(DEFAULT_SECTION, "GetCredentialsFrom")
-        .and_then(|e| CredentialSource::parse(&e.value));
+        .and_then(|e| Mode::parse(&e.value));
     let vpce = doc
         .get(DEFAULT_SECTION, "UseVPCe")
-        .map(|e| config::parse_bool(&e.value).unwrap_or(true))
+        .map(|e| config::schema::parse_bool(&e.value).unwrap_or(true))
         .unwrap_or(false);
-    config::SENSITIVE_FIELDS
+    config::schema::SENSITIVE_FIELDS
         .into_iter()
         .filter(|f| match *f {
-            "AccessKey" | "SecretKey" => matches!(mode, None | Some(CredentialSource::AccessKeys)),
+            "AccessKey" | "SecretKey" => matches!(mode, None | Some(Mode::AccessKeys)),
             "VPCEndpointURL" => vpce,
-            _ => matches!(
-                mode,
-                None | Some(CredentialSource::AccessKeys | CredentialSource::AssumeRole)
-            ),
+            _ => matches!(mode, None | Some(Mode::AccessKeys | Mode::AssumeRole)),
         })
         .collect()
 }
@@ -735,7 +719,8 @@ fn encrypt_fields(doc: &mut Document, plain: &Opened, key: &ConfigKey) -> Vec<St
     let mut names = Vec::new();
     let values = by_line(&plain.values.default);
     for entry in doc.entries() {
-        if !entry.section.eq_ignore_ascii_case(DEFAULT_SECTION) || !config::is_sensitive(&entry.key)
+        if !entry.section.eq_ignore_ascii_case(DEFAULT_SECTION)
+            || !config::schema::is_sensitive(&entry.key)
         {
             continue;
         }
@@ -746,7 +731,11 @@ fn encrypt_fields(doc: &mut Document, plain: &Opened, key: &ConfigKey) -> Vec<St
             continue;
         }
         doc.set_value(entry.index, &key.encrypt(value));
-        names.push(config::canonical_key(&entry.key).unwrap_or("?").to_string());
+        names.push(
+            config::schema::canonical_key(&entry.key)
+                .unwrap_or("?")
+                .to_string(),
+        );
     }
     names
 }
@@ -1002,8 +991,7 @@ mod tests {
     fn secret_of(config: &Path, field: &str) -> String {
         let (_, v) = sealed::open_validated(config, &with_state(config)).unwrap();
         match field {
-            "AccessKey" => v.config.access_key.unwrap().expose().to_string(),
-            "SecretKey" => v.config.secret_key.unwrap().expose().to_string(),
+            "AccessKey" | "SecretKey" => v.config.sensitive(field).unwrap().expose().to_string(),
             _ => unreachable!(),
         }
     }

@@ -1,10 +1,21 @@
-//! Arguments of `invoke`: parsed by clap into plain data, then checked and
-//! typed into [`InvokeOptions`] before anything runs.
+//! Arguments of `invoke`, in two stages: clap turns the command line into
+//! plain [`Args`] (no I/O), then [`Args::command`] reads them, and the
+//! environment variables the tool honours, into a typed [`Command`] before
+//! anything runs. Nothing downstream reads a flag string or the tool's own
+//! environment variables.
 
+use crate::aws::credentials::MFA_CODE_ENV;
+use crate::aws::plan::{Auth, AwsOptions, BEARER_ENV};
+use crate::aws::resolve::Overrides;
+use crate::check::CheckOptions;
+use crate::config::keys::KeyOptions;
+use crate::config::{EndpointUrl, Region};
 use crate::error::{Error, ExitCode, Result};
+use crate::invoke::call::Inference;
 use crate::invoke::request::RequestArgs;
-use crate::invoke::{Auth, InvokeOptions};
+use crate::invoke::{ConfigOptions, Options};
 use crate::output::Format;
+use crate::secret::Secret;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -103,8 +114,8 @@ pub struct Args {
     /// How the Bedrock call is authenticated: SigV4 with the config's
     /// credentials, or the Bedrock API key in $AWS_BEARER_TOKEN_BEDROCK
     /// (sent only when asked for).
-    #[arg(long, value_enum, default_value_t = Auth::Sigv4)]
-    pub auth: Auth,
+    #[arg(long, value_enum, default_value_t = AuthFlag::Sigv4)]
+    pub auth: AuthFlag,
     /// Debug logs on stderr (secrets are never logged).
     #[arg(long, global = true)]
     pub debug: bool,
@@ -145,109 +156,225 @@ pub struct CheckArgs {
     pub concurrency: usize,
 }
 
+/// `--auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AuthFlag {
+    /// SigV4, with the credentials the config describes.
+    #[default]
+    Sigv4,
+    /// The Bedrock API key in `AWS_BEARER_TOKEN_BEDROCK`, as a bearer token.
+    Bearer,
+}
+
+/// What to run, typed.
+#[derive(Debug)]
+pub enum Command {
+    /// `invoke`: call a model.
+    Invoke(Box<Options>),
+    /// `invoke models`: list the aliases.
+    Models(ConfigOptions),
+    /// `invoke check`: prove the path.
+    Check(Box<CheckOptions>),
+}
+
 /// Parses the command line (help and version exit 0, mistakes 252).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> std::result::Result<Args, ExitCode> {
     crate::error::parse_args(args)
 }
 
+/// Seconds from a flag, between 0 and an hour.
+fn seconds(flag: &str, v: f64) -> Result<Duration> {
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(Error::Usage(format!(
+            "{flag} {v}: expected seconds between 0 and 3600"
+        )))
+    }
+}
+
+/// A value from 0 to 1.
+fn unit(flag: &str, v: f32) -> Result<f32> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::Usage(format!("{flag} {v}: expected 0 to 1")))
+    }
+}
+
 impl Args {
-    /// Checks values and builds the typed options.
-    pub fn options(&self) -> Result<InvokeOptions> {
-        let secs = |flag: &str, v: f64| {
-            if v.is_finite() && v > 0.0 && v <= 3600.0 {
-                Ok(Duration::from_secs_f64(v))
-            } else {
-                Err(Error::Usage(format!(
-                    "{flag} {v}: expected seconds between 0 and 3600"
-                )))
-            }
+    /// Reads the arguments and the environment into the command to run.
+    pub fn command(&self) -> Result<Command> {
+        let config = ConfigOptions {
+            path: self.config.clone(),
+            keys: KeyOptions::from_env(self.key_file.clone(), self.require_sealed),
         };
-        if !(0.0..=1.0).contains(&self.temperature) {
-            return Err(Error::Usage(format!(
-                "--temperature {}: expected 0 to 1",
-                self.temperature
-            )));
+        match &self.command {
+            Some(Sub::Models) => Ok(Command::Models(config)),
+            Some(Sub::Check(check)) => {
+                let mut invoke = self.options(config)?;
+                invoke.aws.overrides = Overrides::parse(&check.resolve)?;
+                Ok(Command::Check(Box::new(CheckOptions {
+                    invoke,
+                    no_invoke: check.no_invoke,
+                    compare_public: check.compare_public,
+                    require_private: check.require_private,
+                    repeat: check.repeat,
+                    concurrency: check.concurrency.max(1),
+                })))
+            }
+            None => Ok(Command::Invoke(Box::new(self.options(config)?))),
         }
-        if let Some(p) = self.top_p
-            && !(0.0..=1.0).contains(&p)
-        {
-            return Err(Error::Usage(format!("--top-p {p}: expected 0 to 1")));
-        }
+    }
+
+    fn options(&self, config: ConfigOptions) -> Result<Options> {
         if self.max_tokens < 1 {
             return Err(Error::Usage(format!(
                 "--max-tokens {}: expected at least 1",
                 self.max_tokens
             )));
         }
-        if self.max_attempts < 1 || self.max_attempts > 10 {
-            return Err(Error::Usage(format!(
-                "--max-attempts {}: expected 1 to 10",
-                self.max_attempts
-            )));
-        }
-        Ok(InvokeOptions {
-            config: self.config.clone(),
-            key_file: self.key_file.clone(),
-            require_sealed: self.require_sealed,
+        Ok(Options {
+            config,
             model: self.model.clone(),
             request: RequestArgs {
                 prompt: self.prompt.clone(),
                 input: self.input.clone(),
                 body: self.body.clone(),
             },
-            max_tokens: self.max_tokens,
-            temperature: self.temperature,
-            top_p: self.top_p,
+            inference: Inference {
+                max_tokens: self.max_tokens,
+                temperature: unit("--temperature", self.temperature)?,
+                top_p: self.top_p.map(|p| unit("--top-p", p)).transpose()?,
+            },
             stream: !self.no_stream,
             format: self.output,
             dry_run: self.dry_run,
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-            mfa_code: crate::aws::credentials::given_mfa_code(
-                self.mfa_code.as_deref(),
-                self.mfa_code_fd,
-            )?,
-            connect_timeout: secs("--connect-timeout", self.connect_timeout)?,
-            read_timeout: secs("--read-timeout", self.read_timeout)?,
-            max_attempts: self.max_attempts,
+            aws: self.aws_options()?,
             debug: self.debug,
-            overrides: crate::aws::resolve::Overrides::default(),
+        })
+    }
+
+    fn aws_options(&self) -> Result<AwsOptions> {
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err(Error::Usage(format!(
+                "--max-attempts {}: expected 1 to 10",
+                self.max_attempts
+            )));
+        }
+        let region = match &self.region {
+            Some(r) => Some(Region::parse(r).ok_or_else(|| {
+                Error::Usage(format!("--region {r}: expected a region such as us-west-2"))
+            })?),
+            None => None,
+        };
+        let endpoint_url = match &self.endpoint_url {
+            Some(u) => Some(
+                EndpointUrl::parse(Secret::new(u.as_str()))
+                    .map_err(|why| Error::Usage(format!("--endpoint-url: {why}")))?,
+            ),
+            None => None,
+        };
+        Ok(AwsOptions {
+            region,
+            endpoint_url,
+            connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
+            read_timeout: seconds("--read-timeout", self.read_timeout)?,
+            max_attempts: self.max_attempts,
+            overrides: Overrides::default(),
+            auth: auth(self.auth)?,
+            mfa_code: mfa_code(self.mfa_code.as_deref(), self.mfa_code_fd)?,
+            ca_bundle_env: std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             no_cache: self.no_cache,
-            auth: self.auth,
         })
     }
 }
 
-/// Runs the parsed command line and returns the exit code to use.
-pub async fn run(args: Args, logging: &crate::logging::Logging) -> Result<ExitCode> {
-    match &args.command {
-        Some(Sub::Models) => {
-            crate::invoke::list_models(
-                args.config.as_deref(),
-                &crate::config::keys::KeyOptions::from_env(
-                    args.key_file.clone(),
-                    args.require_sealed,
-                ),
-            )?;
+/// `--auth` with the key it needs: a bearer token only when asked for.
+fn auth(flag: AuthFlag) -> Result<Auth> {
+    let token = std::env::var(BEARER_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match (flag, token) {
+        (AuthFlag::Sigv4, token) => Ok(Auth::SigV4 {
+            bearer_in_env: token.is_some(),
+        }),
+        (AuthFlag::Bearer, Some(token)) => Ok(Auth::Bearer(Secret::new(token.trim()))),
+        (AuthFlag::Bearer, None) => Err(Error::Usage(format!(
+            "--auth bearer: {BEARER_ENV} is not set; set it to a Bedrock API key, \
+             or leave --auth out to sign with the config's credentials"
+        ))),
+    }
+}
+
+/// The MFA code given to the run, first found: `--mfa-code`, the first line
+/// read from descriptor `--mfa-code-fd`, or [`MFA_CODE_ENV`]. `None` leaves
+/// asking on the terminal possible.
+fn mfa_code(flag: Option<&str>, fd: Option<i32>) -> Result<Option<Secret>> {
+    if let Some(code) = flag {
+        return Ok(Some(Secret::new(code.trim())).filter(|c| !c.is_empty()));
+    }
+    if let Some(fd) = fd {
+        return match crate::prompt::line_from_fd(fd) {
+            Ok(Some(code)) => Ok(Some(code)),
+            Ok(None) => Err(Error::Usage(format!(
+                "--mfa-code-fd {fd}: no code: the first line read from descriptor {fd} is empty"
+            ))),
+            Err(e) => Err(Error::Usage(format!(
+                "--mfa-code-fd {fd}: cannot read descriptor {fd} ({e}): open it for the command, as in `--mfa-code-fd 3 3<file`"
+            ))),
+        };
+    }
+    Ok(std::env::var(MFA_CODE_ENV)
+        .ok()
+        .map(|c| Secret::new(c.trim()))
+        .filter(|c| !c.is_empty()))
+}
+
+/// The whole of `invoke`: parses `args`, runs the command, prints an error
+/// once, and returns the exit code from the one table.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args = match parse(args) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("invoke: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Starts logging and the runtime, and runs the command the arguments say.
+fn run(args: &Args) -> Result<ExitCode> {
+    let logging = crate::logging::init(args.debug, args.log_file.as_deref())
+        .map_err(|e| Error::Usage(format!("cannot open the log file: {e}")))?;
+    let command = args.command()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(execute(command, &logging))
+}
+
+/// Runs the command and returns the exit code to use.
+async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<ExitCode> {
+    match command {
+        Command::Models(config) => {
+            crate::invoke::list_models(&config)?;
             Ok(ExitCode::Ok)
         }
-        Some(Sub::Check(check)) => {
-            let mut invoke = args.options()?;
-            invoke.overrides = crate::aws::resolve::Overrides::parse(&check.resolve)?;
-            let opts = crate::check::CheckOptions {
-                invoke,
-                no_invoke: check.no_invoke,
-                compare_public: check.compare_public,
-                require_private: check.require_private,
-                repeat: check.repeat,
-                concurrency: check.concurrency,
-            };
+        Command::Check(opts) => {
             let report = crate::check::check(&opts).await;
             crate::check::print(&report, opts.invoke.format);
-            Ok(ExitCode::from_code(report.exit_code))
+            Ok(report.exit_code)
         }
-        None => {
-            crate::invoke::run(args.options()?, logging).await?;
+        Command::Invoke(opts) => {
+            crate::invoke::run(*opts, logging).await?;
             Ok(ExitCode::Ok)
         }
     }

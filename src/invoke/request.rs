@@ -50,7 +50,6 @@ pub struct RequestArgs {
 pub fn build(
     args: &RequestArgs,
     config: &Config,
-    config_path: &Path,
     model: &str,
     stdin_is_terminal: bool,
     stdin: impl FnOnce() -> Result<String>,
@@ -75,7 +74,7 @@ pub fn build(
             "nothing to send: give --prompt TEXT, pipe text on standard input, or set PromptFilePath in the config".into(),
         ));
     };
-    let template_path = locate(config_path, template_path);
+    let template_path = template_path.resolved.clone();
     let template = read(&template_path)?;
     if serde_json::from_str::<serde_json::Value>(&template).is_ok_and(|v| v.is_object()) {
         return Ok(Request::Invoke {
@@ -85,7 +84,7 @@ pub fn build(
     }
     let query = match (&args.input, &config.user_query_file) {
         (Some(path), _) => Some(read(path)?),
-        (None, Some(path)) => Some(read(&locate(config_path, path))?),
+        (None, Some(path)) => Some(read(&path.resolved)?),
         (None, None) => None,
     };
     let user = match query {
@@ -101,7 +100,7 @@ pub fn build(
         None => template,
     };
     let system = match &config.system_prompt_file {
-        Some(path) => Some(read(&locate(config_path, path))?),
+        Some(path) => Some(read(&path.resolved)?),
         None => None,
     };
     Ok(match system {
@@ -141,17 +140,6 @@ fn invoke_body(path: &Path) -> Result<Request> {
             e.column(),
             e
         ))),
-    }
-}
-
-/// A path written in the config: beside the config if it exists there,
-/// else as given (relative to the working folder, as the workshop tool had it).
-pub fn locate(config_path: &Path, written: &Path) -> PathBuf {
-    let beside = crate::config::resolve_relative(config_path, written);
-    if beside.exists() {
-        beside
-    } else {
-        written.to_path_buf()
     }
 }
 

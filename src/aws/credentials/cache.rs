@@ -47,8 +47,9 @@ const LONGEST_SESSION: Duration = Duration::from_secs(12 * 3600 + 300);
 /// The largest entry read: a real one is under 2 KiB.
 const MAX_ENTRY_BYTES: u64 = 64 * 1024;
 
-/// What identifies an entry.
-#[derive(Debug, Clone, Default)]
+/// What identifies an entry. Its parts name the role and the source
+/// identity, so it shows only its hash when formatted.
+#[derive(Clone, Default)]
 pub struct CacheKey {
     /// The role ARN.
     pub role: String,
@@ -64,6 +65,12 @@ pub struct CacheKey {
     pub sts_endpoint: Option<String>,
     /// The session name and length asked for.
     pub session: String,
+}
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CacheKey({})", self.file_name())
+    }
 }
 
 impl CacheKey {

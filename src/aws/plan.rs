@@ -1,0 +1,697 @@
+//! The plan of a run: everything a call will use, decided once from the
+//! config, the flags and the environment, before anything is sent.
+//!
+//! `invoke`, `invoke --dry-run`, `invoke check` and the load mode all take
+//! their region, endpoints, credential source, redaction and clients from
+//! here, so that no two of them can disagree about which endpoint a call
+//! goes to, and `--dry-run` prints exactly what the call would use.
+//!
+//! Endpoints follow one rule per service, honouring the same AWS settings
+//! everywhere, as the AWS SDKs read them (`AWS_ENDPOINT_URL_<SERVICE>`,
+//! `AWS_ENDPOINT_URL`, the profile's `endpoint_url` and `services` section,
+//! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`):
+//!
+//! - Bedrock: `--endpoint-url`, else `VPCEndpointURL` with `UseVPCe = true`,
+//!   else the configured endpoint, else `https://bedrock-runtime.<region>...`;
+//! - STS: `STSEndpointURL`, else the configured endpoint, else
+//!   `https://sts.<region>...`.
+//!
+//! Each client is given its endpoint explicitly, so a setting meant for one
+//! service never reaches the other.
+
+use crate::aws::diagnose::Context;
+use crate::aws::resolve::Overrides;
+use crate::aws::transport;
+use crate::config::schema::{self, DEFAULT_SECTION};
+use crate::config::{BedrockEndpoint, Config, CredentialSource, EndpointUrl, Region};
+use crate::error::{Error, Location, Result};
+use crate::secret::{self, Scrubber, Secret};
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::service_config::ServiceConfigKey;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The environment variable holding a Bedrock API key, which the SDK would
+/// send on its own; this tool sends it only with `--auth bearer`.
+pub const BEARER_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
+
+/// How the Bedrock call is authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// SigV4 with the credentials the config describes.
+    SigV4 {
+        /// Whether [`BEARER_ENV`] is set (and deliberately not sent).
+        bearer_in_env: bool,
+    },
+    /// The Bedrock API key from [`BEARER_ENV`], as a bearer token.
+    Bearer(Secret),
+}
+
+impl Auth {
+    /// `sigv4` or `bearer`, for JSON.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Auth::SigV4 { .. } => "sigv4",
+            Auth::Bearer(_) => "bearer",
+        }
+    }
+
+    /// One line on how the Bedrock call is authenticated.
+    pub fn describe(&self) -> String {
+        match self {
+            Auth::Bearer(token) => format!(
+                "bearer: the Bedrock API key in {BEARER_ENV} ({} characters); the config's credentials are not used",
+                token.char_count()
+            ),
+            Auth::SigV4 {
+                bearer_in_env: true,
+            } => format!(
+                "SigV4 with the config's credentials; {BEARER_ENV} is set and not sent (--auth bearer sends it)"
+            ),
+            Auth::SigV4 { .. } => "SigV4 with the config's credentials".into(),
+        }
+    }
+}
+
+/// What the command line and the environment add to the config, typed.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// `--region`.
+    pub region: Option<Region>,
+    /// `--endpoint-url`.
+    pub endpoint_url: Option<EndpointUrl>,
+    /// How long to wait for a connection.
+    pub connect_timeout: Duration,
+    /// How long to wait for data, also between stream events.
+    pub read_timeout: Duration,
+    /// Attempts per call, retrying throttling and server errors.
+    pub max_attempts: u32,
+    /// `--resolve` overrides.
+    pub overrides: Overrides,
+    /// `--auth`, with the key when it is a bearer token.
+    pub auth: Auth,
+    /// The MFA code given to the run, never asked again.
+    pub mfa_code: Option<Secret>,
+    /// `AWS_CA_BUNDLE`, used when the config has no `CABundle`.
+    pub ca_bundle_env: Option<PathBuf>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+}
+
+impl Default for AwsOptions {
+    fn default() -> AwsOptions {
+        AwsOptions {
+            region: None,
+            endpoint_url: None,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(60),
+            max_attempts: 3,
+            overrides: Overrides::default(),
+            auth: Auth::SigV4 {
+                bearer_in_env: false,
+            },
+            mfa_code: None,
+            ca_bundle_env: None,
+            no_cache: false,
+        }
+    }
+}
+
+/// Where an endpoint came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `VPCEndpointURL` with `UseVPCe = true`.
+    Vpc,
+    /// `STSEndpointURL`.
+    Config,
+    /// `--endpoint-url`.
+    Flag,
+    /// An AWS setting: this environment variable.
+    Environment(&'static str),
+    /// An AWS setting: the profile's `endpoint_url` or `services` section.
+    AwsConfigFile,
+    /// AWS's public endpoint for the region.
+    Public,
+}
+
+impl Origin {
+    /// A machine value for JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            Origin::Vpc => "vpc",
+            Origin::Config => "config",
+            Origin::Flag => "flag",
+            Origin::Environment(_) => "environment",
+            Origin::AwsConfigFile => "aws-config-file",
+            Origin::Public => "public",
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Vpc => f.write_str("VPC endpoint"),
+            Origin::Config => f.write_str("endpoint from STSEndpointURL"),
+            Origin::Flag => f.write_str("endpoint from --endpoint-url"),
+            Origin::Environment(var) => write!(f, "endpoint from {var}"),
+            Origin::AwsConfigFile => f.write_str("endpoint from the AWS config file"),
+            Origin::Public => f.write_str("public endpoint"),
+        }
+    }
+}
+
+/// An endpoint and where it came from.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The URL.
+    pub url: EndpointUrl,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.origin, self.url.shown())
+    }
+}
+
+/// What authenticates a Bedrock client.
+pub(crate) enum BedrockAuth {
+    /// SigV4 with these credentials.
+    SigV4(SharedCredentialsProvider),
+    /// A Bedrock API key, sent as a bearer token.
+    Bearer(Secret),
+}
+
+/// Everything a run will use.
+#[derive(Debug)]
+pub struct Plan {
+    /// The configuration.
+    pub config: Config,
+    /// The signing region.
+    pub region: Region,
+    /// Where Bedrock calls go.
+    pub bedrock: Endpoint,
+    /// Where a Bedrock call would go without the VPC endpoint or
+    /// `--endpoint-url`: the configured or the public endpoint.
+    pub public_bedrock: Endpoint,
+    /// Where STS calls go.
+    pub sts: Endpoint,
+    /// The AWS profile of the run.
+    pub profile: Option<String>,
+    /// The CA bundle trusted besides the system's, checked to exist.
+    pub ca_bundle: Option<PathBuf>,
+    /// The flags and environment the plan was made with.
+    pub options: AwsOptions,
+    /// Removes every secret of the run from text that comes from elsewhere.
+    pub scrubber: Scrubber,
+    /// Things that work but are probably not what the user meant.
+    pub warnings: Vec<String>,
+    base: SdkConfig,
+}
+
+impl Plan {
+    /// Decides everything: region, CA bundle, endpoints, redaction. Reads
+    /// the AWS settings once, through aws-config; sends nothing.
+    pub async fn new(config: Config, options: AwsOptions) -> Result<Plan> {
+        let profile = config.profile.clone();
+        let region = region(&config, options.region.as_ref(), profile.as_deref()).await?;
+        let ca_bundle = ca_bundle(&config, &options)?;
+        let base =
+            base_sdk_config(&region, &options, profile.as_deref(), ca_bundle.as_deref()).await?;
+        let public_bedrock = configured(&base, "Bedrock Runtime", "BEDROCK_RUNTIME")?
+            .unwrap_or_else(|| public("bedrock-runtime", &region));
+        let bedrock = match (&options.endpoint_url, &config.bedrock) {
+            (Some(url), _) => Endpoint {
+                url: url.clone(),
+                origin: Origin::Flag,
+            },
+            (None, BedrockEndpoint::Vpc(url)) => Endpoint {
+                url: url.clone(),
+                origin: Origin::Vpc,
+            },
+            (None, BedrockEndpoint::Public) => public_bedrock.clone(),
+        };
+        let sts = match &config.sts_endpoint {
+            Some(url) => Endpoint {
+                url: url.clone(),
+                origin: Origin::Config,
+            },
+            None => configured(&base, "STS", "STS")?.unwrap_or_else(|| public("sts", &region)),
+        };
+        for endpoint in [&bedrock, &sts] {
+            check_region(endpoint, &region, &config)?;
+        }
+        let scrubber = scrubber(&config, &[&bedrock, &sts], options.mfa_code.as_ref());
+        Ok(Plan {
+            warnings: environment_warnings(&config.source),
+            config,
+            region,
+            bedrock,
+            public_bedrock,
+            sts,
+            profile,
+            ca_bundle,
+            options,
+            scrubber,
+            base,
+        })
+    }
+
+    /// The STS settings: its endpoint, and one bound on each call. All its
+    /// attempts together get one attempt's worth of time (connect plus read
+    /// timeout): an STS that accepts connections and never answers would
+    /// otherwise cost a full read timeout per attempt; quick failures
+    /// (refused connections, throttling) are still retried inside the bound.
+    pub(crate) fn sts_config(&self) -> SdkConfig {
+        let o = &self.options;
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(o.connect_timeout)
+            .read_timeout(o.read_timeout)
+            .operation_timeout(o.connect_timeout + o.read_timeout)
+            .build();
+        self.base
+            .to_builder()
+            .endpoint_url(self.sts.url.secret().expose())
+            .timeout_config(timeouts)
+            .build()
+    }
+
+    /// A Bedrock client for `endpoint`, authenticated the way `auth` says
+    /// and no other; `retries` off for the load mode, which counts every
+    /// answer.
+    ///
+    /// Built from an `SdkConfig`, the SDK reads `AWS_BEARER_TOKEN_BEDROCK` on
+    /// its own, prefers it to SigV4 and sends it: a token left in the
+    /// environment would replace the config's credentials without a word.
+    /// So SigV4 clients choose SigV4 explicitly and get a bearer identity
+    /// that never yields a token; bearer clients get the token given.
+    pub(crate) fn bedrock_client(
+        &self,
+        endpoint: &Endpoint,
+        auth: BedrockAuth,
+        retries: bool,
+    ) -> aws_sdk_bedrockruntime::Client {
+        use aws_smithy_runtime_api::client::auth::AuthSchemeId;
+        use aws_smithy_runtime_api::client::auth::http::HTTP_BEARER_AUTH_SCHEME_ID;
+        let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&self.base)
+            .endpoint_url(endpoint.url.secret().expose());
+        if !retries {
+            builder = builder.retry_config(RetryConfig::disabled());
+        }
+        let builder = match auth {
+            BedrockAuth::SigV4(provider) => builder
+                .credentials_provider(provider)
+                .auth_scheme_preference([AuthSchemeId::new("sigv4")])
+                .token_provider(NoBearerToken),
+            BedrockAuth::Bearer(token) => builder
+                .auth_scheme_preference([HTTP_BEARER_AUTH_SCHEME_ID])
+                .bearer_token(aws_sdk_bedrockruntime::config::Token::new(
+                    token.expose(),
+                    None,
+                )),
+        };
+        aws_sdk_bedrockruntime::Client::from_conf(builder.build())
+    }
+
+    /// What a diagnosis may mention, for a call to `model`.
+    pub(crate) fn context(&self, model: Option<&str>) -> Context {
+        Context {
+            region: self.region.to_string(),
+            source: crate::aws::credentials::describe(&self.config.source, self.profile.as_deref()),
+            model: model.map(str::to_string),
+            endpoint: Some(format!("the {}", self.bedrock)),
+            host: Some(self.sts.url.shown_host().to_string()),
+            scrubber: self.scrubber.clone(),
+            read_timeout: Some(self.options.read_timeout),
+            ..Context::default()
+        }
+    }
+
+    /// The plan as `--dry-run` and `invoke check` show it: name and value.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        let credentials =
+            crate::aws::credentials::describe(&self.config.source, self.profile.as_deref());
+        vec![
+            ("region", self.region.to_string()),
+            ("endpoint", self.bedrock.to_string()),
+            (
+                "credentials",
+                match &self.options.auth {
+                    Auth::Bearer(_) => format!("not used (--auth bearer): {credentials}"),
+                    Auth::SigV4 { .. } => credentials,
+                },
+            ),
+            ("auth", self.options.auth.describe()),
+            ("sts", self.sts.to_string()),
+        ]
+    }
+}
+
+/// The bearer identity of a SigV4 client: never a token, so the one in the
+/// environment cannot be sent even if the SDK chose bearer auth.
+#[derive(Debug)]
+struct NoBearerToken;
+
+impl aws_credential_types::provider::token::ProvideToken for NoBearerToken {
+    fn provide_token<'a>(&'a self) -> aws_credential_types::provider::future::ProvideToken<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideToken::ready(Err(
+            aws_credential_types::provider::error::TokenError::not_loaded(
+                "bearer auth is off: --auth bearer turns it on",
+            ),
+        ))
+    }
+}
+
+fn public(service: &str, region: &Region) -> Endpoint {
+    Endpoint {
+        url: EndpointUrl::public(service, region),
+        origin: Origin::Public,
+    }
+}
+
+/// The endpoint the AWS settings name for a service, as the SDK's own
+/// client configuration reads them: `AWS_ENDPOINT_URL_<SERVICE>` or the
+/// profile's `services` section, else `AWS_ENDPOINT_URL` or the profile's
+/// `endpoint_url`; none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is set.
+fn configured(base: &SdkConfig, service_id: &str, env_suffix: &str) -> Result<Option<Endpoint>> {
+    let key = ServiceConfigKey::builder()
+        .service_id(service_id)
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .expect("all fields set");
+    let Some(url) = base
+        .service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| base.endpoint_url().map(str::to_string))
+    else {
+        return Ok(None);
+    };
+    let origin = configured_origin(env_suffix);
+    let url = EndpointUrl::parse(Secret::new(url))
+        .map_err(|why| Error::Usage(format!("the {origin}: {why}")))?;
+    Ok(Some(Endpoint { url, origin }))
+}
+
+/// Which setting named a configured endpoint: the variables win over the
+/// profile, the service's over the generic one.
+fn configured_origin(env_suffix: &str) -> Origin {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|v| !v.is_empty());
+    let service: &'static str = match env_suffix {
+        "STS" => "AWS_ENDPOINT_URL_STS",
+        _ => "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    };
+    if set(service) {
+        Origin::Environment(service)
+    } else if set("AWS_ENDPOINT_URL") {
+        Origin::Environment("AWS_ENDPOINT_URL")
+    } else {
+        Origin::AwsConfigFile
+    }
+}
+
+/// The region: the file's, `--region`, or the AWS environment and profile;
+/// a file and a flag that disagree are an error rather than a silent choice.
+async fn region(config: &Config, flag: Option<&Region>, profile: Option<&str>) -> Result<Region> {
+    match (&config.region, flag) {
+        (Some(file), Some(flag)) if file != flag => Err(Error::Usage(format!(
+            "--region {flag} disagrees with Region = {file} in {}: remove one",
+            config.path.display()
+        ))),
+        (Some(r), _) | (None, Some(r)) => Ok(r.clone()),
+        (None, None) => {
+            let mut chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+            if let Some(p) = profile {
+                chain = chain.profile_name(p);
+            }
+            let found = chain.build().region().await;
+            let name = found.map(|r| r.to_string()).ok_or_else(|| {
+                Error::Usage(
+                    "no region: set Region in the config, give --region, or set AWS_REGION".into(),
+                )
+            })?;
+            Region::parse(&name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "the AWS environment names region {name}, which is not a region name"
+                ))
+            })
+        }
+    }
+}
+
+/// The extra CA bundle to trust: `CABundle`, else `AWS_CA_BUNDLE`, which
+/// the Rust SDK itself does not read. A bundle that is not there is an
+/// error naming the path and where it came from.
+fn ca_bundle(config: &Config, options: &AwsOptions) -> Result<Option<PathBuf>> {
+    match (&config.ca_bundle, &options.ca_bundle_env) {
+        (Some(p), _) if p.resolved.is_file() => Ok(Some(p.resolved.clone())),
+        (Some(p), _) => Err(Error::Invalid {
+            at: key_location(config, "CABundle"),
+            message: format!(
+                "no file {}{}",
+                p.resolved.display(),
+                if p.written.is_relative() {
+                    " (a relative path is relative to the config's folder)"
+                } else {
+                    ""
+                }
+            ),
+        }),
+        (None, Some(p)) if p.is_file() => Ok(Some(p.clone())),
+        (None, Some(p)) => Err(Error::Usage(format!(
+            "AWS_CA_BUNDLE names {}, which is not a file",
+            p.display()
+        ))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn key_location(config: &Config, key: &str) -> Location {
+    Location {
+        file: config.path.clone(),
+        line: None,
+        section: DEFAULT_SECTION.into(),
+        key: Some(key.into()),
+    }
+}
+
+/// The settings shared by every client: region, timeouts, retries, the AWS
+/// profile, and the HTTP client with the CA bundle and `--resolve`.
+async fn base_sdk_config(
+    region: &Region,
+    options: &AwsOptions,
+    profile: Option<&str>,
+    ca_bundle: Option<&std::path::Path>,
+) -> Result<SdkConfig> {
+    // No credentials here: every client is given its own, and the default
+    // chain this would build (with an STS client of its own) goes unused.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .no_credentials()
+        .region(aws_config::Region::new(region.to_string()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
+        .http_client(transport::client(ca_bundle, &options.overrides)?);
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    Ok(loader.load().await)
+}
+
+/// A VPC endpoint host names its region; requests signed for another are
+/// refused (InvalidSignatureException), so the mismatch is caught before
+/// anything is signed.
+fn check_region(endpoint: &Endpoint, region: &Region, config: &Config) -> Result<()> {
+    let Some(named) = endpoint.url.vpce_region() else {
+        return Ok(());
+    };
+    if named == region.as_str() {
+        return Ok(());
+    }
+    let message = format!(
+        "the endpoint is in region {named} but requests would be signed for {region}; \
+         they would be refused (InvalidSignatureException). Set Region = {named}, or use the VPC endpoint of {region}"
+    );
+    Err(match endpoint.origin {
+        Origin::Vpc => Error::Invalid {
+            at: key_location(config, "VPCEndpointURL"),
+            message,
+        },
+        Origin::Config => Error::Invalid {
+            at: key_location(config, "STSEndpointURL"),
+            message,
+        },
+        origin => Error::Usage(format!("{origin}: {message}")),
+    })
+}
+
+/// Every secret of the run, each shown by the rule of its field: the
+/// config's sensitive values, the endpoints in use, the MFA code, and what
+/// AWS says of an assumed role (its sessions' ARN and its account).
+fn scrubber(config: &Config, endpoints: &[&Endpoint], mfa_code: Option<&Secret>) -> Scrubber {
+    let mut s = Scrubber::new();
+    for v in &config.sensitive {
+        match v.field {
+            "VPCEndpointURL" | "STSEndpointURL" => {
+                if let Ok(url) = EndpointUrl::parse(v.value.clone()) {
+                    scrub_endpoint(&mut s, &url);
+                }
+            }
+            "AssumeRoleARN" => scrub_role(&mut s, &v.value),
+            field => s.add(&v.value, schema::shown_value(field, &v.value)),
+        }
+    }
+    for e in endpoints.iter().filter(|e| e.origin != Origin::Public) {
+        scrub_endpoint(&mut s, &e.url);
+    }
+    if let Some(code) = mfa_code {
+        s.add(code, "(redacted)".into());
+    }
+    s
+}
+
+/// An endpoint URL and its host, each shown as the endpoint shows them.
+fn scrub_endpoint(s: &mut Scrubber, url: &EndpointUrl) {
+    s.add(url.secret(), url.shown().to_string());
+    let host = url.shown_host();
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    if host.trim_start_matches('[').trim_end_matches(']') != url.host().expose() {
+        s.add(url.host(), host.to_string());
+    }
+}
+
+/// A role ARN, and what AWS says of it in its own messages and in
+/// GetCallerIdentity: its sessions (`arn:aws:sts::ACCOUNT:assumed-role/
+/// NAME/SESSION`) and its account, both of which give the role away.
+fn scrub_role(s: &mut Scrubber, arn: &Secret) {
+    s.add(arn, secret::redact_arn(arn));
+    let parts: Vec<&str> = arn.expose().splitn(6, ':').collect();
+    if let [_, partition, _, _, account, resource] = parts[..] {
+        let name = resource.rsplit('/').next().unwrap_or(resource);
+        let session = Secret::new(format!(
+            "arn:{partition}:sts::{account}:assumed-role/{name}"
+        ));
+        s.add(&session, secret::redact_arn(&session));
+        s.add(&Secret::new(account), secret::redact_account(account));
+    }
+}
+
+/// A stray `AWS_SESSION_TOKEN` (without its access key) breaks the ambient
+/// credentials of modes 1 and 3 in a way AWS reports only as unknown keys.
+fn environment_warnings(source: &CredentialSource) -> Vec<String> {
+    let ambient = matches!(
+        source,
+        CredentialSource::AssumeRole(_) | CredentialSource::DefaultChain
+    );
+    if ambient
+        && std::env::var_os("AWS_SESSION_TOKEN").is_some()
+        && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+    {
+        vec!["AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID: a stray token from another session; unset it".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> EndpointUrl {
+        EndpointUrl::parse(Secret::new(text)).unwrap()
+    }
+
+    #[test]
+    fn an_endpoint_and_its_host_are_scrubbed_as_shown() {
+        let mut s = Scrubber::new();
+        let u = url(
+            "https://vpce-0a1b2c3d4e5f67890-abcdefgh.bedrock-runtime.us-west-2.vpce.amazonaws.com",
+        );
+        scrub_endpoint(&mut s, &u);
+        let text = s.scrub(
+            "could not connect to vpce-0a1b2c3d4e5f67890-abcdefgh.bedrock-runtime.us-west-2.vpce.amazonaws.com:443",
+        );
+        assert!(!text.contains("abcdefgh"), "{text}");
+        assert!(text.contains("vpce-0a1*"), "{text}");
+    }
+
+    #[test]
+    fn a_role_gives_away_its_sessions_and_account() {
+        let mut s = Scrubber::new();
+        scrub_role(
+            &mut s,
+            &Secret::new("arn:aws:iam::222222222222:role/team/Bedrock"),
+        );
+        let text = s.scrub(
+            "User: arn:aws:sts::222222222222:assumed-role/Bedrock/session in account 222222222222",
+        );
+        assert!(!text.contains("222222222222"), "{text}");
+        assert!(!text.contains("Bedrock/"), "{text}");
+    }
+
+    #[test]
+    fn a_vpc_endpoint_of_another_region_is_refused_before_signing() {
+        let config = crate::config::validate(&crate::config::Values {
+            path: "c.properties".into(),
+            default: [("GetCredentialsFrom", "0"), ("Region", "us-west-2")]
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| crate::config::Value {
+                    line: i + 2,
+                    key: k.to_string(),
+                    value: Secret::new(*v),
+                })
+                .collect(),
+            models: vec![],
+        })
+        .unwrap()
+        .config;
+        let region = Region::parse("us-west-2").unwrap();
+        let vpc = Endpoint {
+            url: url("https://vpce-1-a.bedrock-runtime.eu-west-1.vpce.amazonaws.com"),
+            origin: Origin::Vpc,
+        };
+        let e = check_region(&vpc, &region, &config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[default] VPCEndpointURL: the endpoint is in region eu-west-1"),
+            "{e}"
+        );
+        let flag = Endpoint {
+            origin: Origin::Flag,
+            ..vpc.clone()
+        };
+        let e = check_region(&flag, &region, &config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("endpoint from --endpoint-url: the endpoint is in region eu-west-1"),
+            "{e}"
+        );
+        let same = Endpoint {
+            url: url("https://vpce-1-a.sts.us-west-2.vpce.amazonaws.com"),
+            origin: Origin::Config,
+        };
+        assert!(check_region(&same, &region, &config).is_ok());
+    }
+}
