@@ -137,26 +137,25 @@ impl Args {
     /// Checks the combination of arguments and builds the command, asking for
     /// the paths on a terminal when none were given.
     pub fn into_command(self, prompter: &mut dyn Prompter) -> Result<Command> {
-        let reading_only = |flag: &str, set: bool| -> Result<()> {
-            if set {
-                Err(Error::Usage(format!(
-                    "{flag} applies only when encrypting or upgrading"
-                )))
-            } else {
-                Ok(())
-            }
-        };
+        let only_when_writing = [
+            ("--embed-key", self.embed_key),
+            ("--key-from-env", self.key_from_env),
+            (
+                "--prompt-secrets",
+                self.prompt_secrets && self.set.is_none(),
+            ),
+        ];
+        let reading = self.check.is_some() || self.rotate.is_some() || self.set.is_some();
+        if reading && let Some((flag, _)) = only_when_writing.iter().find(|(_, set)| *set) {
+            return Err(Error::Usage(format!(
+                "{flag} applies only when encrypting or upgrading"
+            )));
+        }
         if let Some(config) = self.check {
-            reading_only("--embed-key", self.embed_key)?;
-            reading_only("--key-from-env", self.key_from_env)?;
-            reading_only("--prompt-secrets", self.prompt_secrets)?;
             no_extra(self.input.is_some() || self.output.is_some(), "--check")?;
             return Ok(Command::Check(config));
         }
         if let Some(config) = self.rotate {
-            reading_only("--embed-key", self.embed_key)?;
-            reading_only("--key-from-env", self.key_from_env)?;
-            reading_only("--prompt-secrets", self.prompt_secrets)?;
             no_extra(self.input.is_some() || self.output.is_some(), "--rotate")?;
             return Ok(Command::Rotate {
                 config,
@@ -164,8 +163,6 @@ impl Args {
             });
         }
         if let Some(field) = self.set {
-            reading_only("--embed-key", self.embed_key)?;
-            reading_only("--key-from-env", self.key_from_env)?;
             no_extra(self.output.is_some(), "--set")?;
             let config = self.input.ok_or_else(|| {
                 Error::Usage(
@@ -175,7 +172,19 @@ impl Args {
             })?;
             return Ok(Command::Set { field, config });
         }
-        let (input, output) = match (self.input, self.output) {
+        let opts = EncryptOptions::from_args(self, prompter)?;
+        Ok(if opts.1 {
+            Command::Upgrade(opts.0)
+        } else {
+            Command::Encrypt(opts.0)
+        })
+    }
+}
+
+impl EncryptOptions {
+    /// The options of encrypting or upgrading, and whether it is an upgrade.
+    fn from_args(args: Args, prompter: &mut dyn Prompter) -> Result<(EncryptOptions, bool)> {
+        let (input, output) = match (args.input, args.output) {
             (Some(i), Some(o)) => (i, o),
             (Some(_), None) => {
                 return Err(Error::Usage(
@@ -189,13 +198,13 @@ impl Args {
                 ));
             }
         };
-        let key_dest = if self.embed_key {
+        let key_dest = if args.embed_key {
             KeyDest::Embed
-        } else if self.key_from_env {
+        } else if args.key_from_env {
             KeyDest::Env
         } else {
             KeyDest::File(
-                self.key_file
+                args.key_file
                     .unwrap_or_else(|| keys::default_key_path(&output)),
             )
         };
@@ -203,14 +212,10 @@ impl Args {
             input,
             output,
             key_dest,
-            force: self.force,
-            prompt_secrets: self.prompt_secrets,
+            force: args.force,
+            prompt_secrets: args.prompt_secrets,
         };
-        Ok(if self.upgrade {
-            Command::Upgrade(opts)
-        } else {
-            Command::Encrypt(opts)
-        })
+        Ok((opts, args.upgrade))
     }
 }
 
@@ -234,26 +239,40 @@ fn ask_paths(prompter: &mut dyn Prompter) -> Result<(PathBuf, PathBuf)> {
     Ok((PathBuf::from(input.trim()), PathBuf::from(output.trim())))
 }
 
+/// The whole of `encrypt-config`: parses `args`, runs the command, prints
+/// an error once, and returns the exit code from the one table.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args = match parse(args) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let _ = crate::logging::init(args.debug, None);
+    match run(args) {
+        Ok(()) => ExitCode::Ok,
+        Err(e) => {
+            eprintln!("encrypt-config: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
 /// Carries out the command line and prints the report.
 pub fn run(args: Args) -> Result<()> {
     let mut terminal = Terminal;
-    let key_file = args.key_file.clone();
-    let require_sealed = args.require_sealed;
+    let keys_in = KeyOptions::from_env(args.key_file.clone(), args.require_sealed);
     let command = args.into_command(&mut terminal)?;
     tracing::debug!(?command, "encrypt-config");
     match command {
         Command::Encrypt(opts) => {
-            let keys_in = KeyOptions::from_env(None, false);
-            let outcome = encrypt::encrypt(&opts, &keys_in, &mut terminal, &mut Disk)?;
+            let outcome = encrypt::encrypt(&opts, &writing_keys(), &mut terminal, &mut Disk)?;
             report("encrypted", &outcome);
         }
         Command::Upgrade(opts) => {
-            let keys_in = KeyOptions::from_env(None, false);
-            let outcome = encrypt::upgrade(&opts, &keys_in, &mut terminal, &mut Disk)?;
+            let outcome = encrypt::upgrade(&opts, &writing_keys(), &mut terminal, &mut Disk)?;
             report("converted; now encrypted with a new key:", &outcome);
         }
         Command::Check(config) => {
-            let summary = encrypt::check(&config, &KeyOptions::from_env(key_file, require_sealed))?;
+            let summary = encrypt::check(&config, &keys_in)?;
             for line in &summary.lines {
                 println!("{line}");
             }
@@ -262,13 +281,7 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         Command::Set { field, config } => {
-            let outcome = encrypt::set(
-                &config,
-                &field,
-                &KeyOptions::from_env(key_file, require_sealed),
-                &mut terminal,
-                &mut Disk,
-            )?;
+            let outcome = encrypt::set(&config, &field, &keys_in, &mut terminal, &mut Disk)?;
             eprintln!(
                 "encrypt-config: set {field} in {} (resealed)",
                 outcome.output.display()
@@ -279,17 +292,18 @@ pub fn run(args: Args) -> Result<()> {
             config,
             new_key_file,
         } => {
-            let outcome = encrypt::rotate(
-                &config,
-                &KeyOptions::from_env(key_file, require_sealed),
-                new_key_file.as_deref(),
-                false,
-                &mut Disk,
-            )?;
+            let outcome =
+                encrypt::rotate(&config, &keys_in, new_key_file.as_deref(), false, &mut Disk)?;
             report("re-encrypted with a new key:", &outcome);
         }
     }
     Ok(())
+}
+
+/// The key options of a new file: its key is made or taken from the
+/// environment, never looked up; the state folder comes from the environment.
+fn writing_keys() -> KeyOptions {
+    KeyOptions::from_env(None, false)
 }
 
 fn report(verb: &str, o: &Outcome) {
