@@ -163,90 +163,9 @@ pub fn service_error(hop: Hop, code: String, message: String, ctx: &Context) -> 
 }
 
 fn service_error_unscrubbed(hop: Hop, code: String, message: String, ctx: &Context) -> Error {
-    let key = ctx
-        .key_id
-        .as_deref()
-        .map(|k| {
-            let kind = if k.starts_with("ASIA") {
-                "temporary"
-            } else if k.starts_with("AKIA") {
-                "long-term"
-            } else {
-                "unknown kind of"
-            };
-            format!("{kind} key {k}")
-        })
-        .unwrap_or_else(|| "no key id known".into());
-    let stray = if std::env::var_os("AWS_SESSION_TOKEN").is_some() {
-        "; AWS_SESSION_TOKEN is set in the environment: if it does not belong to these keys, unset it"
-    } else {
-        ""
-    };
-    let (kind, hint) = match code.as_str() {
-        "UnrecognizedClientException" | "InvalidClientTokenId" => (
-            RemoteKind::Credentials,
-            Some(format!(
-                "the credentials ({}, {key}) are not known to AWS: wrong, deleted or deactivated keys{stray}",
-                ctx.source
-            )),
-        ),
-        "InvalidSignatureException" | "SignatureDoesNotMatch" => {
-            let hint = if message.contains("Signature expired") || message.contains("not yet current") {
-                "this machine's clock is more than 5 minutes off: synchronise it (chrony, ntpdate)".to_string()
-            } else if message.contains("region") {
-                format!(
-                    "the request was signed for {} but the endpoint belongs to another region: set Region to the endpoint's region",
-                    ctx.region
-                )
-            } else {
-                format!("the secret key does not belong to the access key ({key}): enter SecretKey again")
-            };
-            (RemoteKind::Credentials, Some(hint))
-        }
-        "ExpiredTokenException" | "ExpiredToken" => (
-            RemoteKind::Credentials,
-            Some(format!(
-                "the temporary credentials ({}, {key}) expired: run again for fresh ones rather than retrying; \
-                 SessionDuration sets how long assumed-role credentials last",
-                ctx.source
-            )),
-        ),
-        "AccessDenied" if hop == Hop::Sts => (
-            RemoteKind::Service,
-            Some(format!(
-                "{} may not assume {}: the role's trust policy must name this identity{}, and the identity needs sts:AssumeRole on the role",
-                ctx.source_arn.as_deref().unwrap_or("the source identity"),
-                ctx.role.as_deref().unwrap_or("the role"),
-                if ctx.external_id {
-                    "; the ExternalId sent must be the one the trust policy requires"
-                } else {
-                    "; if the trust policy requires an external id, set ExternalId"
-                }
-            )),
-        ),
-        "AccessDeniedException" if message.contains("API Key") => (
-            RemoteKind::Credentials,
-            Some(format!(
-                "the Bedrock API key in {} was refused: it is wrong, expired (short-term keys last at most 12 hours) \
-                 or for another region; leave --auth bearer out to sign with the config's credentials",
-                crate::aws::plan::BEARER_ENV
-            )),
-        ),
-        "AccessDeniedException" => (RemoteKind::Service, Some(access_denied_hint(&message, ctx))),
-        "ValidationException" => (RemoteKind::Service, validation_hint(&message, ctx)),
-        "ResourceNotFoundException" => (
-            RemoteKind::Service,
-            Some("the model is not available to this account: for Anthropic models submit the use-case details in the Bedrock console; legacy models are retired".into()),
-        ),
-        "ThrottlingException" | "Throttling" => (
-            RemoteKind::Service,
-            Some("a quota was reached and the retries with backoff did not get through: wait and run again, or ask for a higher quota".into()),
-        ),
-        "ServiceUnavailableException" | "InternalServerException" | "ModelTimeoutException" | "ModelNotReadyException" => (
-            RemoteKind::Service,
-            Some("a transient failure on the service side: run again".into()),
-        ),
-        _ => (RemoteKind::Service, None),
+    let (kind, hint) = match credentials_hint(&code, &message, ctx) {
+        Some(hint) => (RemoteKind::Credentials, Some(hint)),
+        None => (RemoteKind::Service, service_hint(hop, &code, &message, ctx)),
     };
     Error::Remote {
         hop,
@@ -255,6 +174,92 @@ fn service_error_unscrubbed(hop: Hop, code: String, message: String, ctx: &Conte
         hint,
         kind,
     }
+}
+
+/// The key in use as a hint names it: its kind (AKIA long-term, ASIA
+/// temporary) and its redacted id.
+fn key_described(ctx: &Context) -> String {
+    let Some(k) = ctx.key_id.as_deref() else {
+        return "no key id known".into();
+    };
+    let kind = if k.starts_with("ASIA") {
+        "temporary"
+    } else if k.starts_with("AKIA") {
+        "long-term"
+    } else {
+        "unknown kind of"
+    };
+    format!("{kind} key {k}")
+}
+
+/// The hint for an error that condemns the credentials (exit code 253);
+/// `None` for any other error.
+fn credentials_hint(code: &str, message: &str, ctx: &Context) -> Option<String> {
+    let key = key_described(ctx);
+    Some(match code {
+        "UnrecognizedClientException" | "InvalidClientTokenId" => {
+            let stray = if std::env::var_os("AWS_SESSION_TOKEN").is_some() {
+                "; AWS_SESSION_TOKEN is set in the environment: if it does not belong to these keys, unset it"
+            } else {
+                ""
+            };
+            format!(
+                "the credentials ({}, {key}) are not known to AWS: wrong, deleted or deactivated keys{stray}",
+                ctx.source
+            )
+        }
+        "InvalidSignatureException" | "SignatureDoesNotMatch" => {
+            if message.contains("Signature expired") || message.contains("not yet current") {
+                "this machine's clock is more than 5 minutes off: synchronise it (chrony, ntpdate)"
+                    .to_string()
+            } else if message.contains("region") {
+                format!(
+                    "the request was signed for {} but the endpoint belongs to another region: set Region to the endpoint's region",
+                    ctx.region
+                )
+            } else {
+                format!(
+                    "the secret key does not belong to the access key ({key}): enter SecretKey again"
+                )
+            }
+        }
+        "ExpiredTokenException" | "ExpiredToken" => format!(
+            "the temporary credentials ({}, {key}) expired: run again for fresh ones rather than retrying; \
+             SessionDuration sets how long assumed-role credentials last",
+            ctx.source
+        ),
+        "AccessDeniedException" if message.contains("API Key") => format!(
+            "the Bedrock API key in {} was refused: it is wrong, expired (short-term keys last at most 12 hours) \
+             or for another region; leave --auth bearer out to sign with the config's credentials",
+            crate::aws::plan::BEARER_ENV
+        ),
+        _ => return None,
+    })
+}
+
+/// The hint for an error the service returned about the request, the
+/// policies or its own state (exit code 254).
+fn service_hint(hop: Hop, code: &str, message: &str, ctx: &Context) -> Option<String> {
+    Some(match code {
+        "AccessDenied" if hop == Hop::Sts => format!(
+            "{} may not assume {}: the role's trust policy must name this identity{}, and the identity needs sts:AssumeRole on the role",
+            ctx.source_arn.as_deref().unwrap_or("the source identity"),
+            ctx.role.as_deref().unwrap_or("the role"),
+            if ctx.external_id {
+                "; the ExternalId sent must be the one the trust policy requires"
+            } else {
+                "; if the trust policy requires an external id, set ExternalId"
+            }
+        ),
+        "AccessDeniedException" => access_denied_hint(message, ctx),
+        "ValidationException" => return validation_hint(message, ctx),
+        "ResourceNotFoundException" => "the model is not available to this account: for Anthropic models submit the use-case details in the Bedrock console; legacy models are retired".into(),
+        "ThrottlingException" | "Throttling" => "a quota was reached and the retries with backoff did not get through: wait and run again, or ask for a higher quota".into(),
+        "ServiceUnavailableException" | "InternalServerException" | "ModelTimeoutException" | "ModelNotReadyException" => {
+            "a transient failure on the service side: run again".into()
+        }
+        _ => return None,
+    })
 }
 
 fn access_denied_hint(message: &str, ctx: &Context) -> String {

@@ -115,6 +115,69 @@ fn roots(bundle: Option<&[u8]>) -> rustls::RootCertStore {
     store
 }
 
+/// A failed handshake's report.
+fn failed(
+    error: String,
+    failure: TlsFailure,
+    certificate: Option<CertInfo>,
+    started: Instant,
+) -> TlsReport {
+    TlsReport {
+        verified: false,
+        failure: Some(failure),
+        error: Some(error),
+        certificate,
+        protocol: None,
+        ms: started.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+/// A client that trusts the system roots and `bundle`, and records the
+/// server certificate it is shown.
+fn client_config(
+    bundle: Option<&[u8]>,
+) -> std::result::Result<(rustls::ClientConfig, Arc<Recording>), (String, TlsFailure)> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let store = roots(bundle);
+    if store.is_empty() {
+        return Err((
+            "no trusted root certificates: the system has none and no CABundle was given".into(),
+            TlsFailure::UntrustedIssuer,
+        ));
+    }
+    let other = |e: &dyn std::fmt::Display| (e.to_string(), TlsFailure::Other);
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(store),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| other(&e))?;
+    let verifier = Arc::new(Recording {
+        inner,
+        seen: Mutex::new(None),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| other(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    Ok((config, verifier))
+}
+
+/// What rustls's words for a failed handshake mean, for the hint.
+fn classify(text: &str) -> TlsFailure {
+    if text.contains("NotValidForName") || text.contains("not valid for name") {
+        TlsFailure::NameMismatch
+    } else if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
+        TlsFailure::UntrustedIssuer
+    } else if text.contains("Expired") || text.contains("NotValidYet") {
+        TlsFailure::Expired
+    } else {
+        TlsFailure::Other
+    }
+}
+
 /// Connects to `addr`, shakes hands as `host`, and reports.
 pub async fn probe(
     host: &str,
@@ -123,48 +186,9 @@ pub async fn probe(
     timeout: Duration,
 ) -> TlsReport {
     let started = Instant::now();
-    let failed = |error: String,
-                  failure: TlsFailure,
-                  certificate: Option<CertInfo>,
-                  started: Instant| TlsReport {
-        verified: false,
-        failure: Some(failure),
-        error: Some(error),
-        certificate,
-        protocol: None,
-        ms: started.elapsed().as_secs_f64() * 1000.0,
-    };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let store = roots(bundle);
-    if store.is_empty() {
-        return failed(
-            "no trusted root certificates: the system has none and no CABundle was given".into(),
-            TlsFailure::UntrustedIssuer,
-            None,
-            started,
-        );
-    }
-    let inner = match rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(store),
-        provider.clone(),
-    )
-    .build()
-    {
-        Ok(v) => v,
-        Err(e) => return failed(e.to_string(), TlsFailure::Other, None, started),
-    };
-    let verifier = Arc::new(Recording {
-        inner,
-        seen: Mutex::new(None),
-    });
-    let config = match rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-    {
-        Ok(b) => b
-            .dangerous()
-            .with_custom_certificate_verifier(verifier.clone())
-            .with_no_client_auth(),
-        Err(e) => return failed(e.to_string(), TlsFailure::Other, None, started),
+    let (config, verifier) = match client_config(bundle) {
+        Ok(c) => c,
+        Err((error, failure)) => return failed(error, failure, None, started),
     };
     let name = match ServerName::try_from(host.to_string()) {
         Ok(n) => n,
@@ -179,7 +203,7 @@ pub async fn probe(
     let certificate = verifier
         .seen
         .lock()
-        .expect("seen lock")
+        .unwrap_or_else(|e| e.into_inner())
         .as_deref()
         .and_then(describe);
     match result {
@@ -189,20 +213,12 @@ pub async fn probe(
             certificate,
             started,
         ),
-        Ok(Err(e)) => {
-            let text = e.to_string();
-            let failure = if text.contains("NotValidForName") || text.contains("not valid for name")
-            {
-                TlsFailure::NameMismatch
-            } else if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
-                TlsFailure::UntrustedIssuer
-            } else if text.contains("Expired") || text.contains("NotValidYet") {
-                TlsFailure::Expired
-            } else {
-                TlsFailure::Other
-            };
-            failed(text, failure, certificate, started)
-        }
+        Ok(Err(e)) => failed(
+            e.to_string(),
+            classify(&e.to_string()),
+            certificate,
+            started,
+        ),
         Ok(Ok(stream)) => TlsReport {
             verified: true,
             failure: None,

@@ -99,6 +99,115 @@ pub struct Document {
     index: OnceLock<Index>,
 }
 
+/// The state of a parse: the lines so far, their index, the current
+/// section, and the first duplicate key (reported once every line has
+/// parsed, so that a syntax error later in the file is not hidden by it).
+struct Parser<'a> {
+    path: &'a Path,
+    lines: Vec<Line>,
+    index: Index,
+    /// The current section: its header's index and lowercased name.
+    header: Option<(usize, String)>,
+    duplicate: Option<Error>,
+}
+
+impl Parser<'_> {
+    fn syntax(&self, line: usize, message: &str) -> Error {
+        Error::Syntax {
+            path: self.path.to_path_buf(),
+            line,
+            message: message.to_string(),
+        }
+    }
+
+    /// What line `n` (0-based) is.
+    fn line(&mut self, n: usize, text: &str) -> Result<Kind> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            Ok(Kind::Other)
+        } else if let Some(rest) = trimmed.strip_prefix('[') {
+            self.section(n, rest)
+        } else {
+            self.entry(n, text)
+        }
+    }
+
+    /// A `[section]` header; a section may appear once.
+    fn section(&mut self, n: usize, rest: &str) -> Result<Kind> {
+        let name = rest
+            .strip_suffix(']')
+            .ok_or_else(|| self.syntax(n + 1, "a section header must end with ']'"))?
+            .trim()
+            .to_string();
+        let lower = name.to_ascii_lowercase();
+        if let Some(first) = self.index.sections.get(&lower) {
+            return Err(self.syntax(
+                n + 1,
+                &format!(
+                    "section [{}] appears twice (first on line {})",
+                    shown_name(&name),
+                    first + 1
+                ),
+            ));
+        }
+        self.index.sections.insert(lower.clone(), n);
+        self.header = Some((n, lower));
+        Ok(Kind::Section(name))
+    }
+
+    /// A `key = value` (or `key: value`) line inside a section.
+    fn entry(&mut self, n: usize, text: &str) -> Result<Kind> {
+        let number = n + 1;
+        if text.starts_with([' ', '\t']) {
+            return Err(self.syntax(
+                number,
+                "indented line: values that continue over several lines are not supported",
+            ));
+        }
+        let delim = text.find(['=', ':']).ok_or_else(|| {
+            self.syntax(number, "expected 'key = value', a [section] or a comment")
+        })?;
+        let key = text[..delim].trim().to_string();
+        if key.is_empty() {
+            return Err(self.syntax(number, "missing key before '='"));
+        }
+        let Some((section_at, section)) = &self.header else {
+            return Err(self.syntax(
+                number,
+                "key outside any section; the file must start with a [section] header such as [default]",
+            ));
+        };
+        match self
+            .index
+            .entries
+            .entry((section.clone(), key.to_ascii_lowercase()))
+        {
+            hash_map::Entry::Occupied(first) => {
+                if self.duplicate.is_none() {
+                    self.duplicate = Some(duplicate_key(
+                        self.path,
+                        &self.lines,
+                        *section_at,
+                        number,
+                        &key,
+                        first.get().0 + 1,
+                    ));
+                }
+            }
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert((n, *section_at));
+            }
+        }
+        let after = &text[delim + 1..];
+        let start = delim + 1 + (after.len() - after.trim_start().len());
+        Ok(Kind::Entry {
+            key,
+            delim,
+            value: (start, start + after.trim().len()),
+        })
+    }
+}
+
 impl Document {
     /// Reads and parses `path`.
     pub fn read(path: &Path) -> Result<Document> {
@@ -126,112 +235,29 @@ impl Document {
             Some(rest) => (true, rest),
             None => (false, text),
         };
-        let syntax = |line: usize, message: &str| Error::Syntax {
-            path: path.to_path_buf(),
-            line,
-            message: message.to_string(),
+        let mut parser = Parser {
+            path,
+            lines: Vec::new(),
+            index: Index::default(),
+            header: None,
+            duplicate: None,
         };
-        let mut lines = Vec::new();
-        let mut index = Index::default();
-        // The current section: its header's index and lowercased name.
-        let mut header: Option<(usize, String)> = None;
-        // The first key found twice, reported once every line has parsed.
-        let mut duplicate: Option<Error> = None;
-        for (n, raw) in split_lines(body).into_iter().enumerate() {
-            let number = n + 1;
-            let (text, eol) = raw;
-            let trimmed = text.trim();
-            let kind = if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';')
-            {
-                Kind::Other
-            } else if let Some(rest) = trimmed.strip_prefix('[') {
-                let name = rest
-                    .strip_suffix(']')
-                    .ok_or_else(|| syntax(number, "a section header must end with ']'"))?
-                    .trim()
-                    .to_string();
-                let lower = name.to_ascii_lowercase();
-                match index.sections.entry(lower.clone()) {
-                    hash_map::Entry::Occupied(first) => {
-                        return Err(syntax(
-                            number,
-                            &format!(
-                                "section [{}] appears twice (first on line {})",
-                                shown_name(&name),
-                                first.get() + 1
-                            ),
-                        ));
-                    }
-                    hash_map::Entry::Vacant(slot) => {
-                        slot.insert(n);
-                    }
-                }
-                header = Some((n, lower));
-                Kind::Section(name)
-            } else {
-                if text.starts_with([' ', '\t']) {
-                    return Err(syntax(
-                        number,
-                        "indented line: values that continue over several lines are not supported",
-                    ));
-                }
-                let delim = text.find(['=', ':']).ok_or_else(|| {
-                    syntax(number, "expected 'key = value', a [section] or a comment")
-                })?;
-                let key = text[..delim].trim().to_string();
-                if key.is_empty() {
-                    return Err(syntax(number, "missing key before '='"));
-                }
-                let Some((section_at, section)) = &header else {
-                    return Err(syntax(
-                        number,
-                        "key outside any section; the file must start with a [section] header such as [default]",
-                    ));
-                };
-                match index
-                    .entries
-                    .entry((section.clone(), key.to_ascii_lowercase()))
-                {
-                    hash_map::Entry::Occupied(first) => {
-                        if duplicate.is_none() {
-                            duplicate = Some(duplicate_key(
-                                path,
-                                &lines,
-                                *section_at,
-                                number,
-                                &key,
-                                first.get().0 + 1,
-                            ));
-                        }
-                    }
-                    hash_map::Entry::Vacant(slot) => {
-                        slot.insert((n, *section_at));
-                    }
-                }
-                let after = &text[delim + 1..];
-                let lead = after.len() - after.trim_start().len();
-                let start = delim + 1 + lead;
-                let end = start + after.trim().len();
-                Kind::Entry {
-                    key,
-                    delim,
-                    value: (start, end),
-                }
-            };
-            lines.push(Line {
+        for (n, (text, eol)) in split_lines(body).into_iter().enumerate() {
+            let kind = parser.line(n, text)?;
+            parser.lines.push(Line {
                 text: text.to_string(),
                 eol: eol.to_string(),
                 kind,
             });
         }
-        if let Some(e) = duplicate {
+        if let Some(e) = parser.duplicate {
             return Err(e);
         }
         let doc = Document {
             path: path.to_path_buf(),
             bom,
-            lines,
-            index: OnceLock::from(index),
+            lines: parser.lines,
+            index: OnceLock::from(parser.index),
         };
         doc.check_against_rust_ini(body)?;
         Ok(doc)
