@@ -120,8 +120,39 @@ pub fn verify(
     let owner = identities
         .owner(&auth.access_key_id)
         .ok_or(AuthError::UnknownKey)?;
+    let signed_at = check_time(header("x-amz-date"), now)?;
+    if auth.service != service {
+        return Err(AuthError::WrongService(service.to_string()));
+    }
+    if auth.region != region {
+        return Err(AuthError::WrongRegion(region.to_string()));
+    }
+    let token = header("x-amz-security-token");
+    match (&owner.token, token) {
+        (Some(expected), Some(given)) if expected == given => {}
+        (None, None) => {}
+        _ => return Err(AuthError::UnknownKey),
+    }
+    let expected = signature(req, body, &auth, &owner.secret, token, signed_at)?;
+    if expected != auth.signature {
+        return Err(AuthError::BadSignature);
+    }
+    if let Some(expires) = owner.expires
+        && now >= expires
+    {
+        return Err(AuthError::Expired);
+    }
+    Ok(Verified {
+        access_key_id: auth.access_key_id,
+        region: auth.region,
+        owner,
+    })
+}
 
-    let amz_date = header("x-amz-date").ok_or_else(|| {
+/// The signing time of `X-Amz-Date`, refused when it is more than five
+/// minutes from `now`, with AWS's messages.
+fn check_time(amz_date: Option<&str>, now: SystemTime) -> Result<SystemTime, AuthError> {
+    let amz_date = amz_date.ok_or_else(|| {
         AuthError::Incomplete(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header"
                 .into(),
@@ -135,37 +166,35 @@ pub fn verify(
     let skew = now
         .duration_since(signed_at)
         .unwrap_or_else(|e| e.duration());
-    if skew > ALLOWED_SKEW {
-        let message = if signed_at < now {
-            format!(
-                "Signature expired: {amz_date} is now earlier than {} ({} - 5 min.)",
-                format_amz_date(now - ALLOWED_SKEW),
-                format_amz_date(now)
-            )
-        } else {
-            format!(
-                "Signature not yet current: {amz_date} is still later than {} ({} + 5 min.)",
-                format_amz_date(now + ALLOWED_SKEW),
-                format_amz_date(now)
-            )
-        };
-        return Err(AuthError::Skewed(message));
+    if skew <= ALLOWED_SKEW {
+        return Ok(signed_at);
     }
-    if auth.service != service {
-        return Err(AuthError::WrongService(service.to_string()));
-    }
-    if auth.region != region {
-        return Err(AuthError::WrongRegion(region.to_string()));
-    }
-    let token = header("x-amz-security-token");
-    match (&owner.token, token) {
-        (Some(expected), Some(given)) if expected == given => {}
-        (None, None) => {}
-        _ => return Err(AuthError::UnknownKey),
-    }
+    Err(AuthError::Skewed(if signed_at < now {
+        format!(
+            "Signature expired: {amz_date} is now earlier than {} ({} - 5 min.)",
+            format_amz_date(now - ALLOWED_SKEW),
+            format_amz_date(now)
+        )
+    } else {
+        format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + 5 min.)",
+            format_amz_date(now + ALLOWED_SKEW),
+            format_amz_date(now)
+        )
+    }))
+}
 
-    // Sign again with our copy of the secret over exactly the headers the
-    // client signed; aws-sigv4 adds the date and token headers itself.
+/// The request signed again with our copy of the secret, over exactly the
+/// headers the client signed; aws-sigv4 adds the date and token headers
+/// itself.
+fn signature(
+    req: &http::request::Parts,
+    body: &[u8],
+    auth: &Authorization,
+    secret: &str,
+    token: Option<&str>,
+    signed_at: SystemTime,
+) -> Result<String, AuthError> {
     let signed: Vec<(&str, &str)> = req
         .headers
         .iter()
@@ -183,7 +212,11 @@ pub fn verify(
         "http://{host}{}",
         req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
-    let body = match header("x-amz-content-sha256") {
+    let body = match req
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(hash) => SignableBody::Precomputed(hash.to_string()),
         None => SignableBody::Bytes(body),
     };
@@ -191,7 +224,7 @@ pub fn verify(
         .map_err(|_| AuthError::BadSignature)?;
     let identity = Credentials::new(
         &auth.access_key_id,
-        &owner.secret,
+        secret,
         token.map(str::to_string),
         None,
         "emulator",
@@ -207,19 +240,7 @@ pub fn verify(
         .map_err(|_| AuthError::BadSignature)?
         .into();
     let output = sign(request, &params).map_err(|_| AuthError::BadSignature)?;
-    if output.signature() != auth.signature {
-        return Err(AuthError::BadSignature);
-    }
-    if let Some(expires) = owner.expires
-        && now >= expires
-    {
-        return Err(AuthError::Expired);
-    }
-    Ok(Verified {
-        access_key_id: auth.access_key_id,
-        region: auth.region,
-        owner,
-    })
+    Ok(output.signature().to_string())
 }
 
 /// The access key id named in a request, verified or not (for the record).
