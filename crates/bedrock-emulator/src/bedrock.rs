@@ -80,6 +80,36 @@ fn auth_error(e: &AuthError) -> (u16, &'static str, String) {
     }
 }
 
+/// A refusal: status, error type and AWS's message.
+struct Refusal {
+    status: u16,
+    kind: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The operation and model a path names: `/model/{modelId}/{operation}`.
+fn route(path: &str) -> Option<(Op, String)> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let op = match segments.as_slice() {
+        ["model", _, "invoke"] => Op::Invoke,
+        ["model", _, "invoke-with-response-stream"] => Op::InvokeStream,
+        ["model", _, "converse"] => Op::Converse,
+        ["model", _, "converse-stream"] => Op::ConverseStream,
+        _ => return None,
+    };
+    Some((op, percent_decode(segments[1])))
+}
+
 /// Handles a request under `/model/`.
 pub(crate) async fn handle(
     state: Arc<State>,
@@ -87,272 +117,298 @@ pub(crate) async fn handle(
     body: &Bytes,
 ) -> hyper::Response<Body> {
     let started = Instant::now();
-    let host = super::host_of(parts);
-    let segments: Vec<&str> = parts
-        .uri
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .collect();
-    let op = match segments.as_slice() {
-        ["model", _, "invoke"] => Op::Invoke,
-        ["model", _, "invoke-with-response-stream"] => Op::InvokeStream,
-        ["model", _, "converse"] => Op::Converse,
-        ["model", _, "converse-stream"] => Op::ConverseStream,
-        _ => return error(404, "UnknownOperationException", "Unknown operation"),
+    let Some((op, model)) = route(parts.uri.path()) else {
+        return error(404, "UnknownOperationException", "Unknown operation");
     };
-    let model = percent_decode(segments[1]);
     let mut entry = RecordEntry::begin("bedrock", op.name(), parts);
     entry.model = Some(model.clone());
-    let fail = |entry: &mut RecordEntry, status: u16, kind: &str, message: &str| {
-        state.record.push(entry.failed(status, kind));
-        error(status, kind, message)
+    let ask = match admit(&state, parts, body, op, &model, &mut entry) {
+        Ok(ask) => ask,
+        Err(r) => {
+            state.record.push(entry.failed(r.status, r.kind));
+            return error(r.status, r.kind, &r.message);
+        }
     };
+    let reply = models::reply(&model, &ask.prompt, ask.system.as_deref(), ask.max_tokens);
+    if op.streams() {
+        stream(&state, op, &model, &ask, &reply, entry, started)
+    } else {
+        whole(&state, op, &model, &ask, &reply, entry, started).await
+    }
+}
 
+/// Everything a request must pass, in AWS's order: authentication, the
+/// model, the caller's permission, the service's state (faults), the body.
+fn admit(
+    state: &State,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    op: Op,
+    model: &str,
+    entry: &mut RecordEntry,
+) -> Result<Ask, Refusal> {
     if entry.auth.as_deref() == Some("bearer") {
         // A Bedrock API key. The emulator holds none, so every one is
         // refused, as AWS refuses an unknown key.
-        return fail(
-            &mut entry,
+        return Err(Refusal::new(
             403,
             "AccessDeniedException",
             "Authentication failed: Please make sure your API Key is valid.",
-        );
+        ));
     }
-    let region = state.region_for(&host);
-    let verified = match sigv4::verify(
+    let region = state.region_for(&super::host_of(parts));
+    let verified = sigv4::verify(
         &state.identities,
         parts,
         body,
         "bedrock",
         &region,
         SystemTime::now(),
-    ) {
-        Ok(v) => v,
-        Err(e) => {
-            let (status, kind, message) = auth_error(&e);
-            return fail(&mut entry, status, kind, &message);
-        }
-    };
+    )
+    .map_err(|e| {
+        let (status, kind, message) = auth_error(&e);
+        Refusal::new(status, kind, message)
+    })?;
     let principal = verified.owner.principal.clone();
     entry.caller = Some(principal.caller_arn().to_string());
-
-    if models::provider(&model).is_none() {
-        return fail(
-            &mut entry,
+    if models::provider(model).is_none() {
+        return Err(Refusal::new(
             400,
             "ValidationException",
             "The provided model identifier is invalid.",
-        );
+        ));
     }
-    let base = models::base_model_id(&model).to_string();
-    if !state.identities.may_invoke(&principal, &base) {
-        let message = format!(
-            "User: {} is not authorized to perform: {} on resource: arn:aws:bedrock:{region}::foundation-model/{base} because no identity-based policy allows the {} action",
-            principal.caller_arn(),
-            op.action(),
-            op.action()
-        );
-        return fail(&mut entry, 403, "AccessDeniedException", &message);
+    let base = models::base_model_id(model);
+    if !state.identities.may_invoke(&principal, base) {
+        return Err(Refusal::new(
+            403,
+            "AccessDeniedException",
+            format!(
+                "User: {} is not authorized to perform: {} on resource: arn:aws:bedrock:{region}::foundation-model/{base} because no identity-based policy allows the {} action",
+                principal.caller_arn(),
+                op.action(),
+                op.action()
+            ),
+        ));
     }
     match state.next_call_fault() {
         Some(CallFault::Throttle) => {
-            return fail(
-                &mut entry,
+            return Err(Refusal::new(
                 429,
                 "ThrottlingException",
                 "Too many requests, please wait before trying again.",
-            );
+            ));
         }
         Some(CallFault::Unavailable) => {
-            return fail(
-                &mut entry,
+            return Err(Refusal::new(
                 503,
                 "ServiceUnavailableException",
                 "Bedrock is unable to process your request.",
-            );
+            ));
         }
         None => {}
     }
-
-    let json: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) => {
-            return fail(
-                &mut entry,
-                400,
-                "ValidationException",
-                "Malformed input request, please reformat your input and try again.",
-            );
-        }
-    };
-    let parsed = match op {
-        Op::Invoke | Op::InvokeStream => models::parse_invoke(&model, &json),
-        Op::Converse | Op::ConverseStream => models::parse_converse(&model, &json),
-    };
-    let ask: Ask = match parsed {
-        Ok(ask) => ask,
-        Err(message) => return fail(&mut entry, 400, "ValidationException", &message),
-    };
-    let reply = models::reply(&model, &ask.prompt, ask.system.as_deref(), ask.max_tokens);
-
-    let delay = state.faults.first_byte_delay;
-    if !op.streams() {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let latency = started.elapsed().as_millis().to_string();
-        state.record.push(entry);
-        let id = request_id();
-        return match op {
-            Op::Invoke => {
-                let body = serde_json::to_vec(&models::invoke_body(ask.family, &model, &reply))
-                    .unwrap_or_default();
-                response(
-                    200,
-                    &[
-                        ("content-type", "application/json"),
-                        ("x-amzn-requestid", &id),
-                        (
-                            "x-amzn-bedrock-input-token-count",
-                            &reply.input_tokens.to_string(),
-                        ),
-                        (
-                            "x-amzn-bedrock-output-token-count",
-                            &reply.output_tokens.to_string(),
-                        ),
-                        ("x-amzn-bedrock-invocation-latency", &latency),
-                    ],
-                    body,
-                )
-            }
-            _ => {
-                let body = json!({
-                    "output": {"message": {"role": "assistant", "content": [{"text": reply.text()}]}},
-                    "stopReason": models::converse_stop_reason(&reply),
-                    "usage": {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
-                              "totalTokens": reply.input_tokens + reply.output_tokens},
-                    "metrics": {"latencyMs": started.elapsed().as_millis() as u64}
-                });
-                response(
-                    200,
-                    &[
-                        ("content-type", "application/json"),
-                        ("x-amzn-requestid", &id),
-                    ],
-                    serde_json::to_vec(&body).unwrap_or_default(),
-                )
-            }
-        };
-    }
-
-    // Streams: events are produced by a task as the client reads them.
-    let index = state.record.push(entry);
-    let latency = started.elapsed().as_millis() as u64 + delay.as_millis() as u64;
-    let messages: Vec<Message> = match op {
-        Op::InvokeStream => models::stream_chunks(
-            ask.family,
-            &model,
-            &reply,
-            latency,
-            delay.as_millis() as u64,
+    let json: Value = serde_json::from_slice(body).map_err(|_| {
+        Refusal::new(
+            400,
+            "ValidationException",
+            "Malformed input request, please reformat your input and try again.",
         )
-        .into_iter()
-        .map(|chunk| {
-            let bytes = base64::engine::general_purpose::STANDARD.encode(chunk.to_string());
-            event("chunk", json!({ "bytes": bytes }))
-        })
-        .collect(),
-        _ => {
-            let mut m = vec![event("messageStart", json!({"role": "assistant"}))];
-            for p in &reply.pieces {
-                m.push(event(
-                    "contentBlockDelta",
-                    json!({"contentBlockIndex": 0, "delta": {"text": p}}),
-                ));
-            }
-            m.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
-            m.push(event(
-                "messageStop",
-                json!({"stopReason": models::converse_stop_reason(&reply)}),
-            ));
-            m.push(event("metadata", json!({
-                "usage": {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
-                          "totalTokens": reply.input_tokens + reply.output_tokens},
-                "metrics": {"latencyMs": latency}
-            })));
-            m
-        }
-    };
+    })?;
+    match op {
+        Op::Invoke | Op::InvokeStream => models::parse_invoke(model, &json),
+        Op::Converse | Op::ConverseStream => models::parse_converse(model, &json),
+    }
+    .map_err(|message| Refusal::new(400, "ValidationException", message))
+}
+
+/// InvokeModel or Converse: the whole reply, after the first-byte delay.
+async fn whole(
+    state: &State,
+    op: Op,
+    model: &str,
+    ask: &Ask,
+    reply: &models::Reply,
+    entry: RecordEntry,
+    started: Instant,
+) -> hyper::Response<Body> {
+    let delay = state.faults.first_byte_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let latency = started.elapsed().as_millis().to_string();
+    state.record.push(entry);
+    let id = request_id();
+    if op == Op::Invoke {
+        let body =
+            serde_json::to_vec(&models::invoke_body(ask.family, model, reply)).unwrap_or_default();
+        let (input, output) = (
+            reply.input_tokens.to_string(),
+            reply.output_tokens.to_string(),
+        );
+        return response(
+            200,
+            &[
+                ("content-type", "application/json"),
+                ("x-amzn-requestid", &id),
+                ("x-amzn-bedrock-input-token-count", &input),
+                ("x-amzn-bedrock-output-token-count", &output),
+                ("x-amzn-bedrock-invocation-latency", &latency),
+            ],
+            body,
+        );
+    }
+    let body = json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": reply.text()}]}},
+        "stopReason": models::converse_stop_reason(reply),
+        "usage": {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
+                  "totalTokens": reply.input_tokens + reply.output_tokens},
+        "metrics": {"latencyMs": started.elapsed().as_millis() as u64}
+    });
+    response(
+        200,
+        &[
+            ("content-type", "application/json"),
+            ("x-amzn-requestid", &id),
+        ],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+/// The events of a stream: InvokeModelWithResponseStream's chunks in the
+/// family's shape, or ConverseStream's typed events.
+fn events(
+    op: Op,
+    model: &str,
+    ask: &Ask,
+    reply: &models::Reply,
+    latency: u64,
+    first_byte: u64,
+) -> Vec<Message> {
+    if op == Op::InvokeStream {
+        return models::stream_chunks(ask.family, model, reply, latency, first_byte)
+            .into_iter()
+            .map(|chunk| {
+                let bytes = base64::engine::general_purpose::STANDARD.encode(chunk.to_string());
+                event("chunk", json!({ "bytes": bytes }))
+            })
+            .collect();
+    }
+    let mut m = vec![event("messageStart", json!({"role": "assistant"}))];
+    for p in &reply.pieces {
+        m.push(event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": p}}),
+        ));
+    }
+    m.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
+    m.push(event(
+        "messageStop",
+        json!({"stopReason": models::converse_stop_reason(reply)}),
+    ));
+    m.push(event(
+        "metadata",
+        json!({
+            "usage": {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
+                      "totalTokens": reply.input_tokens + reply.output_tokens},
+            "metrics": {"latencyMs": latency}
+        }),
+    ));
+    m
+}
+
+/// A streamed reply: events produced by a task as the client reads them,
+/// with the stream faults applied.
+fn stream(
+    state: &Arc<State>,
+    op: Op,
+    model: &str,
+    ask: &Ask,
+    reply: &models::Reply,
+    entry: RecordEntry,
+    started: Instant,
+) -> hyper::Response<Body> {
+    let index = state.record.push(entry);
+    let delay = state.faults.first_byte_delay;
+    let latency = started.elapsed().as_millis() as u64 + delay.as_millis() as u64;
+    let messages = events(op, model, ask, reply, latency, delay.as_millis() as u64);
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(16);
-    let faults = state.faults.clone();
-    let record = state.record.clone();
-    // Both stream unions have this member; AWS sends it when a model fails mid-stream.
-    let exception_kind = "modelStreamErrorException";
-    tokio::spawn(async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        for (i, message) in messages.into_iter().enumerate() {
-            if faults.cut_stream_after == Some(i) {
-                // Let the events already sent reach the client, then drop
-                // the connection: a cut, not an end.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                let _ = tx
-                    .send(Err(std::io::Error::other("stream cut by fault injection")))
-                    .await;
-                return;
-            }
-            if faults.stall_stream_after == Some(i) {
-                // Keep the connection open and send nothing more; the
-                // client gives up (or the test ends) first.
-                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-                drop(tx);
-                return;
-            }
-            if faults.stream_error_after == Some(i) {
-                let m = Message::new(Bytes::from(
-                    json!({"message": "The model stream was interrupted (injected fault)."})
-                        .to_string(),
-                ))
-                .add_header(Header::new(
-                    ":message-type",
-                    HeaderValue::String("exception".into()),
-                ))
-                .add_header(Header::new(
-                    ":exception-type",
-                    HeaderValue::String(exception_kind.into()),
-                ))
-                .add_header(Header::new(
-                    ":content-type",
-                    HeaderValue::String("application/json".into()),
-                ));
-                let _ = tx.send(Ok(http_body::Frame::data(frame(&m)))).await;
-                return;
-            }
-            if tx
-                .send(Ok(http_body::Frame::data(frame(&message))))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            if i == 0 {
-                record.first_event(index);
-            }
-        }
-    });
-    let body = ChannelBody { rx }.boxed();
-    let id = request_id();
+    tokio::spawn(send_events(state.clone(), messages, index, tx));
     let mut builder = hyper::Response::builder()
         .status(200)
         .header("content-type", "application/vnd.amazon.eventstream")
-        .header("x-amzn-requestid", id);
+        .header("x-amzn-requestid", request_id());
     if op == Op::InvokeStream {
         builder = builder.header("x-amzn-bedrock-content-type", "application/json");
     }
-    builder.body(body).expect("valid response")
+    builder
+        .body(ChannelBody { rx }.boxed())
+        .expect("valid response")
+}
+
+type Frames = tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, std::io::Error>>;
+
+/// Sends `messages` in order, after the first-byte delay, cutting,
+/// stalling or failing the stream where the faults say.
+async fn send_events(state: Arc<State>, messages: Vec<Message>, index: usize, tx: Frames) {
+    let faults = &state.faults;
+    if !faults.first_byte_delay.is_zero() {
+        tokio::time::sleep(faults.first_byte_delay).await;
+    }
+    for (i, message) in messages.into_iter().enumerate() {
+        if faults.cut_stream_after == Some(i) {
+            // Let the events already sent reach the client, then drop the
+            // connection: a cut, not an end.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let _ = tx
+                .send(Err(std::io::Error::other("stream cut by fault injection")))
+                .await;
+            return;
+        }
+        if faults.stall_stream_after == Some(i) {
+            // Keep the connection open and send nothing more; the client
+            // gives up (or the test ends) first.
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            return;
+        }
+        if faults.stream_error_after == Some(i) {
+            let _ = tx
+                .send(Ok(http_body::Frame::data(frame(&stream_exception()))))
+                .await;
+            return;
+        }
+        if tx
+            .send(Ok(http_body::Frame::data(frame(&message))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if i == 0 {
+            state.record.first_event(index);
+        }
+    }
+}
+
+/// The exception event a model that fails mid-stream sends: both stream
+/// unions have this member.
+fn stream_exception() -> Message {
+    Message::new(Bytes::from(
+        json!({"message": "The model stream was interrupted (injected fault)."}).to_string(),
+    ))
+    .add_header(Header::new(
+        ":message-type",
+        HeaderValue::String("exception".into()),
+    ))
+    .add_header(Header::new(
+        ":exception-type",
+        HeaderValue::String("modelStreamErrorException".into()),
+    ))
+    .add_header(Header::new(
+        ":content-type",
+        HeaderValue::String("application/json".into()),
+    ))
 }
 
 fn event(kind: &str, payload: Value) -> Message {

@@ -82,127 +82,122 @@ pub struct Ask {
     pub max_tokens: usize,
 }
 
+/// AWS's message for a body without a required key.
+fn malformed(key: &str) -> String {
+    format!(
+        "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
+    )
+}
+
+/// The text of a string, or of an array of `{"text": ...}` parts.
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+fn number(v: Option<&Value>, default: usize) -> usize {
+    v.and_then(Value::as_u64).map_or(default, |n| n as usize)
+}
+
+/// A required string member.
+fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, String> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed(key))
+}
+
 /// Reads an InvokeModel body for `model`; the error is AWS's message.
 pub fn parse_invoke(model: &str, body: &Value) -> Result<Ask, String> {
     let base = base_model_id(model);
-    let malformed = |key: &str| {
-        format!(
-            "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
-        )
-    };
-    let text_of = |v: &Value| -> String {
-        match v {
-            Value::String(s) => s.clone(),
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
-            _ => String::new(),
-        }
-    };
-    let num = |v: Option<&Value>, default: usize| {
-        v.and_then(Value::as_u64)
-            .map(|n| n as usize)
-            .unwrap_or(default)
-    };
     if base.starts_with("anthropic.") {
-        if let Some(messages) = body.get("messages").and_then(Value::as_array) {
-            let prompt = messages
-                .iter()
-                .rev()
-                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-                .and_then(|m| m.get("content"))
-                .map(text_of)
-                .unwrap_or_default();
-            if body.get("max_tokens").is_none() {
-                return Err(malformed("max_tokens"));
-            }
-            return Ok(Ask {
-                family: Family::AnthropicMessages,
-                prompt,
-                system: body.get("system").map(text_of),
-                max_tokens: num(body.get("max_tokens"), 1000),
-            });
-        }
-        let prompt = body
-            .get("prompt")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("messages"))?;
-        if !prompt.contains("Human:") {
-            return Err(
-                "prompt must start with \"\n\nHuman:\" turn after an optional system prompt".into(),
-            );
-        }
-        let prompt = prompt
-            .replace("\n\nHuman:", "")
-            .replace("\n\nAssistant:", "")
-            .trim()
-            .to_string();
-        return Ok(Ask {
-            family: Family::AnthropicCompletion,
-            prompt,
-            system: None,
-            max_tokens: num(body.get("max_tokens_to_sample"), 1000),
-        });
-    }
-    if base.starts_with("amazon.titan-text") {
-        let prompt = body
-            .get("inputText")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("inputText"))?;
-        return Ok(Ask {
+        anthropic(body)
+    } else if base.starts_with("amazon.titan-text") {
+        Ok(Ask {
             family: Family::Titan,
-            prompt: prompt.to_string(),
+            prompt: required(body, "inputText")?.to_string(),
             system: None,
-            max_tokens: num(body.pointer("/textGenerationConfig/maxTokenCount"), 512),
-        });
-    }
-    if base.starts_with("meta.llama") || base.starts_with("mistral.") {
-        let prompt = body
-            .get("prompt")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("prompt"))?;
-        let llama = base.starts_with("meta.");
-        return Ok(Ask {
-            family: if llama {
-                Family::Llama
-            } else {
-                Family::Mistral
-            },
-            prompt: strip_chat_markup(prompt),
+            max_tokens: number(body.pointer("/textGenerationConfig/maxTokenCount"), 512),
+        })
+    } else if base.starts_with("meta.llama") {
+        Ok(Ask {
+            family: Family::Llama,
+            prompt: strip_chat_markup(required(body, "prompt")?),
             system: None,
-            max_tokens: num(
-                body.get(if llama { "max_gen_len" } else { "max_tokens" }),
-                512,
-            ),
-        });
-    }
-    if base.starts_with("cohere.command-r") {
-        let message = body
-            .get("message")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("message"))?;
-        return Ok(Ask {
+            max_tokens: number(body.get("max_gen_len"), 512),
+        })
+    } else if base.starts_with("mistral.") {
+        Ok(Ask {
+            family: Family::Mistral,
+            prompt: strip_chat_markup(required(body, "prompt")?),
+            system: None,
+            max_tokens: number(body.get("max_tokens"), 512),
+        })
+    } else if base.starts_with("cohere.command-r") {
+        Ok(Ask {
             family: Family::CohereChat,
-            prompt: message.to_string(),
+            prompt: required(body, "message")?.to_string(),
             system: body.get("preamble").map(text_of),
-            max_tokens: num(body.get("max_tokens"), 512),
-        });
-    }
-    if base.starts_with("cohere.command") {
-        let prompt = body
-            .get("prompt")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("prompt"))?;
-        return Ok(Ask {
+            max_tokens: number(body.get("max_tokens"), 512),
+        })
+    } else if base.starts_with("cohere.command") {
+        Ok(Ask {
             family: Family::CohereGenerate,
-            prompt: prompt.to_string(),
+            prompt: required(body, "prompt")?.to_string(),
             system: None,
-            max_tokens: num(body.get("max_tokens"), 512),
+            max_tokens: number(body.get("max_tokens"), 512),
+        })
+    } else {
+        Err("The provided model identifier is invalid.".into())
+    }
+}
+
+/// An Anthropic body: the Messages API, or the older Text Completions API.
+fn anthropic(body: &Value) -> Result<Ask, String> {
+    if let Some(messages) = body.get("messages").and_then(Value::as_array) {
+        let prompt = messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            .and_then(|m| m.get("content"))
+            .map(text_of)
+            .unwrap_or_default();
+        if body.get("max_tokens").is_none() {
+            return Err(malformed("max_tokens"));
+        }
+        return Ok(Ask {
+            family: Family::AnthropicMessages,
+            prompt,
+            system: body.get("system").map(text_of),
+            max_tokens: number(body.get("max_tokens"), 1000),
         });
     }
-    Err("The provided model identifier is invalid.".into())
+    let prompt = body
+        .get("prompt")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("messages"))?;
+    if !prompt.contains("Human:") {
+        return Err(
+            "prompt must start with \"\n\nHuman:\" turn after an optional system prompt".into(),
+        );
+    }
+    let prompt = prompt
+        .replace("\n\nHuman:", "")
+        .replace("\n\nAssistant:", "")
+        .trim()
+        .to_string();
+    Ok(Ask {
+        family: Family::AnthropicCompletion,
+        prompt,
+        system: None,
+        max_tokens: number(body.get("max_tokens_to_sample"), 1000),
+    })
 }
 
 /// Removes instruction markup such as `[INST]` or Llama 3 header tokens, so
