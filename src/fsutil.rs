@@ -15,7 +15,7 @@
 //!
 //! A crash between creating the temporary file and renaming it leaves a
 //! `.NAME.XXXXXX.tmp` behind; the next write of NAME removes those older
-//! than [`STALE_AFTER`]. Age decides, not mere presence, because another
+//! than `STALE_AFTER`. Age decides, not mere presence, because another
 //! writer may be mid-write with its own temporary file (no lock is held).
 
 use crate::error::{Error, Result};
@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 /// How old a temporary file of ours must be to count as a crash's leftover.
 /// A write takes milliseconds; a minute leaves a wide margin for a writer
 /// that is still at work.
-pub const STALE_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// How [`write_private`] treats an existing file at the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub enum Existing {
 /// What [`write_private_with`] does with a destination that is a symbolic
 /// link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Links {
+pub(crate) enum Links {
     /// Write the regular file the link points to (configs and keys that are
     /// kept elsewhere and linked into place).
     Follow,
@@ -50,14 +50,14 @@ pub enum Links {
 }
 
 /// Writes `contents` to `path` atomically with mode 0600; a link at `path`
-/// is followed to the file it points to (see [`Links::Follow`]).
+/// is followed to the file it points to (see `Links::Follow`).
 pub fn write_private(path: &Path, contents: &[u8], existing: Existing) -> Result<()> {
     write_private_with(path, contents, existing, Links::Follow)
 }
 
 /// Writes `contents` to `path` atomically with mode 0600, treating a link at
 /// `path` as `links` says.
-pub fn write_private_with(
+pub(crate) fn write_private_with(
     path: &Path,
     contents: &[u8],
     existing: Existing,
@@ -271,7 +271,7 @@ fn owned_by_me(_meta: &std::fs::Metadata) -> bool {
 }
 
 /// The folder a path is in, `.` for a bare file name.
-pub fn parent_dir(path: &Path) -> PathBuf {
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -279,7 +279,7 @@ pub fn parent_dir(path: &Path) -> PathBuf {
 }
 
 /// Whether two paths name the same file (both must exist to be equal).
-pub fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -287,7 +287,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Removes a file we created, ignoring a file that is already gone.
-pub fn remove_quietly(path: &Path) {
+pub(crate) fn remove_quietly(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 

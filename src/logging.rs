@@ -18,7 +18,7 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::{Registry, reload};
 
 /// A handle to raise the level later.
-pub struct Logging {
+pub(crate) struct Logging {
     handle: Option<reload::Handle<Targets, Registry>>,
 }
 
@@ -35,7 +35,7 @@ fn filter(debug: bool) -> Targets {
 
 /// Starts logging: debug for this crate when `debug`, else warnings only;
 /// to `file` (appended, see [`open_log_file`]) when given, else stderr.
-pub fn init(debug: bool, file: Option<&Path>) -> std::io::Result<Logging> {
+pub(crate) fn init(debug: bool, file: Option<&Path>) -> std::io::Result<Logging> {
     let mut tightened = None;
     let writer = match file {
         Some(path) => {
@@ -78,7 +78,7 @@ const NOT_REGULAR: &str =
 /// others can read or write it, it is set to 0600 and its old mode
 /// returned, so the logs after it are as private as a new file's.
 #[cfg(unix)]
-pub fn open_log_file(path: &Path) -> std::io::Result<(std::fs::File, Option<u32>)> {
+pub(crate) fn open_log_file(path: &Path) -> std::io::Result<(std::fs::File, Option<u32>)> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let refuse =
         |why: String| std::io::Error::other(format!("--log-file {}: {why}", path.display()));
@@ -121,7 +121,7 @@ pub fn open_log_file(path: &Path) -> std::io::Result<(std::fs::File, Option<u32>
 
 /// Opens the `--log-file` for appending (no modes outside Unix).
 #[cfg(not(unix))]
-pub fn open_log_file(path: &Path) -> std::io::Result<(std::fs::File, Option<u32>)> {
+pub(crate) fn open_log_file(path: &Path) -> std::io::Result<(std::fs::File, Option<u32>)> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -132,7 +132,7 @@ pub fn open_log_file(path: &Path) -> std::io::Result<(std::fs::File, Option<u32>
 
 impl Logging {
     /// Raises this crate's logs to debug.
-    pub fn enable_debug(&self) {
+    pub(crate) fn enable_debug(&self) {
         if let Some(h) = &self.handle {
             let _ = h.modify(|f| *f = filter(true));
         }

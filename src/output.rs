@@ -5,18 +5,18 @@
 use std::io::IsTerminal;
 
 /// Whether colour may be used: a terminal, and no `NO_COLOR`.
-pub fn colour_allowed() -> bool {
+pub(crate) fn colour_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
 /// Whether colour may be used on stdout: a terminal, and no `NO_COLOR`.
-pub fn colour_allowed_stdout() -> bool {
+pub(crate) fn colour_allowed_stdout() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
 /// A time as ISO 8601 in UTC to the second (`2026-12-02T09:15:00Z`), as
 /// AWS writes credential expiries.
-pub fn iso_time(t: std::time::SystemTime) -> String {
+pub(crate) fn iso_time(t: std::time::SystemTime) -> String {
     use aws_smithy_types::date_time::{DateTime, Format};
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
@@ -28,7 +28,7 @@ pub fn iso_time(t: std::time::SystemTime) -> String {
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Text as it arrives, details on stderr.
     #[default]
     Text,
@@ -37,7 +37,7 @@ pub enum Format {
 }
 
 /// A line on stderr about what the tool does.
-pub fn note(label: &str, text: &str) {
+pub(crate) fn note(label: &str, text: &str) {
     if colour_allowed() {
         eprintln!("\x1b[2minvoke: {label:<11}\x1b[0m {text}");
     } else {
@@ -46,7 +46,7 @@ pub fn note(label: &str, text: &str) {
 }
 
 /// Prints `value` as pretty JSON on stdout.
-pub fn print_json(value: &impl serde::Serialize) {
+pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: the JSON output could not be written: {e}"),
@@ -54,7 +54,7 @@ pub fn print_json(value: &impl serde::Serialize) {
 }
 
 /// Prints name-value rows: aligned text, or one JSON object.
-pub fn print_rows(rows: &[(&str, String)], format: Format) {
+pub(crate) fn print_rows(rows: &[(&str, String)], format: Format) {
     match format {
         Format::Text => {
             for (k, v) in rows {

@@ -12,7 +12,7 @@ use crate::secret::Secret;
 use std::io::{BufRead, IsTerminal, Write};
 
 /// Something that can answer questions.
-pub trait Prompter {
+pub(crate) trait Prompter {
     /// Asks for a secret without echo; `None` when the answer is empty.
     fn secret(&mut self, question: &str) -> Result<Option<Secret>>;
     /// Asks for a plain line; `None` when the answer is empty.
@@ -21,11 +21,11 @@ pub trait Prompter {
 
 /// Asks on the terminal, or reads answers from standard input.
 #[derive(Debug, Default)]
-pub struct Terminal;
+pub(crate) struct Terminal;
 
 impl Terminal {
     /// Whether standard input is a terminal (so menus and questions make sense).
-    pub fn is_interactive() -> bool {
+    pub(crate) fn is_interactive() -> bool {
         std::io::stdin().is_terminal()
     }
 
@@ -79,7 +79,7 @@ impl Prompter for Terminal {
 /// consumed (the rest of standard input stays for the prompt), at most 1 KiB.
 /// `None` when the line is empty. The descriptor is left open.
 #[cfg(unix)]
-pub fn line_from_fd(fd: i32) -> std::io::Result<Option<Secret>> {
+pub(crate) fn line_from_fd(fd: i32) -> std::io::Result<Option<Secret>> {
     if fd < 0 {
         return Err(std::io::Error::from_raw_os_error(libc::EBADF));
     }
@@ -117,7 +117,7 @@ pub fn line_from_fd(fd: i32) -> std::io::Result<Option<Secret>> {
 
 /// Descriptors are a Unix notion: elsewhere the flag cannot be honoured.
 #[cfg(not(unix))]
-pub fn line_from_fd(_fd: i32) -> std::io::Result<Option<Secret>> {
+pub(crate) fn line_from_fd(_fd: i32) -> std::io::Result<Option<Secret>> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "file descriptors are only supported on Unix",

@@ -15,29 +15,29 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// What the diagnosis may mention.
 #[derive(Debug, Clone, Default)]
-pub struct Context {
+pub(crate) struct Context {
     /// The signing region.
-    pub region: String,
+    pub(crate) region: String,
     /// The credential source, described.
-    pub source: String,
+    pub(crate) source: String,
     /// The access key id in use, redacted.
-    pub key_id: Option<String>,
+    pub(crate) key_id: Option<String>,
     /// The role being assumed, redacted.
-    pub role: Option<String>,
+    pub(crate) role: Option<String>,
     /// The identity assuming it, if known.
-    pub source_arn: Option<String>,
+    pub(crate) source_arn: Option<String>,
     /// Whether an external id was sent.
-    pub external_id: bool,
+    pub(crate) external_id: bool,
     /// The model id.
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// The endpoint, as shown, and its kind.
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// The host a hop connects to, as shown (a VPC endpoint's id masked).
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// Removes secrets from AWS's messages.
-    pub scrubber: Scrubber,
+    pub(crate) scrubber: Scrubber,
     /// `--read-timeout`, to say how long a silent endpoint was waited for.
-    pub read_timeout: Option<std::time::Duration>,
+    pub(crate) read_timeout: Option<std::time::Duration>,
 }
 
 /// An error and its sources, each shown once and joined by `: `: what
@@ -77,7 +77,7 @@ fn scrubbed(error: Error, ctx: &Context) -> Error {
 }
 
 /// Diagnoses an SDK error from `hop`.
-pub fn sdk_error<E, R>(hop: Hop, err: &SdkError<E, R>, ctx: &Context) -> Error
+pub(crate) fn sdk_error<E, R>(hop: Hop, err: &SdkError<E, R>, ctx: &Context) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -158,7 +158,7 @@ where
 }
 
 /// Diagnoses an error code and message that a service returned.
-pub fn service_error(hop: Hop, code: String, message: String, ctx: &Context) -> Error {
+pub(crate) fn service_error(hop: Hop, code: String, message: String, ctx: &Context) -> Error {
     scrubbed(service_error_unscrubbed(hop, code, message, ctx), ctx)
 }
 
@@ -345,7 +345,7 @@ fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
 
 /// Diagnoses a credentials provider failure: an STS error inside it gets
 /// the STS diagnosis; otherwise the failure is described for its hop.
-pub fn credentials_error(
+pub(crate) fn credentials_error(
     hop: Hop,
     err: &aws_credential_types::provider::error::CredentialsError,
     ctx: &Context,

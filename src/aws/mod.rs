@@ -3,7 +3,7 @@
 //! of each source, and the diagnosis of what AWS answers.
 
 pub mod credentials;
-pub mod diagnose;
-pub mod plan;
-pub mod resolve;
-pub mod transport;
+pub(crate) mod diagnose;
+pub(crate) mod plan;
+pub(crate) mod resolve;
+pub(crate) mod transport;

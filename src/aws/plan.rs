@@ -37,11 +37,11 @@ use std::time::Duration;
 
 /// The environment variable holding a Bedrock API key, which the SDK would
 /// send on its own; this tool sends it only with `--auth bearer`.
-pub const BEARER_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
+pub(crate) const BEARER_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
 
 /// How the Bedrock call is authenticated.
 #[derive(Debug, Clone)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// SigV4 with the credentials the config describes.
     SigV4 {
         /// Whether [`BEARER_ENV`] is set (and deliberately not sent).
@@ -53,7 +53,7 @@ pub enum Auth {
 
 impl Auth {
     /// `sigv4` or `bearer`, for JSON.
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             Auth::SigV4 { .. } => "sigv4",
             Auth::Bearer(_) => "bearer",
@@ -61,7 +61,7 @@ impl Auth {
     }
 
     /// One line on how the Bedrock call is authenticated.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Auth::Bearer(token) => format!(
                 "bearer: the Bedrock API key in {BEARER_ENV} ({} characters); the config's credentials are not used",
@@ -79,27 +79,27 @@ impl Auth {
 
 /// What the command line and the environment add to the config, typed.
 #[derive(Debug, Clone)]
-pub struct AwsOptions {
+pub(crate) struct AwsOptions {
     /// `--region`.
-    pub region: Option<Region>,
+    pub(crate) region: Option<Region>,
     /// `--endpoint-url`.
-    pub endpoint_url: Option<EndpointUrl>,
+    pub(crate) endpoint_url: Option<EndpointUrl>,
     /// How long to wait for a connection.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// How long to wait for data, also between stream events.
-    pub read_timeout: Duration,
+    pub(crate) read_timeout: Duration,
     /// Attempts per call, retrying throttling and server errors.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// `--resolve` overrides.
-    pub overrides: Overrides,
+    pub(crate) overrides: Overrides,
     /// `--auth`, with the key when it is a bearer token.
-    pub auth: Auth,
+    pub(crate) auth: Auth,
     /// The MFA code given to the run, never asked again.
-    pub mfa_code: Option<Secret>,
+    pub(crate) mfa_code: Option<Secret>,
     /// `AWS_CA_BUNDLE`, used when the config has no `CABundle`.
-    pub ca_bundle_env: Option<PathBuf>,
+    pub(crate) ca_bundle_env: Option<PathBuf>,
     /// `--no-cache`.
-    pub no_cache: bool,
+    pub(crate) no_cache: bool,
 }
 
 impl Default for AwsOptions {
@@ -123,7 +123,7 @@ impl Default for AwsOptions {
 
 /// Where an endpoint came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `VPCEndpointURL` with `UseVPCe = true`.
     Vpc,
     /// `STSEndpointURL`.
@@ -140,7 +140,7 @@ pub enum Origin {
 
 impl Origin {
     /// A machine value for JSON.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Origin::Vpc => "vpc",
             Origin::Config => "config",
@@ -167,11 +167,11 @@ impl fmt::Display for Origin {
 
 /// An endpoint and where it came from.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// The URL.
-    pub url: EndpointUrl,
+    pub(crate) url: EndpointUrl,
     /// Where it came from.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 impl fmt::Display for Endpoint {
@@ -190,35 +190,35 @@ pub(crate) enum BedrockAuth {
 
 /// Everything a run will use.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The configuration.
-    pub config: Config,
+    pub(crate) config: Config,
     /// The signing region.
-    pub region: Region,
+    pub(crate) region: Region,
     /// Where Bedrock calls go.
-    pub bedrock: Endpoint,
+    pub(crate) bedrock: Endpoint,
     /// Where a Bedrock call would go without the VPC endpoint or
     /// `--endpoint-url`: the configured or the public endpoint.
-    pub public_bedrock: Endpoint,
+    pub(crate) public_bedrock: Endpoint,
     /// Where STS calls go.
-    pub sts: Endpoint,
+    pub(crate) sts: Endpoint,
     /// The AWS profile of the run.
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
     /// The CA bundle trusted besides the system's, checked to exist.
-    pub ca_bundle: Option<PathBuf>,
+    pub(crate) ca_bundle: Option<PathBuf>,
     /// The flags and environment the plan was made with.
-    pub options: AwsOptions,
+    pub(crate) options: AwsOptions,
     /// Removes every secret of the run from text that comes from elsewhere.
-    pub scrubber: Scrubber,
+    pub(crate) scrubber: Scrubber,
     /// Things that work but are probably not what the user meant.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     base: SdkConfig,
 }
 
 impl Plan {
     /// Decides everything: region, CA bundle, endpoints, redaction. Reads
     /// the AWS settings once, through aws-config; sends nothing.
-    pub async fn new(config: Config, options: AwsOptions) -> Result<Plan> {
+    pub(crate) async fn new(config: Config, options: AwsOptions) -> Result<Plan> {
         let profile = config.profile.clone();
         let region = region(&config, options.region.as_ref(), profile.as_deref()).await?;
         let ca_bundle = ca_bundle(&config, &options)?;
@@ -334,7 +334,7 @@ impl Plan {
     }
 
     /// The plan as `--dry-run` and `invoke check` show it: name and value.
-    pub fn rows(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn rows(&self) -> Vec<(&'static str, String)> {
         let credentials =
             crate::aws::credentials::describe(&self.config.source, self.profile.as_deref());
         vec![

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// What kind of network an address is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum AddressKind {
+pub(crate) enum AddressKind {
     /// RFC 1918, 100.64.0.0/10 (shared), or IPv6 unique local (fc00::/7).
     Private,
     /// 127.0.0.0/8 or ::1.
@@ -36,7 +36,7 @@ impl std::fmt::Display for AddressKind {
 }
 
 /// Classifies an address.
-pub fn classify(ip: IpAddr) -> AddressKind {
+pub(crate) fn classify(ip: IpAddr) -> AddressKind {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => {
@@ -72,12 +72,12 @@ fn classify_v4(ip: Ipv4Addr) -> AddressKind {
 
 /// `--resolve` overrides: host name to addresses.
 #[derive(Debug, Clone, Default)]
-pub struct Overrides(Arc<HashMap<String, Vec<IpAddr>>>);
+pub(crate) struct Overrides(Arc<HashMap<String, Vec<IpAddr>>>);
 
 impl Overrides {
     /// Parses `HOST:ADDRESS` entries (an IPv6 address in brackets:
     /// `HOST:[::1]`); several for one host add up.
-    pub fn parse(entries: &[String]) -> Result<Overrides> {
+    pub(crate) fn parse(entries: &[String]) -> Result<Overrides> {
         let mut map: HashMap<String, Vec<IpAddr>> = HashMap::new();
         for entry in entries {
             let bad = || {
@@ -96,19 +96,18 @@ impl Overrides {
         Ok(Overrides(Arc::new(map)))
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The override for `host`, if any.
-    pub fn get(&self, host: &str) -> Option<&[IpAddr]> {
+    pub(crate) fn get(&self, host: &str) -> Option<&[IpAddr]> {
         self.0.get(&host.to_ascii_lowercase()).map(Vec::as_slice)
     }
 
     /// Resolves `host`: the override, an address literal, or the system
     /// resolver within `timeout`.
-    pub async fn lookup(&self, host: &str, timeout: Duration) -> std::io::Result<Vec<IpAddr>> {
+    pub(crate) async fn lookup(
+        &self,
+        host: &str,
+        timeout: Duration,
+    ) -> std::io::Result<Vec<IpAddr>> {
         if let Some(ips) = self.get(host) {
             return Ok(ips.to_vec());
         }
@@ -142,7 +141,7 @@ impl ResolveDns for Overrides {
 
 /// Whether a public service name is one a VPC endpoint with private DNS
 /// answers for (`bedrock-runtime.<region>.amazonaws.com`, `sts.<region>...`).
-pub fn is_public_service_name(host: &str) -> bool {
+pub(crate) fn is_public_service_name(host: &str) -> bool {
     let labels: Vec<&str> = host.split('.').collect();
     labels.len() == 4
         && (labels[0] == "bedrock-runtime" || labels[0] == "sts")

@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::path::Path;
 
 /// Reads a PEM CA bundle, checking that it holds a certificate.
-pub fn read_bundle(bundle: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_bundle(bundle: &Path) -> Result<Vec<u8>> {
     let pem = std::fs::read(bundle).map_err(|source| Error::Read {
         path: bundle.to_path_buf(),
         source,
@@ -38,7 +38,7 @@ pub fn read_bundle(bundle: &Path) -> Result<Vec<u8>> {
 
 /// Where the system keeps its CA bundle: `SSL_CERT_FILE`, else the first
 /// of the usual places that exists.
-pub fn system_bundle() -> Option<std::path::PathBuf> {
+pub(crate) fn system_bundle() -> Option<std::path::PathBuf> {
     if std::env::var_os("SSL_CERT_DIR").is_some() {
         return None;
     }
@@ -59,7 +59,7 @@ pub fn system_bundle() -> Option<std::path::PathBuf> {
 
 /// An HTTPS client that trusts the system roots and `bundle`, and resolves
 /// names through `overrides` first.
-pub fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<SharedHttpClient> {
+pub(crate) fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<SharedHttpClient> {
     let mut trust = match system_bundle().and_then(|p| std::fs::read(p).ok()) {
         Some(pem) => TrustStore::empty()
             .with_native_roots(false)

@@ -12,11 +12,11 @@ mod bedrock;
 mod identity;
 mod load;
 mod network;
-pub mod report;
+pub(crate) mod report;
 mod setup;
-pub mod tls_probe;
+pub(crate) mod tls_probe;
 
-pub use report::{Report, Status, Step, print};
+pub(crate) use report::{Report, Step, print};
 
 use crate::invoke::{DEFAULT_CONFIG, Options};
 use network::Outcome;
@@ -25,19 +25,19 @@ use std::time::Instant;
 
 /// What `invoke check` was asked.
 #[derive(Debug, Clone)]
-pub struct CheckOptions {
+pub(crate) struct CheckOptions {
     /// The shared options (config, model, region, endpoint, timeouts, output, `--resolve`).
-    pub invoke: Options,
+    pub(crate) invoke: Options,
     /// Skip the Bedrock call.
-    pub no_invoke: bool,
+    pub(crate) no_invoke: bool,
     /// Also call through the public endpoint.
-    pub compare_public: bool,
+    pub(crate) compare_public: bool,
     /// Fail when any hop would use a public address.
-    pub require_private: bool,
+    pub(crate) require_private: bool,
     /// Load mode: this many calls after the checks.
-    pub repeat: Option<usize>,
+    pub(crate) repeat: Option<usize>,
     /// Load mode: this many at a time (at least 1).
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
 }
 
 fn skip_all(steps: &mut Vec<Step>, names: &[&'static str], why: &str) {
@@ -45,7 +45,7 @@ fn skip_all(steps: &mut Vec<Step>, names: &[&'static str], why: &str) {
 }
 
 /// Runs every step and returns the report.
-pub async fn check(opts: &CheckOptions) -> Report {
+pub(crate) async fn check(opts: &CheckOptions) -> Report {
     let mut steps = Vec::new();
     let started = Instant::now();
     let setup = match Setup::new(opts).await {

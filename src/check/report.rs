@@ -12,7 +12,7 @@ use std::time::Instant;
 /// A step's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// Worked.
     Pass,
     /// Worked, but worth attention.
@@ -25,24 +25,24 @@ pub enum Status {
 
 /// One line of the report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Step {
+pub(crate) struct Step {
     /// `config`, `dns`, `tcp`, `tls`, `identity`, `bedrock`, `load`, `public`.
-    pub step: &'static str,
+    pub(crate) step: &'static str,
     /// `bedrock` or `sts` for the network steps.
-    pub target: Option<&'static str>,
+    pub(crate) target: Option<&'static str>,
     /// Outcome.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Time taken, in milliseconds.
-    pub ms: f64,
+    pub(crate) ms: f64,
     /// One line on what happened.
-    pub summary: String,
+    pub(crate) summary: String,
     /// On failure or warning: the likely cause and what to do.
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
     /// Addresses, certificate, identities: the details, for JSON.
-    pub details: Value,
+    pub(crate) details: Value,
     /// The exit code this step's failure gets.
     #[serde(skip)]
-    pub exit: Option<ExitCode>,
+    pub(crate) exit: Option<ExitCode>,
 }
 
 impl Step {
@@ -106,14 +106,14 @@ impl Step {
 
 /// The whole report and its exit code.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// The config checked.
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Every step, in order.
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
     /// The exit code.
     #[serde(serialize_with = "code_number")]
-    pub exit_code: ExitCode,
+    pub(crate) exit_code: ExitCode,
 }
 
 fn code_number<S: serde::Serializer>(code: &ExitCode, s: S) -> Result<S::Ok, S::Error> {
@@ -145,7 +145,7 @@ impl Report {
 }
 
 /// Prints the report: a table on stdout, or JSON.
-pub fn print(report: &Report, format: Format) {
+pub(crate) fn print(report: &Report, format: Format) {
     if format == Format::Json {
         crate::output::print_json(report);
         return;

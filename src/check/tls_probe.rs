@@ -16,7 +16,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 /// Why a handshake failed, for the hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum TlsFailure {
+pub(crate) enum TlsFailure {
     /// The certificate does not name the host.
     NameMismatch,
     /// No trusted CA issued it.
@@ -29,32 +29,32 @@ pub enum TlsFailure {
 
 /// What a certificate says.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CertInfo {
+pub(crate) struct CertInfo {
     /// Subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Subject alternative names.
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// Issuer.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Expiry (RFC 2822 form).
-    pub not_after: String,
+    pub(crate) not_after: String,
 }
 
 /// The outcome of a handshake.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct TlsReport {
+pub(crate) struct TlsReport {
     /// Whether the chain verified for the host.
-    pub verified: bool,
+    pub(crate) verified: bool,
     /// The failure, if any.
-    pub failure: Option<TlsFailure>,
+    pub(crate) failure: Option<TlsFailure>,
     /// rustls's words for it.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// The server certificate, if one was seen.
-    pub certificate: Option<CertInfo>,
+    pub(crate) certificate: Option<CertInfo>,
     /// The protocol version negotiated.
-    pub protocol: Option<String>,
+    pub(crate) protocol: Option<String>,
     /// Handshake time in milliseconds.
-    pub ms: f64,
+    pub(crate) ms: f64,
 }
 
 /// Records the server certificate, then lets webpki decide.
@@ -179,7 +179,7 @@ fn classify(text: &str) -> TlsFailure {
 }
 
 /// Connects to `addr`, shakes hands as `host`, and reports.
-pub async fn probe(
+pub(crate) async fn probe(
     host: &str,
     addr: SocketAddr,
     bundle: Option<&[u8]>,

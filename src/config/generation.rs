@@ -29,31 +29,31 @@ use std::path::{Path, PathBuf};
 
 /// The environment variable that moves the state folder (where records for
 /// keys given in the environment are kept).
-pub const STATE_ENV: &str = "BEDROCK_PRIVATE_STATE_DIR";
+pub(crate) const STATE_ENV: &str = "BEDROCK_PRIVATE_STATE_DIR";
 
 /// A record larger than this is not ours; it is read as empty.
 const MAX_RECORD_BYTES: u64 = 1024 * 1024;
 
 /// What a config's path was last seen holding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pin {
+pub(crate) struct Pin {
     /// The id of the key it was sealed with.
-    pub key_id: String,
+    pub(crate) key_id: String,
     /// Its file id.
-    pub file_id: String,
+    pub(crate) file_id: String,
     /// Its generation.
-    pub generation: u64,
+    pub(crate) generation: u64,
 }
 
 /// Where the pins of config paths are kept: `configs` in the state folder.
-pub fn pins_path(state: &Path) -> PathBuf {
+pub(crate) fn pins_path(state: &Path) -> PathBuf {
     state.join("configs")
 }
 
 /// The path a config is pinned under: its folder resolved, its own name
 /// as it is (a config that is a link is pinned as the link). It works for a
 /// file not written yet.
-pub fn pin_key(config: &Path) -> PathBuf {
+pub(crate) fn pin_key(config: &Path) -> PathBuf {
     let dir = crate::fsutil::parent_dir(config);
     let dir = dir.canonicalize().unwrap_or(dir);
     match config.file_name() {
@@ -64,7 +64,7 @@ pub fn pin_key(config: &Path) -> PathBuf {
 
 /// The pins of the config at `config` (a canonical path) in the pins file
 /// at `pins`: one, or two while `encrypt-config` replaces the config.
-pub fn pinned(pins: &Path, config: &Path) -> Vec<Pin> {
+pub(crate) fn pinned(pins: &Path, config: &Path) -> Vec<Pin> {
     let wanted = config.to_string_lossy();
     lines(pins)
         .iter()
@@ -77,7 +77,7 @@ pub fn pinned(pins: &Path, config: &Path) -> Vec<Pin> {
 
 /// How [`pin`] changes the pins of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinChange {
+pub(crate) enum PinChange {
     /// A reader opened this file: when it matches a pin (key and file id),
     /// it becomes the only pin, at the higher generation; a file matching
     /// none changes nothing.
@@ -90,7 +90,7 @@ pub enum PinChange {
 }
 
 /// Changes the pins of `config` (a canonical path) as `change` says.
-pub fn pin(pins: &Path, config: &Path, pin: &Pin, change: PinChange) -> Result<()> {
+pub(crate) fn pin(pins: &Path, config: &Path, pin: &Pin, change: PinChange) -> Result<()> {
     let wanted = config.to_string_lossy();
     let mut kept = Vec::new();
     let mut current = Vec::new();
@@ -150,7 +150,7 @@ fn parse_pin(line: &str) -> Option<(Pin, &str)> {
 
 /// Where the generation record for a key found at `origin` is kept, if
 /// anywhere.
-pub fn record_path(origin: &KeyOrigin, state: Option<&Path>) -> Option<PathBuf> {
+pub(crate) fn record_path(origin: &KeyOrigin, state: Option<&Path>) -> Option<PathBuf> {
     match origin {
         KeyOrigin::Flag(p) | KeyOrigin::File(p) => {
             let mut name = p.as_os_str().to_owned();
@@ -165,7 +165,7 @@ pub fn record_path(origin: &KeyOrigin, state: Option<&Path>) -> Option<PathBuf> 
 /// The state folder from the environment: `$BEDROCK_PRIVATE_STATE_DIR`,
 /// else `$XDG_STATE_HOME/bedrock-private`, else
 /// `~/.local/state/bedrock-private`.
-pub fn state_dir_from_env() -> Option<PathBuf> {
+pub(crate) fn state_dir_from_env() -> Option<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(d) = var(STATE_ENV) {
         return Some(PathBuf::from(d));
@@ -178,7 +178,7 @@ pub fn state_dir_from_env() -> Option<PathBuf> {
 
 /// The highest generation recorded for `id` in the record at `path`; a
 /// missing or unreadable record holds none.
-pub fn highest(path: &Path, id: &KeyId) -> Option<u64> {
+pub(crate) fn highest(path: &Path, id: &KeyId) -> Option<u64> {
     entries(path)
         .into_iter()
         .find(|(k, _)| k == &id.0)
@@ -197,7 +197,7 @@ fn entries(path: &Path) -> Vec<(String, u64)> {
 
 /// Records that generation `generation` of a config sealed with key `id`
 /// was seen, when it is higher than what the record holds.
-pub fn note(path: &Path, id: &KeyId, generation: u64) -> Result<()> {
+pub(crate) fn note(path: &Path, id: &KeyId, generation: u64) -> Result<()> {
     let mut all = entries(path);
     match all.iter_mut().find(|(k, _)| k == &id.0) {
         Some((_, g)) if *g >= generation => return Ok(()),

@@ -37,7 +37,7 @@ pub struct KeyOptions {
     /// read.
     pub require_sealed: bool,
     /// Where what was seen of each config is kept (see
-    /// [`crate::config::generation`]); `None` records nothing there.
+    /// `crate::config::generation`); `None` records nothing there.
     pub state_dir: Option<PathBuf>,
 }
 

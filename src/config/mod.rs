@@ -5,13 +5,13 @@
 //! In pipeline order: [`document`] reads and rewrites the INI text,
 //! [`keys`] finds the Fernet key, [`crypto`] decrypts and computes the MAC,
 //! [`sealed`] opens a file in any of its formats and refuses what integrity
-//! forbids, [`generation`] keeps the records that stop rollbacks, [`schema`]
+//! forbids, `generation` keeps the records that stop rollbacks, [`schema`]
 //! names every key, and validation turns the decrypted values into the
 //! typed values of [`types`].
 
 pub mod crypto;
 pub mod document;
-pub mod generation;
+pub(crate) mod generation;
 pub mod keys;
 pub mod schema;
 pub mod sealed;

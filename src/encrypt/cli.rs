@@ -1,8 +1,8 @@
 //! Arguments and reports of `encrypt-config`.
 //!
 //! Parsing happens in two stages: clap turns the command line into plain
-//! [`Args`] with no I/O, then [`Args::into_command`] checks the combination
-//! and builds a typed [`Command`]. [`run`] carries it out and prints what was
+//! `Args` with no I/O, then `Args::into_command` checks the combination
+//! and builds a typed `Command`. `run` carries it out and prints what was
 //! done; the binary only maps the result to an exit code.
 
 use crate::config::keys::{self, KeyOptions};
@@ -41,71 +41,71 @@ Exit codes:
     after_help = AFTER_HELP,
     group(ArgGroup::new("action").args(["check", "set", "rotate", "upgrade"]).multiple(false))
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// The plaintext file to encrypt; with --set or --upgrade, the file to change or convert.
     #[arg(value_name = "INPUT")]
-    pub input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
 
     /// Where to write the encrypted file.
     #[arg(short, long, value_name = "OUTPUT")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 
     /// Encrypting: where to write the new key (default OUTPUT.key).
     /// Reading (--check, --set, --rotate): the key file to use.
     #[arg(long, value_name = "PATH")]
-    pub key_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
 
     /// Write the key into the encrypted file itself (the workshop tool's single-file behaviour).
     #[arg(long, conflicts_with_all = ["key_file", "key_from_env"])]
-    pub embed_key: bool,
+    pub(crate) embed_key: bool,
 
     /// Encrypt with the key in $BEDROCK_PRIVATE_CONFIG_KEY; write no key file.
     #[arg(long, conflicts_with = "key_file")]
-    pub key_from_env: bool,
+    pub(crate) key_from_env: bool,
 
     /// Ask for the access key, secret key and other sensitive fields without echo,
     /// so the plaintext never touches disk.
     #[arg(long)]
-    pub prompt_secrets: bool,
+    pub(crate) prompt_secrets: bool,
 
     /// Verify, decrypt and validate CONFIG, and print a redacted summary.
     #[arg(long, value_name = "CONFIG")]
-    pub check: Option<PathBuf>,
+    pub(crate) check: Option<PathBuf>,
 
     /// Change one field of the encrypted file INPUT in place, asking for its value
     /// (without echo for sensitive fields). FIELD is a [default] key, or SECTION.KEY.
     #[arg(long, value_name = "FIELD")]
-    pub set: Option<String>,
+    pub(crate) set: Option<String>,
 
     /// Re-encrypt every field of CONFIG with a new key.
     #[arg(long, value_name = "CONFIG")]
-    pub rotate: Option<PathBuf>,
+    pub(crate) rotate: Option<PathBuf>,
 
     /// With --rotate: where to write the new key (needed when the key came from the environment).
     #[arg(long, value_name = "PATH", requires = "rotate")]
-    pub new_key_file: Option<PathBuf>,
+    pub(crate) new_key_file: Option<PathBuf>,
 
     /// Convert INPUT, written by the Python workshop tool, to this tool's format with a new key.
     #[arg(long)]
-    pub upgrade: bool,
+    pub(crate) upgrade: bool,
 
     /// Replace an existing output or key file.
     #[arg(short, long)]
-    pub force: bool,
+    pub(crate) force: bool,
 
     /// Reading (--check, --set, --rotate): refuse plaintext and Python-format files,
     /// embedded keys and key files others can read (also $BEDROCK_PRIVATE_REQUIRE_SEALED=1).
     #[arg(long)]
-    pub require_sealed: bool,
+    pub(crate) require_sealed: bool,
 
     /// Log what happens on stderr (secrets are never logged).
     #[arg(long)]
-    pub debug: bool,
+    pub(crate) debug: bool,
 }
 
 /// What to do, checked and typed.
 #[derive(Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Encrypt a plaintext file.
     Encrypt(EncryptOptions),
     /// Convert a Python-format file.
@@ -129,14 +129,16 @@ pub enum Command {
 }
 
 /// Parses the command line (help and version exit 0, mistakes 252).
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> std::result::Result<Args, ExitCode> {
+pub(crate) fn parse(
+    args: impl IntoIterator<Item = OsString>,
+) -> std::result::Result<Args, ExitCode> {
     crate::error::parse_args(args)
 }
 
 impl Args {
     /// Checks the combination of arguments and builds the command, asking for
     /// the paths on a terminal when none were given.
-    pub fn into_command(self, prompter: &mut dyn Prompter) -> Result<Command> {
+    pub(crate) fn into_command(self, prompter: &mut dyn Prompter) -> Result<Command> {
         let only_when_writing = [
             ("--embed-key", self.embed_key),
             ("--key-from-env", self.key_from_env),
@@ -257,7 +259,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 /// Carries out the command line and prints the report.
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     let mut terminal = Terminal;
     let keys_in = KeyOptions::from_env(args.key_file.clone(), args.require_sealed);
     let command = args.into_command(&mut terminal)?;

@@ -1,9 +1,9 @@
-//! What `encrypt-config` does: encrypt and upgrade ([`plain`]), set one
-//! field ([`set`]), rotate the key ([`rotate`]) and check ([`summary`]).
+//! What `encrypt-config` does: encrypt and upgrade (`plain`), set one
+//! field (`set`), rotate the key (`rotate`) and check (`summary`).
 //!
 //! Every operation reads its input whole, makes its changes in memory,
 //! validates the result by opening it exactly as `invoke` will, and only then
-//! writes, through a [`Store`], atomically. When a key file and a config must
+//! writes, through a `Store`, atomically. When a key file and a config must
 //! both change, the key file first holds the new key and the old ones, so
 //! that whichever config is on disk at any moment can still be opened.
 
@@ -13,10 +13,10 @@ mod rotate;
 mod set;
 mod summary;
 
-pub use plain::{EncryptOptions, KeyDest, encrypt, upgrade};
-pub use rotate::rotate;
-pub use set::set;
-pub use summary::{Summary, check};
+pub(crate) use plain::{EncryptOptions, KeyDest, encrypt, upgrade};
+pub(crate) use rotate::rotate;
+pub(crate) use set::set;
+pub(crate) use summary::check;
 
 use crate::config::crypto::ConfigKey;
 use crate::config::keys::{self, KeyOrigin};
@@ -28,23 +28,23 @@ use std::path::{Path, PathBuf};
 
 /// What an operation did, for the report the binary prints.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The file written.
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Fields now encrypted in it.
-    pub encrypted: Vec<String>,
+    pub(crate) encrypted: Vec<String>,
     /// Where the key is.
-    pub key_location: String,
+    pub(crate) key_location: String,
     /// The key's public id.
-    pub key_id: String,
+    pub(crate) key_id: String,
     /// Things worth telling the user.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// What to do next.
-    pub next: Vec<String>,
+    pub(crate) next: Vec<String>,
 }
 
 /// Writes files; the disk in production, a failing stand-in in tests.
-pub trait Store {
+pub(crate) trait Store {
     /// Writes `contents` to `path` atomically with mode 0600.
     fn write(&mut self, path: &Path, contents: &[u8], existing: Existing) -> Result<()>;
     /// Removes a file this operation created.
@@ -53,7 +53,7 @@ pub trait Store {
 
 /// The real file system.
 #[derive(Debug, Default)]
-pub struct Disk;
+pub(crate) struct Disk;
 
 impl Store for Disk {
     fn write(&mut self, path: &Path, contents: &[u8], existing: Existing) -> Result<()> {

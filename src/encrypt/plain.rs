@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the key of a newly encrypted file goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyDest {
+pub(crate) enum KeyDest {
     /// A key file (default `OUTPUT.key`).
     File(PathBuf),
     /// Into the config itself (`--embed-key`).
@@ -30,21 +30,21 @@ pub enum KeyDest {
 
 /// Options for encrypting a plaintext file or upgrading a Python-format one.
 #[derive(Debug, Clone)]
-pub struct EncryptOptions {
+pub(crate) struct EncryptOptions {
     /// The file to read; never modified.
-    pub input: PathBuf,
+    pub(crate) input: PathBuf,
     /// The file to write.
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Where the key goes.
-    pub key_dest: KeyDest,
+    pub(crate) key_dest: KeyDest,
     /// Replace existing output and key files.
-    pub force: bool,
+    pub(crate) force: bool,
     /// Ask for the sensitive fields instead of reading them from the file.
-    pub prompt_secrets: bool,
+    pub(crate) prompt_secrets: bool,
 }
 
 /// Encrypts every sensitive field of a plaintext file into a new file.
-pub fn encrypt(
+pub(crate) fn encrypt(
     opts: &EncryptOptions,
     keys_in: &KeyOptions,
     prompter: &mut dyn Prompter,
@@ -73,7 +73,7 @@ pub fn encrypt(
 
 /// Converts a file written by the Python workshop tool into the sealed
 /// format with a fresh key, dropping the Fernet key it stored in itself.
-pub fn upgrade(
+pub(crate) fn upgrade(
     opts: &EncryptOptions,
     keys_in: &KeyOptions,
     prompter: &mut dyn Prompter,

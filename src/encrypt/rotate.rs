@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Re-encrypts every field of a sealed file with a new key. The key goes
 /// where the old one was; a key that came from [`KEY_ENV`] needs
 /// `new_key_file`, since the environment cannot be rewritten.
-pub fn rotate(
+pub(crate) fn rotate(
     config_path: &Path,
     keys_in: &KeyOptions,
     new_key_file: Option<&Path>,

@@ -21,7 +21,7 @@ struct Field {
 
 /// Sets one field of a sealed file in place, asking for its value (without
 /// echo for sensitive fields), and reseals the file.
-pub fn set(
+pub(crate) fn set(
     config_path: &Path,
     field: &str,
     keys_in: &KeyOptions,

@@ -10,16 +10,16 @@ use std::path::Path;
 
 /// The redacted summary `--check` prints.
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// One line per fact, already redacted.
-    pub lines: Vec<String>,
+    pub(crate) lines: Vec<String>,
     /// Warnings.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Opens, verifies, decrypts and validates a file, and describes it with
 /// every secret redacted.
-pub fn check(config_path: &Path, keys_in: &KeyOptions) -> Result<Summary> {
+pub(crate) fn check(config_path: &Path, keys_in: &KeyOptions) -> Result<Summary> {
     let (opened, validated) = sealed::open_validated(config_path, keys_in)?;
     Ok(Summary {
         lines: lines(&opened, &validated),

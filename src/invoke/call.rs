@@ -21,13 +21,13 @@ use std::time::Duration;
 
 /// Converse's inference settings (`--max-tokens`, `--temperature`, `--top-p`).
 #[derive(Debug, Clone, Copy)]
-pub struct Inference {
+pub(crate) struct Inference {
     /// `maxTokens`.
-    pub max_tokens: i32,
+    pub(crate) max_tokens: i32,
     /// `temperature`.
-    pub temperature: f32,
+    pub(crate) temperature: f32,
     /// `topP`.
-    pub top_p: Option<f32>,
+    pub(crate) top_p: Option<f32>,
 }
 
 /// How to make the call.

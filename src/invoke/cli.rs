@@ -1,6 +1,6 @@
 //! Arguments of `invoke`, in two stages: clap turns the command line into
-//! plain [`Args`] (no I/O), then [`Args::command`] reads them, and the
-//! environment variables the tool honours, into a typed [`Command`] before
+//! plain `Args` (no I/O), then `Args::command` reads them, and the
+//! environment variables the tool honours, into a typed `Command` before
 //! anything runs. Nothing downstream reads a flag string or the tool's own
 //! environment variables.
 
@@ -42,91 +42,91 @@ Exit codes:
     about = "Call Amazon Bedrock with the credentials and network path a properties file describes",
     after_help = AFTER_HELP
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// What to do besides calling a model.
     #[command(subcommand)]
-    pub command: Option<Sub>,
+    pub(crate) command: Option<Sub>,
     /// The properties file (default ./config.properties).
     #[arg(short, long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The config's key file, if not where the config says.
     #[arg(long, global = true, value_name = "PATH")]
-    pub key_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
     /// Refuse plaintext and Python-format configs, embedded keys and key files
     /// others can read (also $BEDROCK_PRIVATE_REQUIRE_SEALED=1).
     #[arg(long, global = true)]
-    pub require_sealed: bool,
+    pub(crate) require_sealed: bool,
     /// An alias from [models], its number, or a model or inference-profile id.
     #[arg(short, long, value_name = "MODEL", global = true)]
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// One user message (- reads standard input).
     #[arg(short, long, value_name = "TEXT", conflicts_with = "body")]
-    pub prompt: Option<String>,
+    pub(crate) prompt: Option<String>,
     /// The user query for the workshop template, instead of UserQueryFile.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["body", "prompt"])]
-    pub input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
     /// A JSON body sent as-is to InvokeModel.
     #[arg(long, value_name = "FILE")]
-    pub body: Option<PathBuf>,
+    pub(crate) body: Option<PathBuf>,
     /// Converse: the most tokens to generate.
     #[arg(long, value_name = "N", default_value_t = 2000)]
-    pub max_tokens: i32,
+    pub(crate) max_tokens: i32,
     /// Converse: sampling temperature, 0 to 1.
     #[arg(long, value_name = "T", default_value_t = 0.0)]
-    pub temperature: f32,
+    pub(crate) temperature: f32,
     /// Converse: nucleus sampling, 0 to 1.
     #[arg(long, value_name = "P")]
-    pub top_p: Option<f32>,
+    pub(crate) top_p: Option<f32>,
     /// Wait for the whole reply instead of streaming it.
     #[arg(long)]
-    pub no_stream: bool,
+    pub(crate) no_stream: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
-    pub output: Format,
+    pub(crate) output: Format,
     /// Print the plan (region, endpoint, credentials, model, operation) and call nothing.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Send to this endpoint instead of the config's.
     #[arg(long, value_name = "URL", global = true)]
-    pub endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     /// The region, when the config has none.
     #[arg(long, value_name = "REGION", global = true)]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
     /// The current MFA code, when the config has MFASerial (other users can
     /// see a command line: prefer --mfa-code-fd or $BEDROCK_PRIVATE_MFA_CODE).
     #[arg(long, value_name = "CODE", global = true)]
-    pub mfa_code: Option<String>,
+    pub(crate) mfa_code: Option<String>,
     /// Read the MFA code from this open file descriptor (its first line).
     #[arg(long, value_name = "N", global = true, conflicts_with = "mfa_code")]
-    pub mfa_code_fd: Option<i32>,
+    pub(crate) mfa_code_fd: Option<i32>,
     /// Seconds to wait for a connection.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, global = true)]
-    pub connect_timeout: f64,
+    pub(crate) connect_timeout: f64,
     /// Seconds to wait for data, also between stream events.
     #[arg(long, value_name = "SECS", default_value_t = 60.0, global = true)]
-    pub read_timeout: f64,
+    pub(crate) read_timeout: f64,
     /// Attempts per call, retrying throttling and server errors with backoff.
     #[arg(long, value_name = "N", default_value_t = 3, global = true)]
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Always ask STS; do not read or write the credential cache.
     #[arg(long, global = true)]
-    pub no_cache: bool,
+    pub(crate) no_cache: bool,
     /// How the Bedrock call is authenticated: SigV4 with the config's
     /// credentials, or the Bedrock API key in $AWS_BEARER_TOKEN_BEDROCK
     /// (sent only when asked for).
     #[arg(long, value_enum, default_value_t = AuthFlag::Sigv4)]
-    pub auth: AuthFlag,
+    pub(crate) auth: AuthFlag,
     /// Debug logs on stderr (secrets are never logged).
     #[arg(long, global = true)]
-    pub debug: bool,
+    pub(crate) debug: bool,
     /// Write logs to this file instead of stderr.
     #[arg(long, global = true, value_name = "PATH")]
-    pub log_file: Option<PathBuf>,
+    pub(crate) log_file: Option<PathBuf>,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Sub {
+pub(crate) enum Sub {
     /// List the model aliases of the config, numbered as the menu shows them.
     Models,
     /// Prove the path hop by hop: config, DNS, TCP, TLS, identities, Bedrock.
@@ -135,30 +135,30 @@ pub enum Sub {
 
 /// Options of `invoke check`.
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Skip the Bedrock call.
     #[arg(long)]
-    pub no_invoke: bool,
+    pub(crate) no_invoke: bool,
     /// Make the same call through the public endpoint too, side by side.
     #[arg(long)]
-    pub compare_public: bool,
+    pub(crate) compare_public: bool,
     /// Fail (exit 250) when any hop would use a public address.
     #[arg(long)]
-    pub require_private: bool,
+    pub(crate) require_private: bool,
     /// Use ADDRESS for HOST, as curl's --resolve does (repeatable).
     #[arg(long, value_name = "HOST:ADDRESS")]
-    pub resolve: Vec<String>,
+    pub(crate) resolve: Vec<String>,
     /// Load mode: after the checks, send N minimal calls over one client.
     #[arg(long, value_name = "N")]
-    pub repeat: Option<usize>,
+    pub(crate) repeat: Option<usize>,
     /// Load mode: how many calls at a time.
     #[arg(long, value_name = "C", default_value_t = 1, requires = "repeat")]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
 }
 
 /// `--auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum AuthFlag {
+pub(crate) enum AuthFlag {
     /// SigV4, with the credentials the config describes.
     #[default]
     Sigv4,
@@ -168,7 +168,7 @@ pub enum AuthFlag {
 
 /// What to run, typed.
 #[derive(Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// `invoke`: call a model.
     Invoke(Box<Options>),
     /// `invoke models`: list the aliases.
@@ -178,7 +178,9 @@ pub enum Command {
 }
 
 /// Parses the command line (help and version exit 0, mistakes 252).
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> std::result::Result<Args, ExitCode> {
+pub(crate) fn parse(
+    args: impl IntoIterator<Item = OsString>,
+) -> std::result::Result<Args, ExitCode> {
     crate::error::parse_args(args)
 }
 
@@ -204,7 +206,7 @@ fn unit(flag: &str, v: f32) -> Result<f32> {
 
 impl Args {
     /// Reads the arguments and the environment into the command to run.
-    pub fn command(&self) -> Result<Command> {
+    pub(crate) fn command(&self) -> Result<Command> {
         let config = ConfigOptions {
             path: self.config.clone(),
             keys: KeyOptions::from_env(self.key_file.clone(), self.require_sealed),

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// The base model id: any ARN prefix and inference-profile prefix (`us.`,
 /// `eu.`, `apac.`, `global.`, `us-gov.`) removed.
-pub fn base_model_id(model: &str) -> &str {
+pub(crate) fn base_model_id(model: &str) -> &str {
     let model = model.rsplit('/').next().unwrap_or(model);
     for prefix in ["us.", "eu.", "apac.", "global.", "us-gov."] {
         if let Some(rest) = model.strip_prefix(prefix) {
@@ -19,7 +19,7 @@ pub fn base_model_id(model: &str) -> &str {
 
 /// Whether Converse takes a system prompt for this model (Titan Text and
 /// the Mistral 7B and Mixtral instruct models do not).
-pub fn supports_system(model: &str) -> bool {
+pub(crate) fn supports_system(model: &str) -> bool {
     let base = base_model_id(model);
     !(base.starts_with("amazon.titan-text")
         || base.starts_with("mistral.mistral-7b")
@@ -28,14 +28,14 @@ pub fn supports_system(model: &str) -> bool {
 
 /// Whether the workshop flow folds the system prompt into the user message
 /// for this model, as the Python tool did for Titan and Mistral models.
-pub fn folds_system(model: &str) -> bool {
+pub(crate) fn folds_system(model: &str) -> bool {
     let base = base_model_id(model);
     !supports_system(model) || base.starts_with("amazon.titan") || base.starts_with("mistral.")
 }
 
 /// The inference-profile prefix for a region (`us`, `eu`, `apac`), for the
 /// hint when a model needs a profile for on-demand use.
-pub fn profile_prefix(region: &str) -> &'static str {
+pub(crate) fn profile_prefix(region: &str) -> &'static str {
     if region.starts_with("eu-") {
         "eu"
     } else if region.starts_with("ap-") {
@@ -49,19 +49,19 @@ pub fn profile_prefix(region: &str) -> &'static str {
 
 /// Text, stop reason and token counts read from one reply or chunk.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Piece {
+pub(crate) struct Piece {
     /// Text in this piece.
-    pub text: String,
+    pub(crate) text: String,
     /// The stop reason, if this piece carries it.
-    pub stop_reason: Option<String>,
+    pub(crate) stop_reason: Option<String>,
     /// Input tokens, if given.
-    pub input_tokens: Option<u64>,
+    pub(crate) input_tokens: Option<u64>,
     /// Output tokens, if given.
-    pub output_tokens: Option<u64>,
+    pub(crate) output_tokens: Option<u64>,
 }
 
 /// Reads a whole InvokeModel reply, whatever the family.
-pub fn read_reply(body: &Value) -> Piece {
+pub(crate) fn read_reply(body: &Value) -> Piece {
     let text = if let Some(parts) = body.get("content").and_then(Value::as_array) {
         parts
             .iter()
@@ -113,7 +113,7 @@ pub fn read_reply(body: &Value) -> Piece {
 }
 
 /// Reads one InvokeModelWithResponseStream chunk, whatever the family.
-pub fn read_chunk(chunk: &Value) -> Piece {
+pub(crate) fn read_chunk(chunk: &Value) -> Piece {
     let text = match chunk.get("type").and_then(Value::as_str) {
         Some("content_block_delta") => first_str(chunk, &["/delta/text"]),
         Some(_) => None,

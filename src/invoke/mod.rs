@@ -3,12 +3,12 @@
 //! the request, resolve credentials (reporting the hop that fails), call
 //! Bedrock, and show the reply as it streams.
 
-pub mod call;
+pub(crate) mod call;
 pub mod cli;
-pub mod families;
-pub mod model_choice;
-pub mod reply;
-pub mod request;
+pub(crate) mod families;
+pub(crate) mod model_choice;
+pub(crate) mod reply;
+pub(crate) mod request;
 
 use crate::aws::credentials::{self, Resolved, RunTime, cache::CredentialCache};
 use crate::aws::diagnose::Context;
@@ -27,38 +27,38 @@ use request::{Request, RequestArgs};
 use std::path::{Path, PathBuf};
 
 /// The file read when `--config` is not given.
-pub const DEFAULT_CONFIG: &str = "config.properties";
+pub(crate) const DEFAULT_CONFIG: &str = "config.properties";
 
 /// Which config to read and how to find its key.
 #[derive(Debug, Clone, Default)]
-pub struct ConfigOptions {
+pub(crate) struct ConfigOptions {
     /// `--config`.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// `--key-file`, `--require-sealed` and their environment variables.
-    pub keys: KeyOptions,
+    pub(crate) keys: KeyOptions,
 }
 
 /// Everything `invoke` was asked to do, typed.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The config and its key.
-    pub config: ConfigOptions,
+    pub(crate) config: ConfigOptions,
     /// `--model`.
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// Prompt sources.
-    pub request: RequestArgs,
+    pub(crate) request: RequestArgs,
     /// Converse's inference settings.
-    pub inference: Inference,
+    pub(crate) inference: Inference,
     /// Stream the reply.
-    pub stream: bool,
+    pub(crate) stream: bool,
     /// Output format.
-    pub format: Format,
+    pub(crate) format: Format,
     /// Print the plan only.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Region, endpoint, timeouts, auth, MFA code, cache.
-    pub aws: AwsOptions,
+    pub(crate) aws: AwsOptions,
     /// `--debug`.
-    pub debug: bool,
+    pub(crate) debug: bool,
 }
 
 /// A config read, verified and validated, with the key that opened it.
@@ -120,7 +120,7 @@ fn warn_all(warnings: &[String]) {
 }
 
 /// Runs `invoke`.
-pub async fn run(opts: Options, logging: &Logging) -> Result<()> {
+pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
     let mut terminal = Terminal;
     let loaded = load(&opts.config, &mut terminal)?;
     warn_all(&loaded.warnings);
@@ -344,12 +344,12 @@ fn report(
         },
         credentials: match resolved {
             Some(r) => CredentialsReport {
-                auth: "sigv4",
+                auth: plan.options.auth.word(),
                 source: r.description.clone(),
                 access_key_id: Some(r.key_id.clone()),
             },
             None => CredentialsReport {
-                auth: "bearer",
+                auth: plan.options.auth.word(),
                 source: format!("the Bedrock API key in {}", crate::aws::plan::BEARER_ENV),
                 access_key_id: None,
             },
@@ -399,7 +399,7 @@ fn print_plan(plan: &Plan, model: &ModelChoice, request: &Request, op: &str, for
 }
 
 /// `invoke models`: the aliases of the config, numbered as in the menu.
-pub fn list_models(opts: &ConfigOptions) -> Result<()> {
+pub(crate) fn list_models(opts: &ConfigOptions) -> Result<()> {
     let loaded = load(opts, &mut Terminal)?;
     warn_all(&loaded.warnings);
     let config = loaded.config;

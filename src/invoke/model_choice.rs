@@ -8,11 +8,11 @@ use crate::prompt::Prompter;
 
 /// The chosen model.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelChoice {
+pub(crate) struct ModelChoice {
     /// The model or inference-profile id sent to Bedrock.
-    pub id: String,
+    pub(crate) id: String,
     /// The alias it was chosen by, if any.
-    pub alias: Option<String>,
+    pub(crate) alias: Option<String>,
 }
 
 impl std::fmt::Display for ModelChoice {
@@ -25,7 +25,7 @@ impl std::fmt::Display for ModelChoice {
 }
 
 /// Resolves a name: alias (any case), menu number, or an id (anything with a dot).
-pub fn lookup(name: &str, models: &[ModelAlias]) -> Option<ModelChoice> {
+pub(crate) fn lookup(name: &str, models: &[ModelAlias]) -> Option<ModelChoice> {
     let name = name.trim();
     if let Some(m) = models.iter().find(|m| m.alias.eq_ignore_ascii_case(name)) {
         return Some(ModelChoice {
@@ -49,7 +49,7 @@ pub fn lookup(name: &str, models: &[ModelAlias]) -> Option<ModelChoice> {
 }
 
 /// The `[models]` list as the menu and `invoke models` show it.
-pub fn menu(models: &[ModelAlias]) -> Vec<String> {
+pub(crate) fn menu(models: &[ModelAlias]) -> Vec<String> {
     let width = models.iter().map(|m| m.alias.len()).max().unwrap_or(0);
     models
         .iter()
@@ -59,7 +59,7 @@ pub fn menu(models: &[ModelAlias]) -> Vec<String> {
 }
 
 /// Chooses the model for a call.
-pub fn choose(
+pub(crate) fn choose(
     flag: Option<&str>,
     config: &Config,
     interactive: bool,

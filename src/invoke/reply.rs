@@ -69,61 +69,61 @@ pub(crate) fn ms(d: Duration) -> f64 {
 
 /// The result of a call, as `--output json` prints it.
 #[derive(Debug, Serialize)]
-pub struct CallReport {
+pub(crate) struct CallReport {
     /// The reply text.
-    pub text: String,
+    pub(crate) text: String,
     /// Model id.
-    pub model: String,
+    pub(crate) model: String,
     /// Alias, if chosen by one.
-    pub alias: Option<String>,
+    pub(crate) alias: Option<String>,
     /// Operation used.
-    pub operation: String,
+    pub(crate) operation: String,
     /// Endpoint.
-    pub endpoint: EndpointReport,
+    pub(crate) endpoint: EndpointReport,
     /// Credentials.
-    pub credentials: CredentialsReport,
+    pub(crate) credentials: CredentialsReport,
     /// Stop reason.
-    pub stop_reason: Option<String>,
+    pub(crate) stop_reason: Option<String>,
     /// Token usage.
-    pub usage: Usage,
+    pub(crate) usage: Usage,
     /// Timings.
-    pub timings_ms: Timings,
+    pub(crate) timings_ms: Timings,
 }
 
 /// The endpoint part of a report.
 #[derive(Debug, Serialize)]
-pub struct EndpointReport {
+pub(crate) struct EndpointReport {
     /// Where it came from: `vpc`, `flag`, `environment`, `aws-config-file`, `public`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// The URL as shown (a VPC endpoint id masked).
-    pub url: String,
+    pub(crate) url: String,
 }
 
 /// The credentials part of a report.
 #[derive(Debug, Serialize)]
-pub struct CredentialsReport {
+pub(crate) struct CredentialsReport {
     /// `sigv4` or `bearer`: what authenticated the call.
-    pub auth: &'static str,
+    pub(crate) auth: &'static str,
     /// How they were obtained.
-    pub source: String,
+    pub(crate) source: String,
     /// The access key id, redacted; none for a bearer token.
-    pub access_key_id: Option<String>,
+    pub(crate) access_key_id: Option<String>,
 }
 
 /// Token counts.
 #[derive(Debug, Serialize, Default, Clone, Copy)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Input tokens.
-    pub input_tokens: Option<u64>,
+    pub(crate) input_tokens: Option<u64>,
     /// Output tokens.
-    pub output_tokens: Option<u64>,
+    pub(crate) output_tokens: Option<u64>,
 }
 
 /// Timings in milliseconds.
 #[derive(Debug, Serialize, Default, Clone, Copy)]
-pub struct Timings {
+pub(crate) struct Timings {
     /// From sending the request to the first text.
-    pub first_token: Option<f64>,
+    pub(crate) first_token: Option<f64>,
     /// From sending the request to the end of the reply.
-    pub total: f64,
+    pub(crate) total: f64,
 }

@@ -14,11 +14,11 @@ use crate::invoke::families;
 use std::path::{Path, PathBuf};
 
 /// The placeholder of the workshop's template.
-pub const PLACEHOLDER: &str = "{{log_entry}}";
+pub(crate) const PLACEHOLDER: &str = "{{log_entry}}";
 
 /// A request to send.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Request {
+pub(crate) enum Request {
     /// Converse / ConverseStream with one user message.
     Converse {
         /// The system prompt.
@@ -37,17 +37,17 @@ pub enum Request {
 
 /// What the command line says about the request.
 #[derive(Debug, Clone, Default)]
-pub struct RequestArgs {
+pub(crate) struct RequestArgs {
     /// `--prompt`.
-    pub prompt: Option<String>,
+    pub(crate) prompt: Option<String>,
     /// `--input`.
-    pub input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
     /// `--body`.
-    pub body: Option<PathBuf>,
+    pub(crate) body: Option<PathBuf>,
 }
 
 /// Builds the request; `stdin` reads standard input when it may be used.
-pub fn build(
+pub(crate) fn build(
     args: &RequestArgs,
     config: &Config,
     model: &str,

@@ -18,10 +18,10 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use std::time::Duration;
 
 /// Default assumed-role session length, as the workshop tool used.
-pub const DEFAULT_SESSION_SECONDS: u32 = 900;
+pub(crate) const DEFAULT_SESSION_SECONDS: u32 = 900;
 
 /// A session name that says which tool and which user: `bedrock-private-<user>`.
-pub fn default_session_name() -> String {
+pub(crate) fn default_session_name() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "user".into());

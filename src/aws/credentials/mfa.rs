@@ -14,10 +14,10 @@ use aws_credential_types::Credentials;
 
 /// The environment variable that gives the MFA code, so that scripts need
 /// not put it on the command line (where `ps` shows it).
-pub const MFA_CODE_ENV: &str = "BEDROCK_PRIVATE_MFA_CODE";
+pub(crate) const MFA_CODE_ENV: &str = "BEDROCK_PRIVATE_MFA_CODE";
 
 /// How many codes typed on a terminal STS may refuse before the run ends.
-pub const MFA_TRIES: u32 = 3;
+pub(crate) const MFA_TRIES: u32 = 3;
 
 /// What the hint says when STS refuses an MFA code.
 const MFA_REFUSED: &str = "the MFA code was refused: wrong or expired (codes change every 30 s)";

@@ -1,5 +1,5 @@
-//! The credentials of a run: the source's own (see [`sources`]), then the
-//! role assumed with them when the config names one (see [`assume_role`]),
+//! The credentials of a run: the source's own (see `sources`), then the
+//! role assumed with them when the config names one (see `assume_role`),
 //! resolved once up front so that a failure is reported with its hop
 //! before Bedrock is called.
 //!
@@ -22,8 +22,7 @@ use crate::error::{Error, Hop, Result};
 use crate::secret::{self, Secret};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
-pub use assume_role::{DEFAULT_SESSION_SECONDS, default_session_name};
-pub use mfa::{MFA_CODE_ENV, MFA_TRIES};
+pub(crate) use mfa::MFA_CODE_ENV;
 
 /// Bedrock's answers that condemn the credentials themselves rather than
 /// the request: a cached session that gets one is evicted and replaced once.
@@ -36,24 +35,24 @@ const REFUSALS: [&str; 4] = [
 
 /// Credentials ready for Bedrock, and how they were obtained.
 #[derive(Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// The provider the Bedrock client uses (it refreshes on expiry).
-    pub provider: SharedCredentialsProvider,
+    pub(crate) provider: SharedCredentialsProvider,
     /// The source identity's provider: the same as `provider` unless a role
     /// is assumed, then the credentials that assume it.
-    pub source: SharedCredentialsProvider,
+    pub(crate) source: SharedCredentialsProvider,
     /// The access key id of the source identity, redacted.
-    pub source_key_id: String,
+    pub(crate) source_key_id: String,
     /// How they were obtained, for the user.
-    pub description: String,
+    pub(crate) description: String,
     /// The access key id in use, redacted.
-    pub key_id: String,
+    pub(crate) key_id: String,
     /// When they expire, if they do.
-    pub expiry: Option<std::time::SystemTime>,
+    pub(crate) expiry: Option<std::time::SystemTime>,
     /// Whether they came from the credential cache (no STS call).
-    pub cached: bool,
+    pub(crate) cached: bool,
     /// The cache entry they came from or went to, for [`Resolved::evict`].
-    pub cache_key: Option<cache::CacheKey>,
+    pub(crate) cache_key: Option<cache::CacheKey>,
 }
 
 impl Resolved {
@@ -62,7 +61,7 @@ impl Resolved {
     /// it does not know, a secret that does not match), so that a fresh
     /// session from STS may succeed. A clock or region problem is not the
     /// session's fault: fresh credentials would fail the same way.
-    pub fn refused_from_cache(&self, err: &Error) -> Option<String> {
+    pub(crate) fn refused_from_cache(&self, err: &Error) -> Option<String> {
         let Error::Remote {
             hop: Hop::Bedrock,
             code,
@@ -80,7 +79,7 @@ impl Resolved {
 
     /// Removes the cache entry these credentials came from, so that resolving
     /// again asks STS.
-    pub fn evict(&self, runtime: &RunTime) {
+    pub(crate) fn evict(&self, runtime: &RunTime) {
         if let (Some(cache), Some(k)) = (&runtime.cache, &self.cache_key) {
             cache.evict(k);
         }
@@ -89,15 +88,15 @@ impl Resolved {
 
 /// What the run supplies beyond the plan.
 #[derive(Debug, Default)]
-pub struct RunTime {
+pub(crate) struct RunTime {
     /// Whether the MFA code may be asked on the terminal.
-    pub interactive: bool,
+    pub(crate) interactive: bool,
     /// Where assumed-role credentials are kept between runs, if anywhere.
-    pub cache: Option<cache::CredentialCache>,
+    pub(crate) cache: Option<cache::CredentialCache>,
 }
 
 /// The description of a source without resolving it, for the plan.
-pub fn describe(source: &CredentialSource, profile: Option<&str>) -> String {
+pub(crate) fn describe(source: &CredentialSource, profile: Option<&str>) -> String {
     let base = source.mode().to_string();
     let ambient = matches!(
         source,
@@ -124,7 +123,7 @@ pub fn describe(source: &CredentialSource, profile: Option<&str>) -> String {
 
 /// Builds the providers of the plan's source and resolves credentials once,
 /// so a failure is reported before Bedrock is called, with its hop.
-pub async fn resolve(plan: &Plan, runtime: &RunTime, ctx: &mut Context) -> Result<Resolved> {
+pub(crate) async fn resolve(plan: &Plan, runtime: &RunTime, ctx: &mut Context) -> Result<Resolved> {
     let source = &plan.config.source;
     ctx.source = describe(source, plan.profile.as_deref());
     let base = sources::source(source, plan).await;

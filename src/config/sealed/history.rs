@@ -185,7 +185,7 @@ fn check_record(
 /// put back. Pinning before the write as well keeps a run that stops
 /// between the two from locking the user out of either file. Returns a
 /// warning when nothing could be recorded.
-pub fn record_write(
+pub(crate) fn record_write(
     config: &Path,
     key: &ConfigKey,
     origin: &KeyOrigin,

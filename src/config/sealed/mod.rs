@@ -23,7 +23,7 @@ mod history;
 mod keyed;
 mod unsealed;
 
-pub use history::record_write;
+pub(crate) use history::record_write;
 
 use crate::config::crypto::{ConfigKey, KeyId, MacEntry, MacVersion};
 use crate::config::document::{Document, shown_name};
