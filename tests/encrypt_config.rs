@@ -175,7 +175,11 @@ fn nothing_is_encrypted_twice() {
 /// Edits the encrypted file as an attacker or a careless hand would.
 fn tampered(edit: impl Fn(String) -> String) -> (Dir, bedrock_private::ExitCode) {
     let d = encrypted();
-    let text = edit(d.read("config.properties"));
+    let original = d.read("config.properties");
+    let text = edit(original.clone());
+    // Fixed: an edit whose pattern no longer matched left the file as it
+    // was, and "no integrity failure" then passed for the wrong reason.
+    assert_ne!(text, original, "the edit changed nothing");
     d.write("config.properties", &text);
     let code = sealed::open(&d.join("config.properties"), &KeyOptions::default())
         .map(|_| bedrock_private::ExitCode::Ok)

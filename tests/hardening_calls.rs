@@ -6,7 +6,7 @@ mod common;
 use bedrock_emulator::identity::{
     DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
 };
-use bedrock_emulator::{Emulator, EmulatorConfig, Faults};
+use bedrock_emulator::{EmulatorConfig, Faults};
 use common::Dir;
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,7 @@ const CROSS_SESSION: &str = "arn:aws:sts::222222222222:assumed-role/BedrockCross
 /// A Bedrock API key's shape; the emulator knows none, so it refuses it.
 const API_KEY: &str = "ABSKQmVkcm9ja0FQSUtleS1oYXJkZW5pbmctdGVzdC10b2tlbi0wMDAx";
 
-fn bedrock_calls(emu: &Emulator) -> Vec<bedrock_emulator::RecordEntry> {
+fn bedrock_calls(emu: &common::Emu) -> Vec<bedrock_emulator::RecordEntry> {
     emu.record
         .entries()
         .into_iter()
@@ -313,11 +313,10 @@ fn invoke_failures_show_hosts_and_identities_by_the_one_rule() {
 /// in full, while every other line redacted the role ARN.
 #[test]
 fn check_shows_the_assumed_role_by_the_one_rule_and_signs_with_sigv4() {
-    let emu = Emulator::start(EmulatorConfig {
+    let emu = common::start(EmulatorConfig {
         tls_names: Some(vec![VPCE_HOST.to_string()]),
         ..EmulatorConfig::default()
-    })
-    .unwrap();
+    });
     let d = Dir::new();
     d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
     let loopback = format!("https://127.0.0.1:{}", emu.port);
@@ -375,16 +374,16 @@ fn check_shows_the_assumed_role_by_the_one_rule_and_signs_with_sigv4() {
 /// servers were trusted.
 #[test]
 fn a_relative_ca_bundle_is_relative_to_the_config_only() {
-    let emu = Emulator::start(EmulatorConfig {
+    let emu = common::start(EmulatorConfig {
         tls_names: Some(vec![]),
         ..EmulatorConfig::default()
-    })
-    .unwrap();
-    let other = Emulator::start(EmulatorConfig {
+    });
+    let other = common::start(EmulatorConfig {
         tls_names: Some(vec![]),
         ..EmulatorConfig::default()
-    })
-    .unwrap();
+    });
+    // Its CA lies in the working folder, where no bundle is looked for.
+    other.expect_no_calls();
     let d = Dir::new();
     std::fs::create_dir(d.join("conf")).unwrap();
     // The working folder holds a bundle that would work, under the same name.

@@ -9,7 +9,7 @@
 mod common;
 
 use bedrock_emulator::identity::{DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, Directory};
-use bedrock_emulator::{Emulator, EmulatorConfig, Faults};
+use bedrock_emulator::{EmulatorConfig, Faults};
 use bedrock_private::aws::credentials::cache::{CacheKey, CredentialCache};
 use bedrock_private::config::crypto::ConfigKey;
 use common::{Dir, Done};
@@ -35,7 +35,7 @@ fn invoke(d: &Dir) -> common::Run {
         .args(["--config", "config.properties", "--prompt", "hi"])
 }
 
-fn count(emu: &Emulator, operation: &str) -> usize {
+fn count(emu: &common::Emu, operation: &str) -> usize {
     emu.record
         .entries()
         .iter()
@@ -43,7 +43,7 @@ fn count(emu: &Emulator, operation: &str) -> usize {
         .count()
 }
 
-fn bedrock_keys(emu: &Emulator) -> Vec<String> {
+fn bedrock_keys(emu: &common::Emu) -> Vec<String> {
     emu.record
         .entries()
         .iter()
@@ -62,7 +62,7 @@ fn config_key(d: &Dir) -> ConfigKey {
 }
 
 /// The entry `invoke` uses for the config of [`config`] (no USER set).
-fn cache_key(emu: &Emulator) -> CacheKey {
+fn cache_key(emu: &common::Emu) -> CacheKey {
     CacheKey {
         role: DEMO_ROLE_ARN.into(),
         external_id: Some(DEMO_EXTERNAL_ID.into()),
@@ -402,14 +402,13 @@ fn a_cache_folder_that_is_a_symlink_or_someone_elses_is_refused_not_chmoded() {
 
 /// An emulator whose demo user's MFA device accepts `code`, and a config
 /// assuming the role that requires MFA.
-fn mfa_setup(code: &str) -> (Emulator, Dir) {
+fn mfa_setup(code: &str) -> (common::Emu, Dir) {
     let mut directory = Directory::default();
     directory.users[0].mfa.as_mut().unwrap().code = code.into();
-    let emu = Emulator::start(EmulatorConfig {
+    let emu = common::start(EmulatorConfig {
         directory,
         ..EmulatorConfig::default()
-    })
-    .unwrap();
+    });
     let d = Dir::new();
     sealed(
         &d,
@@ -565,9 +564,11 @@ fn silent_listener(close: bool) -> (u16, std::sync::Arc<std::sync::atomic::Atomi
 /// and never answers (or, with `close`, closes each connection); returns the
 /// emulator (the Bedrock side), the run, its duration and how many
 /// connections STS saw.
-fn run_against_silent_sts(close: bool) -> (Emulator, Done, Duration, usize) {
+fn run_against_silent_sts(close: bool) -> (common::Emu, Done, Duration, usize) {
     use std::sync::atomic::Ordering;
     let emu = emulator(Faults::default());
+    // The Bedrock endpoint: the run must stop at STS, before reaching it.
+    emu.expect_no_calls();
     let (port, seen) = silent_listener(close);
     let d = Dir::new();
     sealed(

@@ -113,6 +113,7 @@ fn a_redirected_key_file_cannot_outrank_the_key_kept_for_the_config() {
 #[test]
 fn a_forged_config_sends_no_request() {
     let emu = common::emulator(bedrock_emulator::Faults::default());
+    emu.expect_no_calls();
     let d = Dir::new();
     let plain = format!(
         "[default]\nUseVPCe = true\nGetCredentialsFrom = 2\nRegion = us-west-2\nAccessKey = {DEMO_ACCESS_KEY}\n\

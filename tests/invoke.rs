@@ -8,7 +8,7 @@ mod common;
 use bedrock_emulator::identity::{
     DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
 };
-use bedrock_emulator::{Emulator, EmulatorConfig, Faults, RecordEntry};
+use bedrock_emulator::{EmulatorConfig, Faults, RecordEntry};
 use common::{Dir, Done};
 use serde_json::Value;
 use std::time::Duration;
@@ -29,7 +29,7 @@ fn invoke(d: &Dir) -> common::Run {
     d.run("invoke").args(["--config", "config.properties"])
 }
 
-fn bedrock_calls(emu: &Emulator) -> Vec<RecordEntry> {
+fn bedrock_calls(emu: &common::Emu) -> Vec<RecordEntry> {
     emu.record
         .entries()
         .into_iter()
@@ -499,7 +499,7 @@ fn service_failures_name_the_hop_code_and_cause() {
 }
 
 /// Re-encrypts the config of `d` for another emulator.
-fn sealed_again(d: &Dir, emu: &Emulator) {
+fn sealed_again(d: &Dir, emu: &common::Emu) {
     for f in ["config.properties", "config.properties.key"] {
         let _ = std::fs::remove_file(d.join(f));
     }
@@ -607,6 +607,7 @@ fn unreachable_endpoint_is_a_network_failure_with_a_hint() {
 #[test]
 fn refused_before_any_network_call() {
     let emu = emulator(Faults::default());
+    emu.expect_no_calls();
     // A tampered config.
     let d = Dir::new();
     sealed(&d, &access_keys_config(&emu.base_url, &[]));
@@ -677,11 +678,10 @@ fn models_lists_the_aliases() {
 
 #[test]
 fn https_endpoint_needs_the_ca_bundle() {
-    let emu = Emulator::start(EmulatorConfig {
+    let emu = common::start(EmulatorConfig {
         tls_names: Some(vec![]),
         ..EmulatorConfig::default()
-    })
-    .unwrap();
+    });
     let d = Dir::new();
     d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
     sealed(

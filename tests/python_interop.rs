@@ -50,7 +50,11 @@ fn tokens_written_by_python_decrypt_here() {
     );
     let mut lines = out.lines();
     let key = ConfigKey::parse(Secret::new(lines.next().unwrap()), "python").unwrap();
-    for (token, expected) in lines.zip(SECRETS) {
+    // Fixed: a `zip` of the lines with the secrets stopped at the shorter,
+    // so a missing token passed unnoticed.
+    let tokens: Vec<&str> = lines.collect();
+    assert_eq!(tokens.len(), SECRETS.len(), "one token per secret:\n{out}");
+    for (token, expected) in tokens.iter().zip(SECRETS) {
         assert_eq!(key.decrypt_token(token).unwrap().expose(), expected);
     }
     // A token stamped far in the future still opens, as in Python without a TTL.
@@ -248,11 +252,11 @@ fn files_encrypted_here_are_refused_by_upgrade_and_python_files_by_encrypt() {
 
 #[test]
 fn invoke_reads_a_python_tool_file() {
+    use bedrock_emulator::EmulatorConfig;
     use bedrock_emulator::identity::{
         DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, DEMO_SECRET_KEY,
     };
-    use bedrock_emulator::{Emulator, EmulatorConfig};
-    let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+    let emu = common::start(EmulatorConfig::default());
     let d = Dir::new();
     let src = d.write(
         "plain.properties",

@@ -421,13 +421,62 @@ pub(crate) fn encrypted_plain_with(flags: &[&str]) -> (Dir, Done) {
     (d, done)
 }
 
-/// The emulator, in this process, with `faults`, on a free port.
-pub(crate) fn emulator(faults: bedrock_emulator::Faults) -> bedrock_emulator::Emulator {
-    bedrock_emulator::Emulator::start(bedrock_emulator::EmulatorConfig {
+/// The emulator, in this process, on a free port, that checks on drop
+/// that it was called: a test that starts one and never reaches it would
+/// pass for the wrong reason. A test that proves nothing was sent says so
+/// with [`Emu::expect_no_calls`], and then the check is the opposite.
+pub(crate) struct Emu {
+    inner: bedrock_emulator::Emulator,
+    no_calls: std::cell::Cell<bool>,
+}
+
+impl Emu {
+    /// The emulator must see no request at all.
+    pub(crate) fn expect_no_calls(&self) {
+        self.no_calls.set(true);
+    }
+}
+
+impl std::ops::Deref for Emu {
+    type Target = bedrock_emulator::Emulator;
+    fn deref(&self) -> &bedrock_emulator::Emulator {
+        &self.inner
+    }
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let calls = self.inner.record.total();
+        if self.no_calls.get() {
+            assert_eq!(
+                calls,
+                0,
+                "the emulator was to see no request: {:?}",
+                self.inner.record.entries()
+            );
+        } else {
+            assert!(calls > 0, "the emulator was started but never called");
+        }
+    }
+}
+
+/// The emulator with `config`.
+pub(crate) fn start(config: bedrock_emulator::EmulatorConfig) -> Emu {
+    Emu {
+        inner: bedrock_emulator::Emulator::start(config).expect("emulator starts"),
+        no_calls: std::cell::Cell::new(false),
+    }
+}
+
+/// The emulator with `faults` and its default accounts.
+pub(crate) fn emulator(faults: bedrock_emulator::Faults) -> Emu {
+    start(bedrock_emulator::EmulatorConfig {
         faults,
         ..bedrock_emulator::EmulatorConfig::default()
     })
-    .unwrap()
 }
 
 /// A plaintext config for mode 2 (the emulator's demo keys assume its demo

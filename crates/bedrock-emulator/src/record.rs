@@ -82,6 +82,7 @@ impl RecordEntry {
 pub struct Record {
     entries: Mutex<Vec<RecordEntry>>,
     file: Option<PathBuf>,
+    total: std::sync::atomic::AtomicUsize,
 }
 
 impl Record {
@@ -90,6 +91,7 @@ impl Record {
         Record {
             entries: Mutex::new(Vec::new()),
             file,
+            total: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -104,9 +106,16 @@ impl Record {
         {
             let _ = writeln!(f, "{line}");
         }
+        self.total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut entries = self.entries.lock().expect("record lock");
         entries.push(entry);
         entries.len() - 1
+    }
+
+    /// How many requests were recorded since the start, cleared or not.
+    pub fn total(&self) -> usize {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Notes when entry `index` sent its first stream event.
