@@ -282,6 +282,54 @@ fn workshop_flow_system_prompt_and_template() {
     );
 }
 
+/// The workshop flow sends the system prompt only to models that take one;
+/// the others get it folded into the user message. The emulator's own
+/// table (from AWS's Converse feature list) refuses a system prompt where
+/// AWS does, so a product rule that is wrong either way fails here.
+#[test]
+fn the_system_prompt_goes_only_to_models_that_take_one() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    d.write("system.txt", "You are terse.\n");
+    d.write("template.txt", "Explain: {{log_entry}}\n");
+    d.write("query.txt", "disk full\n");
+    sealed(
+        &d,
+        &access_keys_config(
+            &emu.base_url,
+            &[
+                "SystemPromptFile = system.txt",
+                "PromptFilePath = template.txt",
+                "UserQueryFile = query.txt",
+            ],
+        ),
+    );
+    for (model, folded) in [
+        ("anthropic.claude-3-haiku-20240307-v1:0", false),
+        ("meta.llama3-1-8b-instruct-v1:0", false),
+        ("cohere.command-r-v1:0", false),
+        ("cohere.command-text-v14", true),
+        ("cohere.command-light-text-v14", true),
+        ("amazon.titan-text-express-v1", true),
+        ("mistral.mistral-7b-instruct-v0:2", true),
+        ("mistral.mixtral-8x7b-instruct-v0:1", true),
+    ] {
+        let done = invoke(&d).args(["--model", model, "--no-stream"]).output();
+        assert_eq!(
+            done.output.status.code(),
+            Some(0),
+            "{model}\n{}",
+            done.describe()
+        );
+        assert_eq!(
+            done.stdout().contains("You are terse."),
+            folded,
+            "{model}: folded into the user message: {folded}\n{}",
+            done.describe()
+        );
+    }
+}
+
 #[test]
 fn prompt_from_stdin_when_no_prompt_file() {
     let emu = emulator(Faults::default());

@@ -396,3 +396,195 @@ fn credentials_error_unscrubbed(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn ctx() -> Context {
+        let mut scrubber = Scrubber::new();
+        let role = Secret::new("arn:aws:iam::222222222222:role/Bedrock");
+        scrubber.add(&role, crate::secret::redact_arn(&role));
+        Context {
+            region: "us-west-2".into(),
+            source: "2 (access-keys)".into(),
+            key_id: Some("ASIA************ABCD".into()),
+            role: Some("arn:aws:iam::2222********:role/...".into()),
+            model: Some("anthropic.claude-3-7-sonnet-20250219-v1:0".into()),
+            endpoint: Some("the VPC endpoint https://vpce-0a1*****.bedrock-runtime.us-west-2.vpce.amazonaws.com".into()),
+            host: Some("vpce-0a1*****.bedrock-runtime.us-west-2.vpce.amazonaws.com:443".into()),
+            scrubber,
+            ..Context::default()
+        }
+    }
+
+    /// Code, message, exit code and the hint's telling words.
+    fn diagnosed(hop: Hop, code: &str, message: &str) -> (crate::error::ExitCode, String) {
+        match service_error(hop, code.into(), message.into(), &ctx()) {
+            e @ Error::Remote { .. } => {
+                let code = e.exit_code();
+                let Error::Remote { hint, .. } = e else {
+                    unreachable!()
+                };
+                (code, hint.unwrap_or_default())
+            }
+            other => panic!("not a remote error: {other}"),
+        }
+    }
+
+    #[test]
+    fn each_cause_users_hit_gets_its_hint_and_exit_code() {
+        use crate::error::ExitCode::{Config, Service};
+        let cases: &[(Hop, &str, &str, crate::error::ExitCode, &str)] = &[
+            (
+                Hop::Bedrock,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+                Config,
+                "temporary key ASIA************ABCD",
+            ),
+            (
+                Hop::Bedrock,
+                "InvalidSignatureException",
+                "Signature expired: 20261202T080000Z is now earlier than ...",
+                Config,
+                "clock is more than 5 minutes off",
+            ),
+            (
+                Hop::Bedrock,
+                "InvalidSignatureException",
+                "Credential should be scoped to a valid region.",
+                Config,
+                "signed for us-west-2",
+            ),
+            (
+                Hop::Bedrock,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match",
+                Config,
+                "secret key does not belong",
+            ),
+            (
+                Hop::Bedrock,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+                Config,
+                "run again for fresh ones",
+            ),
+            (
+                Hop::Sts,
+                "AccessDenied",
+                "User: x is not authorized to perform: sts:AssumeRole",
+                Service,
+                "trust policy must name this identity",
+            ),
+            (
+                Hop::Bedrock,
+                "AccessDeniedException",
+                "... with an explicit deny in a VPC endpoint policy (aws:SourceVpce)",
+                Service,
+                "VPC endpoint condition",
+            ),
+            (
+                Hop::Bedrock,
+                "AccessDeniedException",
+                "You don't have access to the model with the specified model ID.",
+                Service,
+                "enable the model under Model access",
+            ),
+            (
+                Hop::Bedrock,
+                "AccessDeniedException",
+                "... because no identity-based policy allows the bedrock:InvokeModel action",
+                Service,
+                "add bedrock:InvokeModel",
+            ),
+            (
+                Hop::Bedrock,
+                "AccessDeniedException",
+                "Authentication failed: Please make sure your API Key is valid.",
+                Config,
+                "Bedrock API key",
+            ),
+            (
+                Hop::Bedrock,
+                "ValidationException",
+                "Invocation of model ID anthropic.claude-3-7-sonnet-20250219-v1:0 with on-demand throughput isn't supported.",
+                Service,
+                "--model us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            ),
+            (
+                Hop::Bedrock,
+                "ValidationException",
+                "The provided model identifier is invalid.",
+                Service,
+                "no model anthropic.claude-3-7-sonnet",
+            ),
+            (
+                Hop::Bedrock,
+                "ThrottlingException",
+                "Too many requests",
+                Service,
+                "wait and run again",
+            ),
+            (
+                Hop::Bedrock,
+                "ResourceNotFoundException",
+                "Model use case details have not been submitted",
+                Service,
+                "use-case details",
+            ),
+        ];
+        for (hop, code, message, exit, words) in cases {
+            let (got, hint) = diagnosed(*hop, code, message);
+            assert_eq!(got, *exit, "{code}: {message}");
+            assert!(
+                hint.contains(words),
+                "{code}: {message}: {hint:?} lacks {words:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_aws_says_is_scrubbed_of_the_role() {
+        let e = service_error(
+            Hop::Sts,
+            "AccessDenied".into(),
+            "User: arn:aws:iam::111111111111:user/u is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::222222222222:role/Bedrock".into(),
+            &ctx(),
+        )
+        .to_string();
+        assert!(!e.contains("role/Bedrock"), "{e}");
+        assert!(e.contains("arn:aws:iam::2222********:role/..."), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_hop_is_told_by_its_hop() {
+        for (hop, words) in [
+            (Hop::Imds, "instance metadata service did not answer"),
+            (Hop::Sts, "STS needs its own VPC endpoint"),
+            (Hop::Bedrock, "security group allows TCP 443"),
+        ] {
+            let Error::Remote { hint, kind, .. } =
+                network(hop, "ConnectionFailed", "io error".into(), &ctx())
+            else {
+                panic!("not remote")
+            };
+            assert_eq!(kind, RemoteKind::Network);
+            assert!(hint.unwrap().contains(words), "{hop}");
+        }
+        let Error::Remote { hint, .. } = network(
+            Hop::Bedrock,
+            "ConnectionFailed",
+            "invalid peer certificate: UnknownIssuer".into(),
+            &ctx(),
+        ) else {
+            panic!("not remote")
+        };
+        assert!(
+            hint.unwrap().contains("TLS verification of vpce-0a1*****"),
+            "TLS hint names the host without its port"
+        );
+    }
+}

@@ -275,11 +275,16 @@ impl Plan {
             .read_timeout(o.read_timeout)
             .operation_timeout(o.connect_timeout + o.read_timeout)
             .build();
-        self.base
+        let mut builder = self
+            .base
             .to_builder()
             .endpoint_url(self.sts.url.secret().expose())
-            .timeout_config(timeouts)
-            .build()
+            .timeout_config(timeouts);
+        // Marked as set in code: otherwise an STS client made from these
+        // settings (the one inside aws-config's assume-role provider) would
+        // prefer AWS_ENDPOINT_URL_STS or the profile's to the plan's choice.
+        builder.insert_origin("endpoint_url", aws_types::origin::Origin::shared_config());
+        builder.build()
     }
 
     /// A Bedrock client for `endpoint`, authenticated the way `auth` says

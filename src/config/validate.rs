@@ -584,6 +584,83 @@ mod tests {
     }
 
     #[test]
+    fn each_mode_selects_its_source_with_what_it_needs() {
+        let arn = "arn:aws:iam::222222222222:role/Bedrock";
+        let keys = [
+            ("AccessKey", "AKIAIOSFODNN7EXAMPLE"),
+            ("SecretKey", "s3cret"),
+        ];
+        let source = |pairs: &[(&str, &str)]| validate(&values(pairs)).unwrap();
+        let v = source(&[("GetCredentialsFrom", "0")]);
+        assert!(matches!(v.config.source, CredentialSource::InstanceRole));
+        let v = source(&[
+            ("GetCredentialsFrom", "1"),
+            ("AssumeRoleARN", arn),
+            ("ExternalId", "ext-1"),
+            ("SessionDuration", "1800"),
+        ]);
+        let CredentialSource::AssumeRole(role) = &v.config.source else {
+            panic!("{:?}", v.config.source)
+        };
+        assert_eq!(role.arn.secret().expose(), arn);
+        assert_eq!(role.external_id.as_ref().unwrap().expose(), "ext-1");
+        assert_eq!(
+            (role.duration, role.mfa_serial.is_none()),
+            (Some(1800), true)
+        );
+        let mut with_role = keys.to_vec();
+        with_role.extend([("GetCredentialsFrom", "2"), ("AssumeRoleARN", arn)]);
+        let v = source(&with_role);
+        let CredentialSource::AccessKeys {
+            keys: k,
+            role: Some(r),
+        } = &v.config.source
+        else {
+            panic!("{:?}", v.config.source)
+        };
+        assert_eq!(
+            (k.id.expose(), k.secret.expose()),
+            ("AKIAIOSFODNN7EXAMPLE", "s3cret")
+        );
+        assert_eq!(r.arn.secret().expose(), arn);
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+        let v = source(&[("GetCredentialsFrom", "default-chain"), ("Profile", "team")]);
+        assert!(matches!(v.config.source, CredentialSource::DefaultChain));
+        assert_eq!(v.config.profile.as_deref(), Some("team"));
+    }
+
+    #[test]
+    fn fields_a_mode_does_not_use_are_warned_about() {
+        let v = validate(&values(&[
+            ("GetCredentialsFrom", "0"),
+            ("AccessKey", "AKIAIOSFODNN7EXAMPLE"),
+            ("AssumeRoleARN", "arn:aws:iam::222222222222:role/Bedrock"),
+            ("ExternalId", "ext-1"),
+        ]))
+        .unwrap();
+        assert!(matches!(v.config.source, CredentialSource::InstanceRole));
+        let all = v.warnings.join("\n");
+        for key in ["AccessKey", "AssumeRoleARN"] {
+            assert!(
+                all.contains(&format!("[default] {key} is set but GetCredentialsFrom = 0 (instance-role), so it is not used")),
+                "{all}"
+            );
+        }
+        // The role is not assumed, so its external id goes with it unused:
+        // not warned twice, once for the role.
+        assert!(!all.contains("ExternalId"), "{all}");
+        let v = validate(&values(&[
+            ("GetCredentialsFrom", "1"),
+            ("AssumeRoleARN", "arn:aws:iam::222222222222:role/B"),
+            ("SecretKey", "x"),
+        ]))
+        .unwrap();
+        assert!(matches!(v.config.source, CredentialSource::AssumeRole(_)));
+        // Every sensitive value is kept for redaction, used or not.
+        assert!(v.config.sensitive("SecretKey").is_some());
+    }
+
+    #[test]
     fn mode_2_without_role_warns_and_unknown_keys_are_named() {
         let v = validate(&values(&[
             ("GetCredentialsFrom", "access-keys"),

@@ -17,13 +17,21 @@ pub(crate) fn base_model_id(model: &str) -> &str {
     model
 }
 
-/// Whether Converse takes a system prompt for this model (Titan Text and
-/// the Mistral 7B and Mixtral instruct models do not).
+/// Whether Converse takes a system prompt for this model. The Bedrock User
+/// Guide's table of Converse features says no for Amazon Titan Text, the
+/// Mistral AI Instruct models (7B and Mixtral), Cohere Command (text and
+/// light) and AI21 Jurassic-2.
 pub(crate) fn supports_system(model: &str) -> bool {
+    const WITHOUT: [&str; 6] = [
+        "amazon.titan-text",
+        "mistral.mistral-7b",
+        "mistral.mixtral",
+        "cohere.command-text",
+        "cohere.command-light",
+        "ai21.j2",
+    ];
     let base = base_model_id(model);
-    !(base.starts_with("amazon.titan-text")
-        || base.starts_with("mistral.mistral-7b")
-        || base.starts_with("mistral.mixtral"))
+    !WITHOUT.iter().any(|p| base.starts_with(p))
 }
 
 /// Whether the workshop flow folds the system prompt into the user message
@@ -189,10 +197,37 @@ mod tests {
             "meta.llama3-8b-instruct-v1:0"
         );
         assert!(folds_system("mistral.mistral-large-2407-v1:0"));
+        assert!(folds_system("cohere.command-text-v14"));
+        assert!(!folds_system("cohere.command-r-plus-v1:0"));
         assert!(folds_system("amazon.titan-text-lite-v1"));
         assert!(!folds_system("anthropic.claude-v2"));
         assert_eq!(profile_prefix("eu-central-1"), "eu");
         assert_eq!(profile_prefix("ap-southeast-2"), "apac");
+    }
+
+    /// Which models take a system prompt in Converse, after AWS's table;
+    /// a rule broken in either direction fails here.
+    #[test]
+    fn system_prompt_support_follows_the_converse_feature_table() {
+        for (model, takes) in [
+            ("anthropic.claude-3-haiku-20240307-v1:0", true),
+            ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", true),
+            ("amazon.nova-pro-v1:0", true),
+            ("amazon.titan-text-express-v1", false),
+            ("amazon.titan-text-premier-v1:0", false),
+            ("meta.llama3-1-8b-instruct-v1:0", true),
+            ("mistral.mistral-7b-instruct-v0:2", false),
+            ("mistral.mixtral-8x7b-instruct-v0:1", false),
+            ("mistral.mistral-large-2407-v1:0", true),
+            ("cohere.command-text-v14", false),
+            ("cohere.command-light-text-v14", false),
+            ("cohere.command-r-plus-v1:0", true),
+            ("ai21.j2-ultra-v1", false),
+            ("ai21.jamba-1-5-large-v1:0", true),
+            ("us.deepseek.r1-v1:0", true),
+        ] {
+            assert_eq!(supports_system(model), takes, "{model}");
+        }
     }
 
     #[test]

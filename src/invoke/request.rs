@@ -149,3 +149,189 @@ fn read(path: &Path) -> Result<String> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Value, Values, validate};
+    use crate::secret::Secret;
+
+    const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+    const TITAN: &str = "amazon.titan-text-express-v1";
+
+    /// A config in `dir` with `lines` in `[default]` (mode 0).
+    fn config(dir: &Path, lines: &[(&str, &str)]) -> Config {
+        let mut default = vec![("GetCredentialsFrom", "0")];
+        default.extend_from_slice(lines);
+        let values = Values {
+            path: dir.join("config.properties"),
+            default: default
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| Value {
+                    line: i + 2,
+                    key: k.to_string(),
+                    value: Secret::new(*v),
+                })
+                .collect(),
+            models: vec![],
+        };
+        validate(&values).unwrap().config
+    }
+
+    fn args(prompt: Option<&str>, input: Option<PathBuf>, body: Option<PathBuf>) -> RequestArgs {
+        RequestArgs {
+            prompt: prompt.map(str::to_string),
+            input,
+            body,
+        }
+    }
+
+    /// Standard input that must not be read.
+    fn unread() -> Result<String> {
+        panic!("standard input read")
+    }
+
+    fn user(r: &Request) -> &str {
+        match r {
+            Request::Converse { user, .. } => user,
+            other => panic!("expected Converse, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_come_first_and_standard_input_only_when_nothing_else_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("body.json"), r#"{"inputText": "hi"}"#).unwrap();
+        std::fs::write(d.join("template.txt"), "T {{log_entry}}").unwrap();
+        let with_template = config(d, &[("PromptFilePath", "template.txt")]);
+        let bare = config(d, &[]);
+        let mut w = Vec::new();
+        // --body wins over the template and standard input.
+        let r = build(
+            &args(None, None, Some(d.join("body.json"))),
+            &with_template,
+            TITAN,
+            false,
+            unread,
+            &mut w,
+        );
+        assert!(matches!(r.unwrap(), Request::Invoke { .. }));
+        // --prompt TEXT wins over the template and standard input.
+        let r = build(
+            &args(Some("asked"), None, None),
+            &with_template,
+            CLAUDE,
+            false,
+            unread,
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "asked");
+        // --prompt - reads standard input, even on a terminal.
+        let r = build(
+            &args(Some("-"), None, None),
+            &with_template,
+            CLAUDE,
+            true,
+            || Ok("piped".into()),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "piped");
+        // Piped input is used when the config names no prompt file...
+        let r = build(
+            &args(None, None, None),
+            &bare,
+            CLAUDE,
+            false,
+            || Ok("piped".into()),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "piped");
+        // ...but not on a terminal, and never over the config's template.
+        let e = build(&args(None, None, None), &bare, CLAUDE, true, unread, &mut w).unwrap_err();
+        assert!(e.to_string().starts_with("nothing to send"), "{e}");
+        let r = build(
+            &args(None, None, None),
+            &with_template,
+            CLAUDE,
+            false,
+            unread,
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "T {{log_entry}}");
+        // Empty piped input is no prompt.
+        let e = build(
+            &args(None, None, None),
+            &bare,
+            CLAUDE,
+            false,
+            || Ok(" \n".into()),
+            &mut w,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("nothing to send"), "{e}");
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn the_workshop_flow_fills_the_template_and_places_the_system_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("system.txt"), "Be terse.\n").unwrap();
+        std::fs::write(d.join("template.txt"), "Explain: {{log_entry}}").unwrap();
+        std::fs::write(d.join("query.txt"), "disk full\n").unwrap();
+        std::fs::write(d.join("other.txt"), "network down").unwrap();
+        let c = config(
+            d,
+            &[
+                ("PromptFilePath", "template.txt"),
+                ("UserQueryFile", "query.txt"),
+                ("SystemPromptFile", "system.txt"),
+            ],
+        );
+        let mut w = Vec::new();
+        let r = build(&args(None, None, None), &c, CLAUDE, true, unread, &mut w).unwrap();
+        assert_eq!(
+            r,
+            Request::Converse {
+                system: Some("Be terse.\n".into()),
+                user: "Explain: disk full".into()
+            }
+        );
+        // --input replaces UserQueryFile.
+        let r = build(
+            &args(None, Some(d.join("other.txt")), None),
+            &c,
+            CLAUDE,
+            true,
+            unread,
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "Explain: network down");
+        // A model without system prompts gets it folded in.
+        let r = build(&args(None, None, None), &c, TITAN, true, unread, &mut w).unwrap();
+        assert_eq!(
+            r,
+            Request::Converse {
+                system: None,
+                user: "Be terse.\n\nExplain: disk full".into()
+            }
+        );
+        assert!(w.is_empty(), "{w:?}");
+        // A template without the placeholder: the query is unused, and said so.
+        std::fs::write(d.join("template.txt"), "Explain this").unwrap();
+        build(&args(None, None, None), &c, CLAUDE, true, unread, &mut w).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("the template has no {{log_entry}}"), "{w:?}");
+        // A template that is a JSON object is an InvokeModel body.
+        std::fs::write(d.join("template.txt"), r#"{"prompt": "x"}"#).unwrap();
+        let r = build(&args(None, None, None), &c, CLAUDE, true, unread, &mut w).unwrap();
+        assert!(matches!(r, Request::Invoke { .. }), "{r:?}");
+    }
+}

@@ -151,3 +151,114 @@ pub(crate) async fn resolve(plan: &Plan, runtime: &RunTime, ctx: &mut Context) -
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AccessKeys, RoleArn, RoleToAssume};
+
+    fn role(mfa: bool) -> RoleToAssume {
+        RoleToAssume {
+            arn: RoleArn::parse(Secret::new("arn:aws:iam::222222222222:role/team/Bedrock"))
+                .unwrap(),
+            external_id: None,
+            mfa_serial: mfa.then(|| Secret::new("arn:aws:iam::111111111111:mfa/u")),
+            session_name: None,
+            duration: None,
+        }
+    }
+
+    #[test]
+    fn each_source_is_described_without_its_secrets() {
+        let keys = AccessKeys {
+            id: Secret::new("AKIAIOSFODNN7EXAMPLE"),
+            secret: Secret::new("s3cret"),
+        };
+        let cases = [
+            (
+                CredentialSource::InstanceRole,
+                Some("p"),
+                "0 (instance-role)",
+            ),
+            (
+                CredentialSource::AssumeRole(role(false)),
+                Some("team"),
+                "1 (assume-role), profile team, assuming arn:aws:iam::2222********:role/...",
+            ),
+            (
+                CredentialSource::AccessKeys {
+                    keys: keys.clone(),
+                    role: Some(role(true)),
+                },
+                Some("p"),
+                "2 (access-keys), assuming arn:aws:iam::2222********:role/... with MFA",
+            ),
+            (
+                CredentialSource::AccessKeys { keys, role: None },
+                None,
+                "2 (access-keys), keys used directly",
+            ),
+            (
+                CredentialSource::DefaultChain,
+                Some("team"),
+                "3 (default-chain), profile team",
+            ),
+            (CredentialSource::DefaultChain, None, "3 (default-chain)"),
+        ];
+        for (source, profile, expected) in cases {
+            let shown = describe(&source, profile);
+            assert_eq!(shown, expected);
+            assert!(
+                !shown.contains("Bedrock") && !shown.contains("AKIA"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_cached_session_aws_refuses_is_replaced() {
+        let resolved = |cached| Resolved {
+            provider: SharedCredentialsProvider::new(aws_credential_types::Credentials::for_tests()),
+            source: SharedCredentialsProvider::new(aws_credential_types::Credentials::for_tests()),
+            source_key_id: String::new(),
+            description: String::new(),
+            key_id: String::new(),
+            expiry: None,
+            cached,
+            cache_key: None,
+        };
+        let refusal = |hop, code: &str, message: &str| Error::Remote {
+            hop,
+            code: code.into(),
+            message: message.into(),
+            hint: None,
+            kind: crate::error::RemoteKind::Credentials,
+        };
+        let expired = refusal(
+            Hop::Bedrock,
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        );
+        assert_eq!(
+            resolved(true).refused_from_cache(&expired).as_deref(),
+            Some("ExpiredTokenException")
+        );
+        assert_eq!(
+            resolved(false).refused_from_cache(&expired),
+            None,
+            "fresh from STS: nothing to replace"
+        );
+        let clock = refusal(
+            Hop::Bedrock,
+            "InvalidSignatureException",
+            "Signature expired: ...",
+        );
+        assert_eq!(
+            resolved(true).refused_from_cache(&clock),
+            None,
+            "the clock, not the session"
+        );
+        let sts = refusal(Hop::Sts, "ExpiredToken", "expired");
+        assert_eq!(resolved(true).refused_from_cache(&sts), None);
+    }
+}
