@@ -8,7 +8,7 @@
 
 mod common;
 
-use bedrock_emulator::identity::{DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN, Directory};
+use bedrock_emulator::identity::Directory;
 use bedrock_emulator::{EmulatorConfig, Faults};
 use bedrock_private::aws::credentials::cache::{CacheKey, CredentialCache};
 use bedrock_private::config::crypto::ConfigKey;
@@ -61,17 +61,9 @@ fn config_key(d: &Dir) -> ConfigKey {
     .unwrap()
 }
 
-/// The entry `invoke` uses for the config of [`config`] (no USER set).
+/// The entry `invoke` uses for the config of [`config`].
 fn cache_key(emu: &common::Emu) -> CacheKey {
-    CacheKey {
-        role: DEMO_ROLE_ARN.into(),
-        external_id: Some(DEMO_EXTERNAL_ID.into()),
-        source: DEMO_ACCESS_KEY.into(),
-        region: "us-west-2".into(),
-        sts_endpoint: Some(emu.base_url.clone()),
-        session: "bedrock-private-user/900".into(),
-        ..CacheKey::default()
-    }
+    common::demo_cache_key(&emu.base_url)
 }
 
 /// The one entry in the cache folder of `d`.

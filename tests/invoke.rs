@@ -230,14 +230,12 @@ fn access_keys_without_a_role_are_used_directly() {
     assert!(emu.record.entries().iter().all(|e| e.service != "sts"));
 }
 
-#[test]
-fn workshop_flow_system_prompt_and_template() {
-    let emu = emulator(Faults::default());
+/// A folder with the workshop's three files and a sealed config naming them.
+fn workshop(emu: &common::Emu) -> Dir {
     let d = Dir::new();
     d.write("system.txt", "You are terse.\n");
     d.write("template.txt", "Explain: {{log_entry}}\n");
     d.write("query.txt", "disk full\n");
-    d.write("other.txt", "network down\n");
     sealed(
         &d,
         &access_keys_config(
@@ -249,6 +247,14 @@ fn workshop_flow_system_prompt_and_template() {
             ],
         ),
     );
+    d
+}
+
+#[test]
+fn workshop_flow_system_prompt_and_template() {
+    let emu = emulator(Faults::default());
+    let d = workshop(&emu);
+    d.write("other.txt", "network down\n");
     invoke(&d).ok();
     assert_eq!(
         invoke(&d).output().stdout(),
@@ -289,21 +295,7 @@ fn workshop_flow_system_prompt_and_template() {
 #[test]
 fn the_system_prompt_goes_only_to_models_that_take_one() {
     let emu = emulator(Faults::default());
-    let d = Dir::new();
-    d.write("system.txt", "You are terse.\n");
-    d.write("template.txt", "Explain: {{log_entry}}\n");
-    d.write("query.txt", "disk full\n");
-    sealed(
-        &d,
-        &access_keys_config(
-            &emu.base_url,
-            &[
-                "SystemPromptFile = system.txt",
-                "PromptFilePath = template.txt",
-                "UserQueryFile = query.txt",
-            ],
-        ),
-    );
+    let d = workshop(&emu);
     for (model, folded) in [
         ("anthropic.claude-3-haiku-20240307-v1:0", false),
         ("meta.llama3-1-8b-instruct-v1:0", false),
@@ -888,7 +880,7 @@ fn debug_logs_and_all_output_never_show_a_secret() {
 
 #[test]
 fn assumed_role_credentials_are_cached_between_runs() {
-    use bedrock_private::aws::credentials::cache::{CacheKey, CredentialCache};
+    use bedrock_private::aws::credentials::cache::CredentialCache;
     let emu = emulator(Faults::default());
     let d = Dir::new();
     sealed(&d, &access_keys_config(&emu.base_url, &[]));
@@ -966,15 +958,7 @@ fn assumed_role_credentials_are_cached_between_runs() {
         Some(std::time::SystemTime::now() + Duration::from_secs(60)),
         "test",
     );
-    let k = CacheKey {
-        role: DEMO_ROLE_ARN.into(),
-        external_id: Some(DEMO_EXTERNAL_ID.into()),
-        source: DEMO_ACCESS_KEY.into(),
-        region: "us-west-2".into(),
-        sts_endpoint: Some(emu.base_url.clone()),
-        session: "bedrock-private-user/900".into(),
-        ..CacheKey::default()
-    };
+    let k = common::demo_cache_key(&emu.base_url);
     cache.store(&k, &soon);
     assert!(cache.load(&k).is_none(), "inside the margin");
     assert_eq!(

@@ -655,21 +655,11 @@ mod tests {
 
     #[test]
     fn a_vpc_endpoint_of_another_region_is_refused_before_signing() {
-        let config = crate::config::validate(&crate::config::Values {
-            path: "c.properties".into(),
-            default: [("GetCredentialsFrom", "0"), ("Region", "us-west-2")]
-                .iter()
-                .enumerate()
-                .map(|(i, (k, v))| crate::config::Value {
-                    line: i + 2,
-                    key: k.to_string(),
-                    value: Secret::new(*v),
-                })
-                .collect(),
-            models: vec![],
-        })
-        .unwrap()
-        .config;
+        let values = crate::config::Values::of(
+            std::path::Path::new("c.properties"),
+            &[("GetCredentialsFrom", "0"), ("Region", "us-west-2")],
+        );
+        let config = crate::config::validate(&values).unwrap().config;
         let region = Region::parse("us-west-2").unwrap();
         let vpc = Endpoint {
             url: url("https://vpce-1-a.bedrock-runtime.eu-west-1.vpce.amazonaws.com"),

@@ -132,6 +132,26 @@ impl Values {
     }
 }
 
+#[cfg(test)]
+impl Values {
+    /// `[default]` holding `pairs` from line 2 on, in a file at `path`.
+    pub(crate) fn of(path: &std::path::Path, pairs: &[(&str, &str)]) -> Values {
+        Values {
+            path: path.to_path_buf(),
+            default: pairs
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| Value {
+                    line: i + 2,
+                    key: k.to_string(),
+                    value: Secret::new(*v),
+                })
+                .collect(),
+            models: vec![],
+        }
+    }
+}
+
 /// The result of validation: the configuration and what deserves a warning.
 #[derive(Debug, Clone)]
 pub struct Validated {
@@ -437,19 +457,7 @@ mod tests {
     use super::*;
 
     fn values(pairs: &[(&str, &str)]) -> Values {
-        Values {
-            path: PathBuf::from("c.properties"),
-            default: pairs
-                .iter()
-                .enumerate()
-                .map(|(i, (k, v))| Value {
-                    line: i + 2,
-                    key: k.to_string(),
-                    value: Secret::new(*v),
-                })
-                .collect(),
-            models: vec![],
-        }
+        Values::of(std::path::Path::new("c.properties"), pairs)
     }
 
     fn error(pairs: &[(&str, &str)]) -> String {

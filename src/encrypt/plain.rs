@@ -61,13 +61,7 @@ pub(crate) fn encrypt(
     // Validation only: the plain file's own warning (secrets in clear text)
     // is what this command is about to fix.
     let validated = config::validate(&plain.values)?;
-    let key = new_key(&opts.key_dest, keys_in)?;
-    let encrypted = encrypt_fields(&mut doc, &plain, &key);
-    let written = Written {
-        key,
-        key_file,
-        encrypted,
-    };
+    let written = Written::new(&mut doc, &plain, opts, keys_in, key_file)?;
     finish(doc, written, opts, keys_in, validated.warnings, store)
 }
 
@@ -109,13 +103,7 @@ pub(crate) fn upgrade(
         }
         Err(e) => return Err(e),
     }
-    let key = new_key(&opts.key_dest, keys_in)?;
-    let encrypted = encrypt_fields(&mut doc, &plain, &key);
-    let written = Written {
-        key,
-        key_file,
-        encrypted,
-    };
+    let written = Written::new(&mut doc, &plain, opts, keys_in, key_file)?;
     let mut outcome = finish(doc, written, opts, keys_in, warnings, store)?;
     next.append(&mut outcome.next);
     outcome.next = next;
@@ -352,6 +340,26 @@ struct Written {
     key: ConfigKey,
     key_file: Option<PathBuf>,
     encrypted: Vec<String>,
+}
+
+impl Written {
+    /// A new key (or the environment's), and every sensitive field of
+    /// `plain` encrypted with it into `doc`.
+    fn new(
+        doc: &mut Document,
+        plain: &Opened,
+        opts: &EncryptOptions,
+        keys_in: &KeyOptions,
+        key_file: Option<PathBuf>,
+    ) -> Result<Written> {
+        let key = new_key(&opts.key_dest, keys_in)?;
+        let encrypted = encrypt_fields(doc, plain, &key);
+        Ok(Written {
+            key,
+            key_file,
+            encrypted,
+        })
+    }
 }
 
 /// Seals the document where it will live, proves it opens with its key,

@@ -153,8 +153,7 @@ fn read(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Value, Values, validate};
-    use crate::secret::Secret;
+    use crate::config::{Values, validate};
 
     const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
     const TITAN: &str = "amazon.titan-text-express-v1";
@@ -163,20 +162,9 @@ mod tests {
     fn config(dir: &Path, lines: &[(&str, &str)]) -> Config {
         let mut default = vec![("GetCredentialsFrom", "0")];
         default.extend_from_slice(lines);
-        let values = Values {
-            path: dir.join("config.properties"),
-            default: default
-                .iter()
-                .enumerate()
-                .map(|(i, (k, v))| Value {
-                    line: i + 2,
-                    key: k.to_string(),
-                    value: Secret::new(*v),
-                })
-                .collect(),
-            models: vec![],
-        };
-        validate(&values).unwrap().config
+        validate(&Values::of(&dir.join("config.properties"), &default))
+            .unwrap()
+            .config
     }
 
     fn args(prompt: Option<&str>, input: Option<PathBuf>, body: Option<PathBuf>) -> RequestArgs {

@@ -511,3 +511,18 @@ pub(crate) fn sealed(d: &Dir, plain: &str) {
         .ok();
     std::fs::remove_file(d.join("plain.properties")).unwrap();
 }
+
+/// The credential cache entry `invoke` uses for [`access_keys_config`]
+/// through `url` (its demo keys and role, no USER set).
+pub(crate) fn demo_cache_key(url: &str) -> bedrock_private::aws::credentials::cache::CacheKey {
+    use bedrock_emulator::identity::{DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN};
+    bedrock_private::aws::credentials::cache::CacheKey {
+        role: DEMO_ROLE_ARN.into(),
+        external_id: Some(DEMO_EXTERNAL_ID.into()),
+        source: DEMO_ACCESS_KEY.into(),
+        region: "us-west-2".into(),
+        sts_endpoint: Some(url.to_string()),
+        session: "bedrock-private-user/900".into(),
+        ..Default::default()
+    }
+}

@@ -129,12 +129,28 @@ pub(crate) async fn handle(
             return error(r.status, r.kind, &r.message);
         }
     };
-    let reply = models::reply(&model, &ask.prompt, ask.system.as_deref(), ask.max_tokens);
+    let answer = Answer {
+        reply: models::reply(&model, &ask.prompt, ask.system.as_deref(), ask.max_tokens),
+        op,
+        model,
+        ask,
+        started,
+    };
     if op.streams() {
-        stream(&state, op, &model, &ask, &reply, entry, started)
+        stream(&state, &answer, entry)
     } else {
-        whole(&state, op, &model, &ask, &reply, entry, started).await
+        whole(&state, &answer, entry).await
     }
+}
+
+/// What a request that passed gets back.
+struct Answer {
+    op: Op,
+    model: String,
+    ask: Ask,
+    reply: models::Reply,
+    /// When the request arrived, for the latency AWS reports.
+    started: Instant,
 }
 
 /// Everything a request must pass, in AWS's order: authentication, the
@@ -223,15 +239,14 @@ fn admit(
 }
 
 /// InvokeModel or Converse: the whole reply, after the first-byte delay.
-async fn whole(
-    state: &State,
-    op: Op,
-    model: &str,
-    ask: &Ask,
-    reply: &models::Reply,
-    entry: RecordEntry,
-    started: Instant,
-) -> hyper::Response<Body> {
+async fn whole(state: &State, answer: &Answer, entry: RecordEntry) -> hyper::Response<Body> {
+    let Answer {
+        op,
+        model,
+        ask,
+        reply,
+        started,
+    } = answer;
     let delay = state.faults.first_byte_delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -239,7 +254,7 @@ async fn whole(
     let latency = started.elapsed().as_millis().to_string();
     state.record.push(entry);
     let id = request_id();
-    if op == Op::Invoke {
+    if *op == Op::Invoke {
         let body =
             serde_json::to_vec(&models::invoke_body(ask.family, model, reply)).unwrap_or_default();
         let (input, output) = (
@@ -277,15 +292,15 @@ async fn whole(
 
 /// The events of a stream: InvokeModelWithResponseStream's chunks in the
 /// family's shape, or ConverseStream's typed events.
-fn events(
-    op: Op,
-    model: &str,
-    ask: &Ask,
-    reply: &models::Reply,
-    latency: u64,
-    first_byte: u64,
-) -> Vec<Message> {
-    if op == Op::InvokeStream {
+fn events(answer: &Answer, latency: u64, first_byte: u64) -> Vec<Message> {
+    let Answer {
+        op,
+        model,
+        ask,
+        reply,
+        ..
+    } = answer;
+    if *op == Op::InvokeStream {
         return models::stream_chunks(ask.family, model, reply, latency, first_byte)
             .into_iter()
             .map(|chunk| {
@@ -319,19 +334,12 @@ fn events(
 
 /// A streamed reply: events produced by a task as the client reads them,
 /// with the stream faults applied.
-fn stream(
-    state: &Arc<State>,
-    op: Op,
-    model: &str,
-    ask: &Ask,
-    reply: &models::Reply,
-    entry: RecordEntry,
-    started: Instant,
-) -> hyper::Response<Body> {
+fn stream(state: &Arc<State>, answer: &Answer, entry: RecordEntry) -> hyper::Response<Body> {
+    let (op, started) = (answer.op, answer.started);
     let index = state.record.push(entry);
     let delay = state.faults.first_byte_delay;
     let latency = started.elapsed().as_millis() as u64 + delay.as_millis() as u64;
-    let messages = events(op, model, ask, reply, latency, delay.as_millis() as u64);
+    let messages = events(answer, latency, delay.as_millis() as u64);
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(16);
     tokio::spawn(send_events(state.clone(), messages, index, tx));
