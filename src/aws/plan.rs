@@ -550,17 +550,15 @@ fn scrubber(config: &Config, endpoints: &[&Endpoint], mfa_code: Option<&Secret>)
     let mut s = Scrubber::new();
     for v in &config.sensitive {
         match v.field {
-            "VPCEndpointURL" | "STSEndpointURL" => {
-                if let Ok(url) = EndpointUrl::parse(v.value.clone()) {
-                    scrub_endpoint(&mut s, &url);
-                }
-            }
+            // With their hosts, below.
+            "VPCEndpointURL" | "STSEndpointURL" => {}
             "AssumeRoleARN" => scrub_role(&mut s, &v.value),
             field => s.add(&v.value, schema::shown_value(field, &v.value)),
         }
     }
-    for e in endpoints.iter().filter(|e| e.origin != Origin::Public) {
-        scrub_endpoint(&mut s, &e.url);
+    let in_use = endpoints.iter().filter(|e| e.origin != Origin::Public);
+    for url in config.endpoints.iter().chain(in_use.map(|e| &e.url)) {
+        scrub_endpoint(&mut s, url);
     }
     if let Some(code) = mfa_code {
         s.add(code, "(redacted)".into());

@@ -447,6 +447,9 @@ pub struct Config {
     pub models: Vec<ModelAlias>,
     /// Every sensitive value of `[default]`, in file order, used or not.
     pub sensitive: Vec<SensitiveValue>,
+    /// Every endpoint the file names (`VPCEndpointURL`, `STSEndpointURL`),
+    /// used or not: redaction removes their hosts too.
+    pub endpoints: Vec<EndpointUrl>,
 }
 
 impl Config {

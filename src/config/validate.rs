@@ -165,10 +165,10 @@ pub struct Validated {
 pub fn validate(values: &Values) -> Result<Validated> {
     let mut warnings = Vec::new();
     check_keys(values, &mut warnings)?;
-    let bedrock = match (
-        values.boolean("UseVPCe")?,
-        values.endpoint("VPCEndpointURL")?,
-    ) {
+    let vpc_endpoint = values.endpoint("VPCEndpointURL")?;
+    let sts_endpoint = values.endpoint("STSEndpointURL")?;
+    let endpoints = vpc_endpoint.iter().chain(&sts_endpoint).cloned().collect();
+    let bedrock = match (values.boolean("UseVPCe")?, vpc_endpoint) {
         (true, Some(url)) => BedrockEndpoint::Vpc(url),
         (true, None) => {
             return Err(values.missing(
@@ -189,7 +189,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
         bedrock,
         source,
         region,
-        sts_endpoint: values.endpoint("STSEndpointURL")?,
+        sts_endpoint,
         profile: values.text("Profile"),
         prompt_file: fallback_path(values, "PromptFilePath"),
         system_prompt_file: fallback_path(values, "SystemPromptFile"),
@@ -201,6 +201,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
         debug,
         models: models(values)?,
         sensitive: sensitive(values),
+        endpoints,
     };
     Ok(Validated { config, warnings })
 }
