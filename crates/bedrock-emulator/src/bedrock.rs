@@ -1,6 +1,8 @@
 //! Bedrock runtime: InvokeModel, InvokeModelWithResponseStream, Converse and
 //! ConverseStream, with AWS's paths, headers, errors and event streams.
 
+use super::catalogue;
+use super::converse;
 use super::models::{self, Ask};
 use super::record::RecordEntry;
 use super::sigv4::{self, AuthError};
@@ -122,17 +124,17 @@ pub(crate) async fn handle(
     };
     let mut entry = RecordEntry::begin("bedrock", op.name(), parts);
     entry.model = Some(model.clone());
-    let ask = match admit(&state, parts, body, op, &model, &mut entry) {
-        Ok(ask) => ask,
+    let (base, ask) = match admit(&state, parts, body, op, &model, &mut entry) {
+        Ok(admitted) => admitted,
         Err(r) => {
             state.record.push(entry.failed(r.status, r.kind));
             return error(r.status, r.kind, &r.message);
         }
     };
     let answer = Answer {
-        reply: models::reply(&model, &ask.prompt, ask.system.as_deref(), ask.max_tokens),
+        reply: models::reply(&base, &ask),
         op,
-        model,
+        model: base,
         ask,
         started,
     };
@@ -162,7 +164,7 @@ fn admit(
     op: Op,
     model: &str,
     entry: &mut RecordEntry,
-) -> Result<Ask, Refusal> {
+) -> Result<(String, Ask), Refusal> {
     if entry.auth.as_deref() == Some("bearer") {
         // A Bedrock API key. The emulator holds none, so every one is
         // refused, as AWS refuses an unknown key.
@@ -187,14 +189,9 @@ fn admit(
     })?;
     let principal = verified.owner.principal.clone();
     entry.caller = Some(principal.caller_arn().to_string());
-    if models::provider(model).is_none() {
-        return Err(Refusal::new(
-            400,
-            "ValidationException",
-            "The provided model identifier is invalid.",
-        ));
-    }
-    let base = models::base_model_id(model);
+    let resolved =
+        catalogue::lookup(model).map_err(|m| Refusal::new(400, "ValidationException", m))?;
+    let base = &resolved.model.id;
     if !state.identities.may_invoke(&principal, base) {
         return Err(Refusal::new(
             403,
@@ -232,9 +229,10 @@ fn admit(
         )
     })?;
     match op {
-        Op::Invoke | Op::InvokeStream => models::parse_invoke(model, &json),
-        Op::Converse | Op::ConverseStream => models::parse_converse(model, &json),
+        Op::Invoke | Op::InvokeStream => models::parse_invoke(&resolved, &json),
+        Op::Converse | Op::ConverseStream => converse::parse(&resolved, &json),
     }
+    .map(|ask| (resolved.model.id.clone(), ask))
     .map_err(|message| Refusal::new(400, "ValidationException", message))
 }
 
@@ -256,7 +254,7 @@ async fn whole(state: &State, answer: &Answer, entry: RecordEntry) -> hyper::Res
     let id = request_id();
     if *op == Op::Invoke {
         let body =
-            serde_json::to_vec(&models::invoke_body(ask.family, model, reply)).unwrap_or_default();
+            serde_json::to_vec(&models::invoke_body(ask.body, model, reply)).unwrap_or_default();
         let (input, output) = (
             reply.input_tokens.to_string(),
             reply.output_tokens.to_string(),
@@ -273,13 +271,7 @@ async fn whole(state: &State, answer: &Answer, entry: RecordEntry) -> hyper::Res
             body,
         );
     }
-    let body = json!({
-        "output": {"message": {"role": "assistant", "content": [{"text": reply.text()}]}},
-        "stopReason": models::converse_stop_reason(reply),
-        "usage": {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
-                  "totalTokens": reply.input_tokens + reply.output_tokens},
-        "metrics": {"latencyMs": started.elapsed().as_millis() as u64}
-    });
+    let body = converse::whole(reply, started.elapsed().as_millis() as u64);
     response(
         200,
         &[
@@ -301,7 +293,7 @@ fn events(answer: &Answer, latency: u64, first_byte: u64) -> Vec<Message> {
         ..
     } = answer;
     if *op == Op::InvokeStream {
-        return models::stream_chunks(ask.family, model, reply, latency, first_byte)
+        return models::stream_chunks(ask.body, model, reply, latency, first_byte)
             .into_iter()
             .map(|chunk| {
                 let bytes = base64::engine::general_purpose::STANDARD.encode(chunk.to_string());
@@ -309,27 +301,10 @@ fn events(answer: &Answer, latency: u64, first_byte: u64) -> Vec<Message> {
             })
             .collect();
     }
-    let mut m = vec![event("messageStart", json!({"role": "assistant"}))];
-    for p in &reply.pieces {
-        m.push(event(
-            "contentBlockDelta",
-            json!({"contentBlockIndex": 0, "delta": {"text": p}}),
-        ));
-    }
-    m.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
-    m.push(event(
-        "messageStop",
-        json!({"stopReason": models::converse_stop_reason(reply)}),
-    ));
-    m.push(event(
-        "metadata",
-        json!({
-            "usage": {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
-                      "totalTokens": reply.input_tokens + reply.output_tokens},
-            "metrics": {"latencyMs": latency}
-        }),
-    ));
-    m
+    converse::events(reply, latency)
+        .into_iter()
+        .map(|(kind, payload)| event(kind, payload))
+        .collect()
 }
 
 /// A streamed reply: events produced by a task as the client reads them,

@@ -11,11 +11,14 @@
 //! serve tests and diagnosis.
 
 mod bedrock;
+pub mod catalogue;
 pub mod cli;
+mod converse;
 pub mod identity;
 mod imds;
 pub mod models;
 mod record;
+pub mod shapes;
 pub mod sigv4;
 mod sts;
 mod tls;

@@ -1,96 +1,36 @@
-//! Model families: what each InvokeModel body looks like, and deterministic
-//! replies in each family's own shape, whole and in stream chunks.
+//! What each model family is asked and what it answers: an InvokeModel
+//! body read into an [`Ask`] (after its documented parameters are checked,
+//! see [`crate::catalogue`]), and a deterministic [`Reply`] written back in
+//! the family's own shape, whole and as stream chunks.
 //!
-//! A reply is derived from the request (it quotes the prompt), so a test can
-//! assert on it; tokens are counted as whitespace-separated words.
+//! A reply is derived from the request (it names the model and quotes the
+//! prompt), so a test can assert on it; tokens are counted as
+//! whitespace-separated words. A stop sequence found in the reply ends it
+//! there, with the family's stop reason for it.
 
+use crate::catalogue::{self, Body, Resolved};
 use serde_json::{Value, json};
-
-/// A family of models with its own request and response bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// Anthropic Claude, Messages API.
-    AnthropicMessages,
-    /// Anthropic Claude, the older Text Completions API.
-    AnthropicCompletion,
-    /// Amazon Titan Text.
-    Titan,
-    /// Meta Llama.
-    Llama,
-    /// Mistral AI.
-    Mistral,
-    /// Cohere Command R (chat).
-    CohereChat,
-    /// Cohere Command (generate).
-    CohereGenerate,
-}
-
-/// The geographic prefixes of cross-region inference profiles.
-const PROFILE_PREFIXES: [&str; 6] = ["us.", "eu.", "apac.", "us-gov.", "jp.", "global."];
-
-/// The foundation model behind an id: the resource part of an ARN, without
-/// an inference profile's geographic prefix.
-pub fn base_model_id(model: &str) -> &str {
-    let model = model.rsplit('/').next().unwrap_or(model);
-    PROFILE_PREFIXES
-        .iter()
-        .find_map(|p| model.strip_prefix(p))
-        .unwrap_or(model)
-}
-
-/// Whether Converse accepts a system prompt for the model, after the
-/// Bedrock User Guide's table "Supported models and model features"
-/// (Converse API): not for Amazon Titan Text, Mistral AI Instruct (7B and
-/// Mixtral), Cohere Command (text and light) or AI21 Jurassic-2.
-pub fn supports_system(model: &str) -> bool {
-    const WITHOUT: [&str; 6] = [
-        "amazon.titan-text",
-        "mistral.mistral-7b-instruct",
-        "mistral.mixtral-8x7b-instruct",
-        "cohere.command-text",
-        "cohere.command-light-text",
-        "ai21.j2",
-    ];
-    let base = base_model_id(model);
-    !WITHOUT.iter().any(|p| base.starts_with(p))
-}
-
-/// Which providers the emulator serves; others are "invalid model identifier".
-pub fn provider(model: &str) -> Option<&'static str> {
-    let base = base_model_id(model);
-    [
-        "anthropic.",
-        "amazon.titan-text",
-        "meta.llama",
-        "mistral.",
-        "cohere.command",
-    ]
-    .into_iter()
-    .find(|p| base.starts_with(p))
-}
 
 /// What was asked, whatever the family's shape.
 #[derive(Debug, Clone)]
 pub struct Ask {
-    /// The family.
-    pub family: Family,
+    /// The body family (for InvokeModel replies).
+    pub body: Body,
     /// The prompt text the reply will quote.
     pub prompt: String,
     /// The system prompt, if any.
     pub system: Option<String>,
     /// The output limit in tokens.
     pub max_tokens: usize,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+    /// Whether the model reasons before it answers (Converse shows it).
+    pub reasoning: bool,
 }
 
-/// AWS's message for a body without a required key.
-fn malformed(key: &str) -> String {
-    format!(
-        "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
-    )
-}
-
-/// The text of a string, or of an array of `{"text": ...}` parts.
-fn text_of(v: &Value) -> String {
+/// The text of a string, or of an array of `{"text": ...}` parts, or of one
+/// `{"text": ...}` object.
+pub(crate) fn text_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
@@ -98,6 +38,11 @@ fn text_of(v: &Value) -> String {
             .filter_map(|p| p.get("text").and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join(" "),
+        Value::Object(o) => o
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         _ => String::new(),
     }
 }
@@ -106,98 +51,143 @@ fn number(v: Option<&Value>, default: usize) -> usize {
     v.and_then(Value::as_u64).map_or(default, |n| n as usize)
 }
 
-/// A required string member.
-fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, String> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed(key))
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The text of the last message with role `user` in `messages`.
+fn last_user(messages: Option<&Value>) -> String {
+    messages
+        .and_then(Value::as_array)
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default()
+}
+
+/// The `system` message of an OpenAI-style chat, if any.
+fn system_message(messages: Option<&Value>) -> Option<String> {
+    messages
+        .and_then(Value::as_array)
+        .and_then(|m| m.iter().find(|m| m["role"] == "system"))
+        .map(|m| text_of(&m["content"]))
 }
 
 /// Reads an InvokeModel body for `model`; the error is AWS's message.
-pub fn parse_invoke(model: &str, body: &Value) -> Result<Ask, String> {
-    let base = base_model_id(model);
-    if base.starts_with("anthropic.") {
-        anthropic(body)
-    } else if base.starts_with("amazon.titan-text") {
-        Ok(Ask {
-            family: Family::Titan,
-            prompt: required(body, "inputText")?.to_string(),
-            system: None,
-            max_tokens: number(body.pointer("/textGenerationConfig/maxTokenCount"), 512),
-        })
-    } else if base.starts_with("meta.llama") {
-        Ok(Ask {
-            family: Family::Llama,
-            prompt: strip_chat_markup(required(body, "prompt")?),
-            system: None,
-            max_tokens: number(body.get("max_gen_len"), 512),
-        })
-    } else if base.starts_with("mistral.") {
-        Ok(Ask {
-            family: Family::Mistral,
-            prompt: strip_chat_markup(required(body, "prompt")?),
-            system: None,
-            max_tokens: number(body.get("max_tokens"), 512),
-        })
-    } else if base.starts_with("cohere.command-r") {
-        Ok(Ask {
-            family: Family::CohereChat,
-            prompt: required(body, "message")?.to_string(),
-            system: body.get("preamble").map(text_of),
-            max_tokens: number(body.get("max_tokens"), 512),
-        })
-    } else if base.starts_with("cohere.command") {
-        Ok(Ask {
-            family: Family::CohereGenerate,
-            prompt: required(body, "prompt")?.to_string(),
-            system: None,
-            max_tokens: number(body.get("max_tokens"), 512),
-        })
-    } else {
-        Err("The provided model identifier is invalid.".into())
-    }
+pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
+    let family = model.model.body;
+    catalogue::check_body(family, body)?;
+    let get = |k: &str| body.get(k);
+    let (prompt, system, max_tokens, stop) = match family {
+        Body::AnthropicMessages => (
+            last_user(get("messages")),
+            get("system").map(text_of),
+            number(get("max_tokens"), 1000),
+            strings(get("stop_sequences")),
+        ),
+        Body::AnthropicCompletion => (
+            completion_prompt(body)?,
+            None,
+            number(get("max_tokens_to_sample"), 1000),
+            strings(get("stop_sequences")),
+        ),
+        Body::NovaMessages => {
+            let config = &body["inferenceConfig"];
+            let max = config.get("maxTokens").or(config.get("max_new_tokens"));
+            (
+                last_user(get("messages")),
+                get("system").map(text_of),
+                number(max, 512),
+                strings(config.get("stopSequences")),
+            )
+        }
+        Body::TitanText => {
+            let config = &body["textGenerationConfig"];
+            (
+                body["inputText"].as_str().unwrap_or("").to_string(),
+                None,
+                number(config.get("maxTokenCount"), 512),
+                strings(config.get("stopSequences")),
+            )
+        }
+        Body::Llama => (
+            strip_chat_markup(body["prompt"].as_str().unwrap_or("")),
+            None,
+            number(get("max_gen_len"), 512),
+            Vec::new(),
+        ),
+        Body::MistralPrompt => (
+            strip_chat_markup(body["prompt"].as_str().unwrap_or("")),
+            None,
+            number(get("max_tokens"), 512),
+            strings(get("stop")),
+        ),
+        Body::MistralChat | Body::JambaChat | Body::PalmyraChat => (
+            last_user(get("messages")),
+            system_message(get("messages")),
+            number(get("max_tokens"), 512),
+            strings(get("stop")),
+        ),
+        Body::CohereGenerate => (
+            body["prompt"].as_str().unwrap_or("").to_string(),
+            None,
+            number(get("max_tokens"), 20),
+            strings(get("stop_sequences")),
+        ),
+        Body::CohereChat => (
+            body["message"].as_str().unwrap_or("").to_string(),
+            get("preamble").map(text_of),
+            number(get("max_tokens"), 512),
+            strings(get("stop_sequences")),
+        ),
+        Body::DeepseekPrompt => (
+            body["prompt"].as_str().unwrap_or("").to_string(),
+            None,
+            number(get("max_tokens"), 512),
+            strings(get("stop")),
+        ),
+    };
+    check_limit(model, max_tokens)?;
+    Ok(Ask {
+        body: family,
+        prompt,
+        system,
+        max_tokens,
+        stop,
+        reasoning: false,
+    })
 }
 
-/// An Anthropic body: the Messages API, or the older Text Completions API.
-fn anthropic(body: &Value) -> Result<Ask, String> {
-    if let Some(messages) = body.get("messages").and_then(Value::as_array) {
-        let prompt = messages
-            .iter()
-            .rev()
-            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-            .and_then(|m| m.get("content"))
-            .map(text_of)
-            .unwrap_or_default();
-        if body.get("max_tokens").is_none() {
-            return Err(malformed("max_tokens"));
-        }
-        return Ok(Ask {
-            family: Family::AnthropicMessages,
-            prompt,
-            system: body.get("system").map(text_of),
-            max_tokens: number(body.get("max_tokens"), 1000),
-        });
+/// AWS's refusal of a request for more output than the model gives.
+pub(crate) fn check_limit(model: &Resolved, max_tokens: usize) -> Result<(), String> {
+    let limit = model.model.max_tokens;
+    if max_tokens as u64 > limit {
+        return Err(format!(
+            "The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum tokens value that is lower than {limit}."
+        ));
     }
-    let prompt = body
-        .get("prompt")
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed("messages"))?;
-    if !prompt.contains("Human:") {
+    Ok(())
+}
+
+/// The Text Completions prompt, which must hold a `Human:` turn.
+fn completion_prompt(body: &Value) -> Result<String, String> {
+    let prompt = body["prompt"].as_str().unwrap_or("");
+    if !prompt.contains("\n\nHuman:") {
         return Err(
             "prompt must start with \"\n\nHuman:\" turn after an optional system prompt".into(),
         );
     }
-    let prompt = prompt
+    Ok(prompt
         .replace("\n\nHuman:", "")
         .replace("\n\nAssistant:", "")
         .trim()
-        .to_string();
-    Ok(Ask {
-        family: Family::AnthropicCompletion,
-        prompt,
-        system: None,
-        max_tokens: number(body.get("max_tokens_to_sample"), 1000),
-    })
+        .to_string())
 }
 
 /// Removes instruction markup such as `[INST]` or Llama 3 header tokens, so
@@ -220,17 +210,30 @@ fn strip_chat_markup(prompt: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// How a reply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The model finished.
+    Done,
+    /// It reached the token limit.
+    Limit,
+    /// It wrote this stop sequence (not included in the text).
+    Stop(String),
+}
+
 /// A deterministic reply and its token counts.
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// Words of the reply, each a stream chunk's text (with its leading space).
     pub pieces: Vec<String>,
+    /// Reasoning before the answer, for models that reason.
+    pub reasoning: Option<String>,
     /// Input tokens.
     pub input_tokens: usize,
     /// Output tokens.
     pub output_tokens: usize,
-    /// Whether the reply was cut at the token limit.
-    pub truncated: bool,
+    /// How it ended.
+    pub ending: Ending,
 }
 
 impl Reply {
@@ -240,13 +243,21 @@ impl Reply {
     }
 }
 
-/// The reply to `prompt` from `model`: it names the model and quotes the
-/// prompt, limited to `max_tokens` words.
-pub fn reply(model: &str, prompt: &str, system: Option<&str>, max_tokens: usize) -> Reply {
-    let full = format!("Reply from {}: {}", base_model_id(model), prompt.trim());
+/// The reply to `ask` from `model`: it names the model and quotes the
+/// prompt, limited to `max_tokens` words and cut at the first stop sequence.
+pub fn reply(model: &str, ask: &Ask) -> Reply {
+    let full = format!("Reply from {model}: {}", ask.prompt.trim());
+    let (full, stopped) = match ask
+        .stop
+        .iter()
+        .filter_map(|s| full.find(s.as_str()).map(|at| (at, s)))
+        .min_by_key(|(at, _)| *at)
+    {
+        Some((at, s)) => (full[..at].to_string(), Some(s.clone())),
+        None => (full, None),
+    };
     let words: Vec<&str> = full.split_whitespace().collect();
-    let limit = max_tokens.max(1);
-    let truncated = words.len() > limit;
+    let limit = ask.max_tokens.max(1);
     let pieces: Vec<String> = words
         .iter()
         .take(limit)
@@ -259,78 +270,109 @@ pub fn reply(model: &str, prompt: &str, system: Option<&str>, max_tokens: usize)
             }
         })
         .collect();
-    let input_tokens = count(prompt) + system.map(count).unwrap_or(0);
+    let ending = match stopped {
+        _ if words.len() > limit => Ending::Limit,
+        Some(s) => Ending::Stop(s),
+        None => Ending::Done,
+    };
+    let count = |t: &str| t.split_whitespace().count();
     Reply {
         output_tokens: pieces.len(),
         pieces,
-        input_tokens: input_tokens.max(1),
-        truncated,
+        reasoning: ask
+            .reasoning
+            .then(|| format!("The user asks about: {}", ask.prompt.trim())),
+        input_tokens: (count(&ask.prompt) + ask.system.as_deref().map_or(0, count)).max(1),
+        ending,
     }
 }
 
-fn count(text: &str) -> usize {
-    text.split_whitespace().count()
+/// Converse's stop reason.
+pub fn converse_stop_reason(r: &Reply) -> &'static str {
+    match r.ending {
+        Ending::Done => "end_turn",
+        Ending::Limit => "max_tokens",
+        Ending::Stop(_) => "stop_sequence",
+    }
+}
+
+/// The family's own word for how a reply ended.
+fn stop_word(body: Body, r: &Reply) -> &'static str {
+    let (done, limit, stop) = match body {
+        Body::AnthropicMessages | Body::NovaMessages => ("end_turn", "max_tokens", "stop_sequence"),
+        Body::AnthropicCompletion => ("stop_sequence", "max_tokens", "stop_sequence"),
+        Body::TitanText => ("FINISH", "LENGTH", "STOP_CRITERIA_MET"),
+        Body::CohereGenerate | Body::CohereChat => ("COMPLETE", "MAX_TOKENS", "COMPLETE"),
+        _ => ("stop", "length", "stop"),
+    };
+    match r.ending {
+        Ending::Done => done,
+        Ending::Limit => limit,
+        Ending::Stop(_) => stop,
+    }
+}
+
+/// The stop sequence that ended the reply, or JSON null.
+fn stop_sequence(r: &Reply) -> Value {
+    match &r.ending {
+        Ending::Stop(s) => json!(s),
+        _ => Value::Null,
+    }
 }
 
 /// The InvokeModel response body in the family's shape.
-pub fn invoke_body(family: Family, model: &str, r: &Reply) -> Value {
+pub fn invoke_body(body: Body, model: &str, r: &Reply) -> Value {
     let text = r.text();
-    match family {
-        Family::AnthropicMessages => json!({
-            "id": "msg_bdrk_emulator",
-            "type": "message",
-            "role": "assistant",
-            "model": base_model_id(model),
+    let stop = stop_word(body, r);
+    let (input, output) = (r.input_tokens, r.output_tokens);
+    match body {
+        Body::AnthropicMessages => json!({
+            "id": "msg_bdrk_emulator", "type": "message", "role": "assistant", "model": model,
             "content": [{"type": "text", "text": text}],
-            "stop_reason": if r.truncated { "max_tokens" } else { "end_turn" },
-            "stop_sequence": null,
-            "usage": {"input_tokens": r.input_tokens, "output_tokens": r.output_tokens}
+            "stop_reason": stop, "stop_sequence": stop_sequence(r),
+            "usage": {"input_tokens": input, "output_tokens": output}
         }),
-        Family::AnthropicCompletion => json!({
-            "type": "completion",
-            "completion": format!(" {text}"),
-            "stop_reason": if r.truncated { "max_tokens" } else { "stop_sequence" },
-            "stop": if r.truncated { Value::Null } else { json!("\n\nHuman:") }
+        Body::AnthropicCompletion => json!({
+            "type": "completion", "completion": format!(" {text}"), "stop_reason": stop,
+            "stop": if r.ending == Ending::Limit { Value::Null } else { stop_sequence(r).as_str().map_or(json!("\n\nHuman:"), |s| json!(s)) }
         }),
-        Family::Titan => json!({
-            "inputTextTokenCount": r.input_tokens,
-            "results": [{
-                "tokenCount": r.output_tokens,
-                "outputText": text,
-                "completionReason": if r.truncated { "LENGTH" } else { "FINISH" }
-            }]
+        Body::NovaMessages => json!({
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": stop,
+            "usage": {"inputTokens": input, "outputTokens": output, "totalTokens": input + output}
         }),
-        Family::Llama => json!({
-            "generation": text,
-            "prompt_token_count": r.input_tokens,
-            "generation_token_count": r.output_tokens,
-            "stop_reason": if r.truncated { "length" } else { "stop" }
+        Body::TitanText => json!({
+            "inputTextTokenCount": input,
+            "results": [{"tokenCount": output, "outputText": text, "completionReason": stop}]
         }),
-        Family::Mistral => json!({
-            "outputs": [{"text": text, "stop_reason": if r.truncated { "length" } else { "stop" }}]
+        Body::Llama => json!({
+            "generation": text, "prompt_token_count": input, "generation_token_count": output, "stop_reason": stop
         }),
-        Family::CohereChat => json!({
-            "response_id": "emulator-response",
-            "text": text,
-            "generation_id": "emulator-generation",
-            "chat_history": [],
-            "finish_reason": if r.truncated { "MAX_TOKENS" } else { "COMPLETE" }
+        Body::MistralPrompt => json!({"outputs": [{"text": text, "stop_reason": stop}]}),
+        Body::MistralChat => json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "stop_reason": stop}]
         }),
-        Family::CohereGenerate => json!({
-            "id": "emulator-generate",
-            "generations": [{
-                "id": "emulator-generation",
-                "text": text,
-                "finish_reason": if r.truncated { "MAX_TOKENS" } else { "COMPLETE" }
-            }]
+        Body::CohereGenerate => json!({
+            "id": "emulator", "prompt": null,
+            "generations": [{"id": "emulator-0", "text": text, "finish_reason": stop}]
         }),
+        Body::CohereChat => json!({
+            "response_id": "emulator", "generation_id": "emulator-0", "text": text,
+            "chat_history": [], "finish_reason": stop
+        }),
+        Body::JambaChat | Body::PalmyraChat => json!({
+            "id": "chatcmpl-emulator", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": stop}],
+            "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
+        }),
+        Body::DeepseekPrompt => json!({"choices": [{"text": text, "stop_reason": stop}]}),
     }
 }
 
 /// The chunks of InvokeModelWithResponseStream in the family's shape; the
 /// last carries `amazon-bedrock-invocationMetrics`, as on AWS.
 pub fn stream_chunks(
-    family: Family,
+    body: Body,
     model: &str,
     r: &Reply,
     latency_ms: u64,
@@ -342,151 +384,137 @@ pub fn stream_chunks(
         "invocationLatency": latency_ms,
         "firstByteLatency": first_byte_ms
     });
-    let n = r.pieces.len();
-    let mut chunks: Vec<Value> = Vec::new();
-    match family {
-        Family::AnthropicMessages => {
-            chunks.push(json!({"type": "message_start", "message": {
-                "id": "msg_bdrk_emulator", "type": "message", "role": "assistant",
-                "model": base_model_id(model), "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": r.input_tokens, "output_tokens": 1}}}));
-            chunks.push(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
-            for p in &r.pieces {
-                chunks.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}));
-            }
-            chunks.push(json!({"type": "content_block_stop", "index": 0}));
-            chunks.push(json!({"type": "message_delta",
-                "delta": {"stop_reason": if r.truncated { "max_tokens" } else { "end_turn" }, "stop_sequence": null},
-                "usage": {"output_tokens": r.output_tokens}}));
-            chunks
-                .push(json!({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}));
-        }
-        _ => {
-            for (i, p) in r.pieces.iter().enumerate() {
-                let last = i + 1 == n;
-                let done = |finished: Value| if last { finished } else { Value::Null };
-                let mut c = match family {
-                    Family::AnthropicCompletion => {
-                        json!({"completion": if i == 0 { format!(" {p}") } else { p.clone() },
-                        "stop_reason": done(json!(if r.truncated { "max_tokens" } else { "stop_sequence" })),
-                        "stop": done(json!("\n\nHuman:"))})
-                    }
-                    Family::Titan => {
-                        json!({"outputText": p, "index": 0, "totalOutputTextTokenCount": i + 1,
-                        "completionReason": done(json!(if r.truncated { "LENGTH" } else { "FINISH" })),
-                        "inputTextTokenCount": if i == 0 { json!(r.input_tokens) } else { Value::Null }})
-                    }
-                    Family::Llama => {
-                        json!({"generation": p, "prompt_token_count": if i == 0 { json!(r.input_tokens) } else { Value::Null },
-                        "generation_token_count": i + 1,
-                        "stop_reason": done(json!(if r.truncated { "length" } else { "stop" }))})
-                    }
-                    Family::Mistral => json!({"outputs": [{"text": p,
-                        "stop_reason": done(json!(if r.truncated { "length" } else { "stop" }))}]}),
-                    Family::CohereChat => {
+    let mut chunks = match body {
+        Body::AnthropicMessages => anthropic_chunks(model, r),
+        Body::NovaMessages => nova_chunks(r),
+        Body::CohereGenerate | Body::CohereChat => {
+            let mut c: Vec<Value> = r
+                .pieces
+                .iter()
+                .map(|p| match body {
+                    Body::CohereChat => {
                         json!({"is_finished": false, "event_type": "text-generation", "text": p})
                     }
-                    Family::CohereGenerate => json!({"is_finished": false, "text": p}),
-                    Family::AnthropicMessages => unreachable!(),
-                };
-                if last && !matches!(family, Family::CohereChat | Family::CohereGenerate) {
-                    c["amazon-bedrock-invocationMetrics"] = metrics.clone();
-                }
-                chunks.push(c);
-            }
-            if matches!(family, Family::CohereChat | Family::CohereGenerate) {
-                let reason = if r.truncated {
-                    "MAX_TOKENS"
-                } else {
-                    "COMPLETE"
-                };
-                let mut end = json!({"is_finished": true, "event_type": "stream-end", "finish_reason": reason});
-                end["amazon-bedrock-invocationMetrics"] = metrics;
-                chunks.push(end);
-            }
+                    _ => json!({"is_finished": false, "text": p}),
+                })
+                .collect();
+            c.push(json!({"is_finished": true, "event_type": "stream-end", "finish_reason": stop_word(body, r)}));
+            c
         }
+        _ => r
+            .pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| piece_chunk(body, r, i, p))
+            .collect(),
+    };
+    if let Some(last) = chunks.last_mut() {
+        last["amazon-bedrock-invocationMetrics"] = metrics;
     }
     chunks
 }
 
-/// Converse's stop reason.
-pub fn converse_stop_reason(r: &Reply) -> &'static str {
-    if r.truncated {
-        "max_tokens"
-    } else {
-        "end_turn"
+/// One chunk of a family whose chunks each carry a piece of text, the last
+/// with the stop reason.
+fn piece_chunk(body: Body, r: &Reply, i: usize, piece: &str) -> Value {
+    let last = i + 1 == r.pieces.len();
+    let done = |v: Value| if last { v } else { Value::Null };
+    let stop = done(json!(stop_word(body, r)));
+    match body {
+        Body::AnthropicCompletion => json!({
+            "completion": if i == 0 { format!(" {piece}") } else { piece.to_string() },
+            "stop_reason": stop, "stop": done(stop_sequence(r).as_str().map_or(json!("\n\nHuman:"), |s| json!(s)))
+        }),
+        Body::TitanText => json!({
+            "outputText": piece, "index": 0, "totalOutputTextTokenCount": i + 1, "completionReason": stop,
+            "inputTextTokenCount": if i == 0 { json!(r.input_tokens) } else { Value::Null }
+        }),
+        Body::Llama => json!({
+            "generation": piece, "prompt_token_count": if i == 0 { json!(r.input_tokens) } else { Value::Null },
+            "generation_token_count": i + 1, "stop_reason": stop
+        }),
+        Body::MistralPrompt => json!({"outputs": [{"text": piece, "stop_reason": stop}]}),
+        Body::MistralChat => {
+            json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": piece}, "stop_reason": stop}]})
+        }
+        Body::JambaChat | Body::PalmyraChat => json!({
+            "id": "chatcmpl-emulator", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": stop}]
+        }),
+        Body::DeepseekPrompt => json!({"choices": [{"text": piece, "stop_reason": stop}]}),
+        _ => json!({"text": piece}),
     }
 }
 
-/// Reads a Converse request: the last user message's text, the system
-/// prompt and the output limit.
-pub fn parse_converse(model: &str, body: &Value) -> Result<Ask, String> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .filter(|m| !m.is_empty())
-        .ok_or("A conversation must start with a user message. Try again with a conversation that starts with a user message.")?;
-    let text = |content: Option<&Value>| -> String {
-        content
-            .and_then(Value::as_array)
-            .map(|parts| {
-                parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default()
-    };
-    let last_user = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .ok_or("A conversation must start with a user message. Try again with a conversation that starts with a user message.")?;
-    let system = body
-        .get("system")
-        .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()))
-        .map(|s| text(Some(s)));
-    if system.is_some() && !supports_system(model) {
-        return Err("This model doesn't support system messages. Try your request again without a system message or use a different model.".into());
+fn anthropic_chunks(model: &str, r: &Reply) -> Vec<Value> {
+    let mut chunks = vec![
+        json!({"type": "message_start", "message": {
+            "id": "msg_bdrk_emulator", "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": r.input_tokens, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ];
+    for p in &r.pieces {
+        chunks.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}));
     }
-    let max_tokens = body
-        .pointer("/inferenceConfig/maxTokens")
-        .and_then(Value::as_u64)
-        .map(|n| n as usize)
-        .unwrap_or(512);
-    Ok(Ask {
-        family: Family::AnthropicMessages,
-        prompt: text(last_user.get("content")),
-        system,
-        max_tokens,
-    })
+    chunks.push(json!({"type": "content_block_stop", "index": 0}));
+    chunks.push(json!({"type": "message_delta",
+        "delta": {"stop_reason": stop_word(Body::AnthropicMessages, r), "stop_sequence": stop_sequence(r)},
+        "usage": {"output_tokens": r.output_tokens}}));
+    chunks.push(json!({"type": "message_stop"}));
+    chunks
+}
+
+fn nova_chunks(r: &Reply) -> Vec<Value> {
+    let mut chunks = vec![json!({"messageStart": {"role": "assistant"}})];
+    for p in &r.pieces {
+        chunks.push(json!({"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}}));
+    }
+    chunks.push(json!({"contentBlockStop": {"contentBlockIndex": 0}}));
+    chunks.push(json!({"messageStop": {"stopReason": stop_word(Body::NovaMessages, r)}}));
+    chunks.push(json!({"metadata": {"usage": {"inputTokens": r.input_tokens, "outputTokens": r.output_tokens}}}));
+    chunks
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn providers() {
-        assert_eq!(provider("us.cohere.command-r-v1:0"), Some("cohere.command"));
-        assert_eq!(provider("stability.sd3"), None);
+    fn ask(prompt: &str, max_tokens: usize, stop: &[&str]) -> Ask {
+        Ask {
+            body: Body::AnthropicMessages,
+            prompt: prompt.into(),
+            system: None,
+            max_tokens,
+            stop: stop.iter().map(|s| s.to_string()).collect(),
+            reasoning: false,
+        }
     }
 
     #[test]
-    fn reply_quotes_prompt_and_respects_limit() {
-        let r = reply("anthropic.claude-v2", "what is two plus two", None, 100);
+    fn reply_quotes_prompt_and_respects_limit_and_stop_sequences() {
+        let r = reply(
+            "anthropic.claude-v2",
+            &ask("what is two plus two", 100, &[]),
+        );
         assert_eq!(
             r.text(),
             "Reply from anthropic.claude-v2: what is two plus two"
         );
         assert_eq!(
-            (r.input_tokens, r.output_tokens, r.truncated),
-            (5, 8, false)
+            (r.input_tokens, r.output_tokens, r.ending.clone()),
+            (5, 8, Ending::Done)
         );
-        let short = reply("anthropic.claude-v2", "what is two plus two", None, 3);
+        let short = reply("anthropic.claude-v2", &ask("what is two plus two", 3, &[]));
         assert_eq!(short.text(), "Reply from anthropic.claude-v2:");
-        assert!(short.truncated);
+        assert_eq!(short.ending, Ending::Limit);
+        let stopped = reply(
+            "anthropic.claude-v2",
+            &ask("what is two plus two", 100, &["plus", "is"]),
+        );
+        assert_eq!(stopped.text(), "Reply from anthropic.claude-v2: what");
+        assert_eq!(stopped.ending, Ending::Stop("is".into()));
+        assert_eq!(converse_stop_reason(&stopped), "stop_sequence");
     }
 
     #[test]
@@ -495,48 +523,62 @@ mod tests {
             (
                 "anthropic.claude-3-haiku-20240307-v1:0",
                 json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": [{"role": "user", "content": "hi there"}]}),
-                Family::AnthropicMessages,
             ),
             (
                 "anthropic.claude-v2",
                 json!({"prompt": "\n\nHuman: hi there\n\nAssistant:", "max_tokens_to_sample": 10}),
-                Family::AnthropicCompletion,
+            ),
+            (
+                "amazon.nova-lite-v1:0",
+                json!({"schemaVersion": "messages-v1", "messages": [{"role": "user", "content": [{"text": "hi there"}]}]}),
             ),
             (
                 "amazon.titan-text-express-v1",
                 json!({"inputText": "hi there"}),
-                Family::Titan,
             ),
             (
                 "meta.llama3-8b-instruct-v1:0",
                 json!({"prompt": "<|begin_of_text|>hi there", "max_gen_len": 10}),
-                Family::Llama,
             ),
             (
                 "mistral.mistral-7b-instruct-v0:2",
                 json!({"prompt": "<s>[INST] hi there [/INST]"}),
-                Family::Mistral,
             ),
             (
-                "cohere.command-r-v1:0",
-                json!({"message": "hi there"}),
-                Family::CohereChat,
+                "mistral.mistral-large-2407-v1:0",
+                json!({"messages": [{"role": "user", "content": "hi there"}]}),
             ),
+            ("cohere.command-r-v1:0", json!({"message": "hi there"})),
+            ("cohere.command-text-v14", json!({"prompt": "hi there"})),
             (
-                "cohere.command-text-v14",
-                json!({"prompt": "hi there"}),
-                Family::CohereGenerate,
+                "ai21.jamba-1-5-mini-v1:0",
+                json!({"messages": [{"role": "user", "content": "hi there"}]}),
+            ),
+            ("us.deepseek.r1-v1:0", json!({"prompt": "hi there"})),
+            (
+                "us.writer.palmyra-x4-v1:0",
+                json!({"messages": [{"role": "user", "content": {"text": "hi there"}}]}),
             ),
         ];
-        for (model, body, family) in cases {
-            let ask = parse_invoke(model, &body).unwrap();
-            assert_eq!(ask.family, family, "{model}");
-            assert_eq!(ask.prompt, "hi there", "{model}");
+        for (model, body) in cases {
+            let resolved = catalogue::lookup(model).unwrap();
+            let a = parse_invoke(&resolved, &body).unwrap_or_else(|e| panic!("{model}: {e}"));
+            assert_eq!(a.prompt, "hi there", "{model}");
         }
+        let titan = catalogue::lookup("amazon.titan-text-express-v1").unwrap();
         assert!(
-            parse_invoke("amazon.titan-text-express-v1", &json!({"prompt": "x"}))
+            parse_invoke(&titan, &json!({"prompt": "x"}))
                 .unwrap_err()
-                .contains("[inputText]")
+                .contains("required key [inputText] not found")
+        );
+        let e = parse_invoke(
+            &titan,
+            &json!({"inputText": "x", "textGenerationConfig": {"maxTokenCount": 9000}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("The maximum tokens you requested exceeds the model limit of 8192"),
+            "{e}"
         );
     }
 }

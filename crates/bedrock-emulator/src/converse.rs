@@ -1,0 +1,255 @@
+//! Converse and ConverseStream: the request checked as Bedrock checks it
+//! (the API definition's constraints, then the conversation's rules and
+//! what the model takes), and the reply as Converse's output and events,
+//! with the model's reasoning first where the model reasons.
+
+use crate::catalogue::Resolved;
+use crate::models::{self, Ask, Reply};
+use crate::shapes::Api;
+use serde_json::{Value, json};
+
+/// Reads a Converse request for `model`; the error is AWS's message.
+pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
+    let api = Api::bedrock_runtime();
+    if let Some(message) = Api::message(&api.violations("ConverseRequest", body)) {
+        return Err(message);
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    check_turns(&messages)?;
+    check_features(model, body, &messages)?;
+    let config = &body["inferenceConfig"];
+    let max_tokens = config["maxTokens"].as_u64().map_or(512, |n| n as usize);
+    models::check_limit(model, max_tokens)?;
+    let system = body
+        .get("system")
+        .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+        .map(models::text_of);
+    let last_user = messages.iter().rev().find(|m| m["role"] == "user");
+    Ok(Ask {
+        body: model.model.body,
+        prompt: last_user
+            .map(|m| models::text_of(&m["content"]))
+            .unwrap_or_default(),
+        system,
+        max_tokens,
+        stop: config["stopSequences"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        reasoning: reasons(model, body),
+    })
+}
+
+/// A conversation starts with the user and alternates.
+fn check_turns(messages: &[Value]) -> Result<(), String> {
+    if messages.first().is_none_or(|m| m["role"] != "user") {
+        return Err("A conversation must start with a user message. Try again with a conversation that starts with a user message.".into());
+    }
+    if messages.windows(2).any(|w| w[0]["role"] == w[1]["role"]) {
+        return Err("A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".into());
+    }
+    Ok(())
+}
+
+/// What the model does not take is refused before it is asked.
+fn check_features(model: &Resolved, body: &Value, messages: &[Value]) -> Result<(), String> {
+    let m = model.model;
+    let has_system = body["system"].as_array().is_some_and(|a| !a.is_empty());
+    if has_system && !m.takes("system") {
+        return Err("This model doesn't support system messages. Try your request again without a system message or use a different model.".into());
+    }
+    let blocks: Vec<&Value> = messages
+        .iter()
+        .filter_map(|msg| msg["content"].as_array())
+        .flatten()
+        .collect();
+    if blocks.iter().any(|b| b.get("image").is_some()) && !m.takes("images") {
+        return Err("This model doesn't support the image content block that you provided. Try again with a supported content block or use a different model.".into());
+    }
+    if blocks.iter().any(|b| b.get("document").is_some()) && !m.takes("documents") {
+        return Err("This model doesn't support the document content block that you provided. Try again with a supported content block or use a different model.".into());
+    }
+    let tools = body.get("toolConfig").is_some()
+        || blocks
+            .iter()
+            .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some());
+    if tools && !m.takes("tools") {
+        return Err("This model doesn't support tool use.".into());
+    }
+    Ok(())
+}
+
+/// Whether the reply begins with the model's reasoning: always for a model
+/// that only reasons (DeepSeek-R1), and when asked (`thinking` enabled in
+/// `additionalModelRequestFields`) for one that can.
+fn reasons(model: &Resolved, body: &Value) -> bool {
+    let m = model.model;
+    if !m.takes("reasoning") {
+        return false;
+    }
+    let asked = body["additionalModelRequestFields"]["thinking"]["type"] == "enabled";
+    asked || !m.takes("tools")
+}
+
+/// The content blocks of a whole Converse reply.
+fn content(reply: &Reply) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    if let Some(r) = &reply.reasoning {
+        blocks.push(
+            json!({"reasoningContent": {"reasoningText": {"text": r, "signature": "emulator"}}}),
+        );
+    }
+    blocks.push(json!({"text": reply.text()}));
+    blocks
+}
+
+/// The usage object of a reply.
+fn usage(reply: &Reply) -> Value {
+    json!({"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens,
+           "totalTokens": reply.input_tokens + reply.output_tokens})
+}
+
+/// Converse's response body.
+pub(crate) fn whole(reply: &Reply, latency_ms: u64) -> Value {
+    json!({
+        "output": {"message": {"role": "assistant", "content": content(reply)}},
+        "stopReason": models::converse_stop_reason(reply),
+        "usage": usage(reply),
+        "metrics": {"latencyMs": latency_ms}
+    })
+}
+
+/// ConverseStream's events: their type and payload, in order.
+pub(crate) fn events(reply: &Reply, latency_ms: u64) -> Vec<(&'static str, Value)> {
+    let mut events = vec![("messageStart", json!({"role": "assistant"}))];
+    let mut index = 0;
+    if let Some(r) = &reply.reasoning {
+        for word in r.split_inclusive(' ') {
+            events.push((
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"text": word}}}),
+            ));
+        }
+        events.push(("contentBlockDelta", json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": "emulator"}}})));
+        events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+        index += 1;
+    }
+    for p in &reply.pieces {
+        events.push((
+            "contentBlockDelta",
+            json!({"contentBlockIndex": index, "delta": {"text": p}}),
+        ));
+    }
+    events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+    events.push((
+        "messageStop",
+        json!({"stopReason": models::converse_stop_reason(reply)}),
+    ));
+    events.push((
+        "metadata",
+        json!({"usage": usage(reply), "metrics": {"latencyMs": latency_ms}}),
+    ));
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue;
+
+    fn parse_for(model: &str, body: Value) -> Result<Ask, String> {
+        parse(&catalogue::lookup(model).unwrap(), &body)
+    }
+
+    fn user(text: &str) -> Value {
+        json!({"role": "user", "content": [{"text": text}]})
+    }
+
+    #[test]
+    fn conversations_start_with_the_user_and_alternate() {
+        let claude = "anthropic.claude-3-haiku-20240307-v1:0";
+        assert!(parse_for(claude, json!({"messages": [user("hi")]})).is_ok());
+        let e = parse_for(
+            claude,
+            json!({"messages": [{"role": "assistant", "content": [{"text": "x"}]}]}),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("A conversation must start with a user message"),
+            "{e}"
+        );
+        let e = parse_for(claude, json!({"messages": [user("a"), user("b")]})).unwrap_err();
+        assert!(
+            e.starts_with("A conversation must alternate between user and assistant roles"),
+            "{e}"
+        );
+        let e = parse_for(claude, json!({"messages": []})).unwrap_err();
+        assert!(
+            e.starts_with("A conversation must start with a user message"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_model_takes_only_what_it_supports() {
+        let system = json!({"messages": [user("hi")], "system": [{"text": "be terse"}]});
+        for (model, takes) in [
+            ("amazon.titan-text-express-v1", false),
+            ("mistral.mistral-7b-instruct-v0:2", false),
+            ("cohere.command-text-v14", false),
+            ("anthropic.claude-3-haiku-20240307-v1:0", true),
+            ("us.deepseek.r1-v1:0", true),
+        ] {
+            let r = parse_for(model, system.clone());
+            assert_eq!(r.is_ok(), takes, "{model}: {r:?}");
+        }
+        let image = json!({"messages": [{"role": "user", "content": [
+            {"text": "what is this"}, {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}]}]});
+        assert!(parse_for("anthropic.claude-3-haiku-20240307-v1:0", image.clone()).is_ok());
+        assert!(
+            parse_for("amazon.nova-micro-v1:0", image)
+                .unwrap_err()
+                .contains("image content block")
+        );
+        let tools = json!({"messages": [user("hi")], "toolConfig": {"tools": [{"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}]}});
+        assert_eq!(
+            parse_for("amazon.titan-text-express-v1", tools).unwrap_err(),
+            "This model doesn't support tool use."
+        );
+        let long = json!({"messages": [user("hi")], "inferenceConfig": {"maxTokens": 5000}});
+        assert!(
+            parse_for("anthropic.claude-3-haiku-20240307-v1:0", long)
+                .unwrap_err()
+                .contains("model limit of 4096")
+        );
+    }
+
+    #[test]
+    fn reasoning_comes_first_where_the_model_reasons() {
+        let r1 = parse_for("us.deepseek.r1-v1:0", json!({"messages": [user("why")]})).unwrap();
+        assert!(r1.reasoning);
+        let reply = models::reply("deepseek.r1-v1:0", &r1);
+        let whole = whole(&reply, 1);
+        assert!(
+            whole["output"]["message"]["content"][0]["reasoningContent"]["reasoningText"]["text"]
+                .is_string()
+        );
+        assert_eq!(
+            whole["output"]["message"]["content"][1]["text"],
+            "Reply from deepseek.r1-v1:0: why"
+        );
+        let sonnet = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+        assert!(
+            !parse_for(sonnet, json!({"messages": [user("why")]}))
+                .unwrap()
+                .reasoning
+        );
+        let asked = json!({"messages": [user("why")], "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}});
+        assert!(parse_for(sonnet, asked).unwrap().reasoning);
+    }
+}

@@ -1,0 +1,291 @@
+//! Requests checked against AWS's published API definitions (the service
+//! definitions the SDKs are generated from, in `data/`): required members,
+//! lengths, ranges, enums and unions, reported the way AWS's services report
+//! them:
+//!
+//! ```text
+//! 1 validation error detected: Value '5.0' at 'inferenceConfig.temperature'
+//! failed to satisfy constraint: Member must have value less than or equal to 1
+//! ```
+//!
+//! Member paths follow AWS's form: list items are `name.N.member` with N
+//! counted from 1. String patterns are not checked.
+
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// A service definition, parsed once.
+pub struct Api {
+    shapes: serde_json::Map<String, Value>,
+}
+
+impl Api {
+    fn load(text: &str) -> Api {
+        let doc: Value = serde_json::from_str(text).expect("the bundled service definition parses");
+        let shapes = doc["shapes"].as_object().cloned().unwrap_or_default();
+        Api { shapes }
+    }
+
+    /// Amazon Bedrock Runtime, 2023-09-30.
+    pub fn bedrock_runtime() -> &'static Api {
+        static API: OnceLock<Api> = OnceLock::new();
+        API.get_or_init(|| Api::load(include_str!("../data/bedrock-runtime-2023-09-30.json")))
+    }
+
+    /// AWS STS, 2011-06-15.
+    pub fn sts() -> &'static Api {
+        static API: OnceLock<Api> = OnceLock::new();
+        API.get_or_init(|| Api::load(include_str!("../data/sts-2011-06-15.json")))
+    }
+
+    /// A shape by name.
+    pub fn shape(&self, name: &str) -> Option<&Value> {
+        self.shapes.get(name)
+    }
+
+    /// The body members of an input structure (those not bound to the URI,
+    /// a header or the query string) checked against `value`: every
+    /// constraint violation, in AWS's words.
+    pub fn violations(&self, input_shape: &str, value: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(shape) = self.shape(input_shape) else {
+            return out;
+        };
+        let members = shape["members"].as_object().cloned().unwrap_or_default();
+        let required: Vec<&str> = required(shape);
+        for (name, member) in &members {
+            if member.get("location").is_some() {
+                continue;
+            }
+            match value.get(name) {
+                None | Some(Value::Null) if required.contains(&name.as_str()) => {
+                    out.push(format!("Value null at '{name}' failed to satisfy constraint: Member must not be null"));
+                }
+                None | Some(Value::Null) => {}
+                Some(v) => self.check(member["shape"].as_str().unwrap_or(""), v, name, &mut out),
+            }
+        }
+        out
+    }
+
+    /// AWS's message for `violations`, or `None` when there are none.
+    pub fn message(violations: &[String]) -> Option<String> {
+        match violations.len() {
+            0 => None,
+            1 => Some(format!("1 validation error detected: {}", violations[0])),
+            n => Some(format!(
+                "{n} validation errors detected: {}",
+                violations.join("; ")
+            )),
+        }
+    }
+
+    fn check(&self, shape_name: &str, value: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(shape) = self.shape(shape_name) else {
+            return;
+        };
+        match shape["type"].as_str().unwrap_or("") {
+            "structure" => self.structure(shape, value, path, out),
+            "list" => self.list(shape, value, path, out),
+            "map" => {
+                if let Some(map) = value.as_object() {
+                    let member = shape["value"]["shape"].as_str().unwrap_or("");
+                    for (k, v) in map {
+                        self.check(member, v, &format!("{path}.{k}"), out);
+                    }
+                }
+            }
+            "string" => string(shape, value, path, out),
+            "integer" | "long" | "float" | "double" => number(shape, value, path, out),
+            "blob" => blob(shape, value, path, out),
+            _ => {}
+        }
+    }
+
+    fn structure(&self, shape: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(object) = value.as_object() else {
+            return;
+        };
+        let members = shape["members"].as_object().cloned().unwrap_or_default();
+        if shape["union"].as_bool() == Some(true) {
+            let set = object.values().filter(|v| !v.is_null()).count();
+            if set != 1 {
+                out.push(format!(
+                    "Value at '{path}' failed to satisfy constraint: Member must have exactly one member set"
+                ));
+            }
+        }
+        for name in required(shape) {
+            if object.get(name).is_none_or(Value::is_null) {
+                out.push(format!(
+                    "Value null at '{path}.{name}' failed to satisfy constraint: Member must not be null"
+                ));
+            }
+        }
+        for (name, v) in object {
+            if let Some(member) = members.get(name) {
+                self.check(
+                    member["shape"].as_str().unwrap_or(""),
+                    v,
+                    &format!("{path}.{name}"),
+                    out,
+                );
+            }
+        }
+    }
+
+    fn list(&self, shape: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(items) = value.as_array() else {
+            return;
+        };
+        length(
+            shape,
+            items.len(),
+            path,
+            &format!("{items:?}").replace('"', ""),
+            out,
+        );
+        let member = shape["member"]["shape"].as_str().unwrap_or("");
+        for (i, item) in items.iter().enumerate() {
+            self.check(member, item, &format!("{path}.{}.member", i + 1), out);
+        }
+    }
+}
+
+fn required(shape: &Value) -> Vec<&str> {
+    shape["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// AWS's rendering of a value in a message: `'text'`, `'5.0'`.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or_default();
+            if f.fract() == 0.0 {
+                format!("{f:.1}")
+            } else {
+                f.to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn length(shape: &Value, len: usize, path: &str, shown: &str, out: &mut Vec<String>) {
+    if let Some(min) = shape["min"].as_u64().filter(|m| (len as u64) < *m) {
+        out.push(format!(
+            "Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
+        ));
+    }
+    if let Some(max) = shape["max"].as_u64().filter(|m| (len as u64) > *m) {
+        out.push(format!(
+            "Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+        ));
+    }
+}
+
+fn string(shape: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+    let Some(s) = value.as_str() else {
+        return;
+    };
+    if let Some(allowed) = shape["enum"].as_array() {
+        let allowed: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+        if !allowed.contains(&s) {
+            out.push(format!(
+                "Value '{s}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ));
+        }
+    }
+    length(shape, s.chars().count(), path, s, out);
+}
+
+fn number(shape: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+    let Some(n) = value.as_f64() else {
+        return;
+    };
+    let bound = |b: &Value| b.as_f64().map(|f| (f, b.to_string()));
+    if let Some((min, text)) = bound(&shape["min"]).filter(|(m, _)| n < *m) {
+        let _ = min;
+        out.push(format!(
+            "Value '{}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {text}",
+            shown(value)
+        ));
+    }
+    if let Some((max, text)) = bound(&shape["max"]).filter(|(m, _)| n > *m) {
+        let _ = max;
+        out.push(format!(
+            "Value '{}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {text}",
+            shown(value)
+        ));
+    }
+}
+
+/// A blob travels as base64 in JSON; its limits are on the decoded bytes.
+fn blob(shape: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+    use base64::Engine;
+    let Some(text) = value.as_str() else {
+        return;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text) else {
+        out.push(format!(
+            "Value at '{path}' failed to satisfy constraint: Member must be base64-encoded"
+        ));
+        return;
+    };
+    length(shape, bytes.len(), path, "(bytes)", out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn converse(body: Value) -> Option<String> {
+        let api = Api::bedrock_runtime();
+        Api::message(&api.violations("ConverseRequest", &body))
+    }
+
+    #[test]
+    fn ranges_enums_lengths_and_unions_are_aws_s() {
+        let ok = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+        assert_eq!(converse(ok), None);
+        let hot = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+                         "inferenceConfig": {"temperature": 5.0, "maxTokens": 0}});
+        assert_eq!(
+            converse(hot).unwrap(),
+            "2 validation errors detected: Value '0' at 'inferenceConfig.maxTokens' failed to satisfy constraint: \
+             Member must have value greater than or equal to 1; Value '5.0' at 'inferenceConfig.temperature' failed \
+             to satisfy constraint: Member must have value less than or equal to 1"
+        );
+        let bmp = json!({"messages": [{"role": "user", "content": [
+            {"image": {"format": "bmp", "source": {"bytes": "AAAA"}}}]}]});
+        assert_eq!(
+            converse(bmp).unwrap(),
+            "1 validation error detected: Value 'bmp' at 'messages.1.member.content.1.member.image.format' failed to \
+             satisfy constraint: Member must satisfy enum value set: [png, jpeg, gif, webp]"
+        );
+        let role = json!({"messages": [{"role": "robot", "content": [{"text": "hi"}]}]});
+        assert!(
+            converse(role)
+                .unwrap()
+                .contains("Member must satisfy enum value set: [user, assistant]")
+        );
+        let two = json!({"messages": [{"role": "user", "content": [{"text": "hi", "image": null}, {"text": "a", "cachePoint": {"type": "default"}}]}]});
+        assert!(converse(two).unwrap().contains("'messages.1.member.content.2.member' failed to satisfy constraint: Member must have exactly one member set"));
+        let missing = json!({"messages": [{"content": [{"text": "hi"}]}]});
+        assert!(converse(missing).unwrap().contains("Value null at 'messages.1.member.role' failed to satisfy constraint: Member must not be null"));
+        let empty = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"stopSequences": [""]}});
+        assert!(converse(empty).unwrap().contains("at 'inferenceConfig.stopSequences.1.member' failed to satisfy constraint: Member must have length greater than or equal to 1"));
+        let warp = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "performanceConfig": {"latency": "warp"}});
+        assert!(
+            converse(warp)
+                .unwrap()
+                .contains("Member must satisfy enum value set: [standard, optimized]")
+        );
+    }
+}
