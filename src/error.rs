@@ -37,22 +37,6 @@ impl ExitCode {
     pub fn code(self) -> u8 {
         self as u8
     }
-
-    /// The code for a number from the table (anything else is [`ExitCode::Other`]).
-    pub fn from_code(code: u8) -> ExitCode {
-        [
-            ExitCode::Ok,
-            ExitCode::Interrupted,
-            ExitCode::NotPrivate,
-            ExitCode::Integrity,
-            ExitCode::Usage,
-            ExitCode::Config,
-            ExitCode::Service,
-        ]
-        .into_iter()
-        .find(|c| c.code() == code)
-        .unwrap_or(ExitCode::Other)
-    }
 }
 
 /// Where in a properties file something was found: file, line, section, key.

@@ -35,6 +35,13 @@ impl Secret {
     }
 }
 
+/// The empty secret.
+impl Default for Secret {
+    fn default() -> Secret {
+        Secret::new("")
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(redacted)")
@@ -98,6 +105,17 @@ pub fn redact_url(value: &Secret) -> String {
     if loopback {
         // A local emulator's address says nothing about any network.
         return format!("{}://{host}{port}", url.scheme());
+    }
+    // An address names a network as a VPC endpoint's name does: only its
+    // first part is shown.
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => {
+            return format!("{}://{}.*.*.*{port}", url.scheme(), ip.octets()[0]);
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            return format!("{}://[{:x}:*]{port}", url.scheme(), ip.segments()[0]);
+        }
+        _ => {}
     }
     let (first, rest) = match host.split_once('.') {
         Some((first, rest)) => (first, format!(".{rest}")),
@@ -208,5 +226,9 @@ mod tests {
         assert!(!r.contains("abcdefgh"), "{r}");
         let local = Secret::new("http://127.0.0.1:4599/");
         assert_eq!(redact_url(&local), "http://127.0.0.1:4599");
+        let private = Secret::new("https://10.1.2.3:8443");
+        assert_eq!(redact_url(&private), "https://10.*.*.*:8443");
+        let six = Secret::new("https://[fd00:1:2::3]");
+        assert_eq!(redact_url(&six), "https://[fd00:*]");
     }
 }

@@ -433,7 +433,7 @@ fn compare_public_shows_both_paths() {
         public["summary"]
             .as_str()
             .unwrap()
-            .contains("; public endpoint: ok in"),
+            .contains("; endpoint from AWS_ENDPOINT_URL_BEDROCK_RUNTIME: ok in"),
         "{r:#}"
     );
     assert!(

@@ -224,3 +224,73 @@ fn check_uses_the_same_plan() {
     assert_eq!(config["sts"]["url"], emu.base_url);
     assert!(services(&emu).contains(&"GetCallerIdentity".to_string()));
 }
+
+/// Fixed: an invalid endpoint variable stopped every run, even one that
+/// goes through the VPC endpoint and never uses it; a blank one was taken
+/// for a URL.
+#[test]
+fn an_unused_bad_setting_is_no_error_and_a_blank_one_is_unset() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(
+        &d,
+        &config_without_endpoints(&format!(
+            "UseVPCe = true\nVPCEndpointURL = {0}\nSTSEndpointURL = {0}\n",
+            emu.base_url
+        ))
+        .replace("UseVPCe = false\n", ""),
+    );
+    let env = [
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://localstack:4566"),
+        ("AWS_ENDPOINT_URL", ""),
+    ];
+    call(&d, &env).stdout_has("Reply from anthropic.claude-3-haiku");
+    // Where it would be used, it is an error naming the variable.
+    sealed(
+        &d,
+        &config_without_endpoints(&format!("STSEndpointURL = {}\n", emu.base_url)),
+    );
+    d.run("invoke")
+        .args(["--config", "config.properties", "--prompt", "hi"])
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://localstack:4566")
+        .code(252)
+        .stderr_has("the endpoint from AWS_ENDPOINT_URL_BEDROCK_RUNTIME: expected https");
+    let p = plan(&d, &[("AWS_ENDPOINT_URL_STS", " ")]);
+    assert_eq!(
+        p["sts"],
+        format!("endpoint from STSEndpointURL {}", emu.base_url)
+    );
+    let p = plan(&d, &[("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "")]);
+    assert_eq!(
+        p["endpoint"],
+        "public endpoint https://bedrock-runtime.us-west-2.amazonaws.com"
+    );
+}
+
+/// AWS's own endpoints come from the SDK's endpoint rules: FIPS when the
+/// AWS settings ask for it, and each partition's domain.
+#[test]
+fn aws_endpoints_follow_the_sdk_s_rules() {
+    let emu = emulator(Faults::default());
+    emu.expect_no_calls();
+    let d = Dir::new();
+    sealed(&d, &config_without_endpoints(""));
+    let p = plan(&d, &[("AWS_USE_FIPS_ENDPOINT", "true")]);
+    assert_eq!(
+        p["sts"],
+        "public endpoint https://sts-fips.us-west-2.amazonaws.com"
+    );
+    assert_eq!(
+        p["endpoint"],
+        "public endpoint https://bedrock-runtime-fips.us-west-2.amazonaws.com"
+    );
+    sealed(
+        &d,
+        &config_without_endpoints("").replace("Region = us-west-2", "Region = cn-north-1"),
+    );
+    let p = plan(&d, &[]);
+    assert_eq!(
+        p["sts"],
+        "public endpoint https://sts.cn-north-1.amazonaws.com.cn"
+    );
+}

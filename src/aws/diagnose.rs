@@ -36,6 +36,9 @@ pub(crate) struct Context {
     pub(crate) host: Option<String>,
     /// Removes secrets from AWS's messages.
     pub(crate) scrubber: Scrubber,
+    /// Whether `AWS_SESSION_TOKEN` is set, which breaks keys it does not
+    /// belong to.
+    pub(crate) session_token_in_env: bool,
     /// `--read-timeout`, to say how long a silent endpoint was waited for.
     pub(crate) read_timeout: Option<std::time::Duration>,
 }
@@ -198,7 +201,7 @@ fn credentials_hint(code: &str, message: &str, ctx: &Context) -> Option<String> 
     let key = key_described(ctx);
     Some(match code {
         "UnrecognizedClientException" | "InvalidClientTokenId" => {
-            let stray = if std::env::var_os("AWS_SESSION_TOKEN").is_some() {
+            let stray = if ctx.session_token_in_env {
                 "; AWS_SESSION_TOKEN is set in the environment: if it does not belong to these keys, unset it"
             } else {
                 ""

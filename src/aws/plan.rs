@@ -98,8 +98,9 @@ pub(crate) struct AwsOptions {
     pub(crate) mfa_code: Option<Secret>,
     /// `AWS_CA_BUNDLE`, used when the config has no `CABundle`.
     pub(crate) ca_bundle_env: Option<PathBuf>,
-    /// `--no-cache`.
-    pub(crate) no_cache: bool,
+    /// Where assumed-role credentials are kept between runs: none with
+    /// `--no-cache` or when no home or cache folder is known.
+    pub(crate) cache_dir: Option<PathBuf>,
 }
 
 impl Default for AwsOptions {
@@ -116,7 +117,7 @@ impl Default for AwsOptions {
             },
             mfa_code: None,
             ca_bundle_env: None,
-            no_cache: false,
+            cache_dir: None,
         }
     }
 }
@@ -127,7 +128,7 @@ pub(crate) enum Origin {
     /// `VPCEndpointURL` with `UseVPCe = true`.
     Vpc,
     /// `STSEndpointURL`.
-    Config,
+    StsEndpointUrl,
     /// `--endpoint-url`.
     Flag,
     /// An AWS setting: this environment variable.
@@ -143,7 +144,7 @@ impl Origin {
     pub(crate) fn word(self) -> &'static str {
         match self {
             Origin::Vpc => "vpc",
-            Origin::Config => "config",
+            Origin::StsEndpointUrl => "config",
             Origin::Flag => "flag",
             Origin::Environment(_) => "environment",
             Origin::AwsConfigFile => "aws-config-file",
@@ -156,7 +157,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Vpc => f.write_str("VPC endpoint"),
-            Origin::Config => f.write_str("endpoint from STSEndpointURL"),
+            Origin::StsEndpointUrl => f.write_str("endpoint from STSEndpointURL"),
             Origin::Flag => f.write_str("endpoint from --endpoint-url"),
             Origin::Environment(var) => write!(f, "endpoint from {var}"),
             Origin::AwsConfigFile => f.write_str("endpoint from the AWS config file"),
@@ -189,7 +190,6 @@ pub(crate) enum BedrockAuth {
 }
 
 /// Everything a run will use.
-#[derive(Debug)]
 pub(crate) struct Plan {
     /// The configuration.
     pub(crate) config: Config,
@@ -197,13 +197,12 @@ pub(crate) struct Plan {
     pub(crate) region: Region,
     /// Where Bedrock calls go.
     pub(crate) bedrock: Endpoint,
-    /// Where a Bedrock call would go without the VPC endpoint or
-    /// `--endpoint-url`: the configured or the public endpoint.
-    pub(crate) public_bedrock: Endpoint,
+    /// Where a Bedrock call would go without the VPC endpoint and
+    /// `--endpoint-url`: the endpoint the AWS settings name, else AWS's
+    /// regional one; `None` when an AWS setting names an invalid URL.
+    pub(crate) direct_bedrock: Option<Endpoint>,
     /// Where STS calls go.
     pub(crate) sts: Endpoint,
-    /// The AWS profile of the run.
-    pub(crate) profile: Option<String>,
     /// The CA bundle trusted besides the system's, checked to exist.
     pub(crate) ca_bundle: Option<PathBuf>,
     /// The flags and environment the plan was made with.
@@ -212,55 +211,125 @@ pub(crate) struct Plan {
     pub(crate) scrubber: Scrubber,
     /// Things that work but are probably not what the user meant.
     pub(crate) warnings: Vec<String>,
+    /// Whether `AWS_SESSION_TOKEN` is set, for hints about stray tokens.
+    pub(crate) session_token_in_env: bool,
     base: SdkConfig,
+}
+
+/// The endpoints and region only: the AWS settings inside (`base`) hold
+/// the profile files, secrets included.
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("region", &self.region)
+            .field("bedrock", &self.bedrock)
+            .field("sts", &self.sts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Plan {
     /// Decides everything: region, CA bundle, endpoints, redaction. Reads
     /// the AWS settings once, through aws-config; sends nothing.
     pub(crate) async fn new(config: Config, options: AwsOptions) -> Result<Plan> {
-        let profile = config.profile.clone();
-        let region = region(&config, options.region.as_ref(), profile.as_deref()).await?;
+        let profile = config.profile.as_deref();
+        let region = region(&config, options.region.as_ref(), profile).await?;
         let ca_bundle = ca_bundle(&config, &options)?;
-        let base =
-            base_sdk_config(&region, &options, profile.as_deref(), ca_bundle.as_deref()).await?;
-        let public_bedrock = configured(&base, "Bedrock Runtime", "BEDROCK_RUNTIME")?
-            .unwrap_or_else(|| public("bedrock-runtime", &region));
-        let bedrock = match (&options.endpoint_url, &config.bedrock) {
+        let base = base_sdk_config(&region, &options, profile, ca_bundle.as_deref()).await?;
+        let direct_bedrock = match configured(&base, BEDROCK_SERVICE) {
+            Ok(Some(e)) => Ok(e),
+            Ok(None) => aws_public(&base, BEDROCK_SERVICE, &region).await,
+            Err(e) => Err(e),
+        };
+        let (bedrock, direct_bedrock) = match (&options.endpoint_url, &config.bedrock) {
+            (Some(url), _) => (
+                Endpoint {
+                    url: url.clone(),
+                    origin: Origin::Flag,
+                },
+                direct_bedrock.ok(),
+            ),
+            (None, BedrockEndpoint::Vpc(url)) => (
+                Endpoint {
+                    url: url.clone(),
+                    origin: Origin::Vpc,
+                },
+                direct_bedrock.ok(),
+            ),
+            // An invalid AWS setting is an error only when it would be used.
+            (None, BedrockEndpoint::Public) => {
+                let direct = direct_bedrock?;
+                (direct.clone(), Some(direct))
+            }
+        };
+        let sts = match (&config.sts_endpoint, configured(&base, STS_SERVICE)?) {
             (Some(url), _) => Endpoint {
                 url: url.clone(),
-                origin: Origin::Flag,
+                origin: Origin::StsEndpointUrl,
             },
-            (None, BedrockEndpoint::Vpc(url)) => Endpoint {
-                url: url.clone(),
-                origin: Origin::Vpc,
-            },
-            (None, BedrockEndpoint::Public) => public_bedrock.clone(),
+            (None, Some(e)) => e,
+            (None, None) => aws_public(&base, STS_SERVICE, &region).await?,
         };
-        let sts = match &config.sts_endpoint {
-            Some(url) => Endpoint {
-                url: url.clone(),
-                origin: Origin::Config,
-            },
-            None => configured(&base, "STS", "STS")?.unwrap_or_else(|| public("sts", &region)),
-        };
-        for endpoint in [&bedrock, &sts] {
+        for endpoint in [Some(&bedrock), Some(&sts), direct_bedrock.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             check_region(endpoint, &region, &config)?;
         }
-        let scrubber = scrubber(&config, &[&bedrock, &sts], options.mfa_code.as_ref());
+        let in_use = [Some(&bedrock), Some(&sts), direct_bedrock.as_ref()];
+        let scrubber = scrubber(
+            &config,
+            in_use.into_iter().flatten(),
+            options.mfa_code.as_ref(),
+        );
+        let session_token_in_env = std::env::var_os("AWS_SESSION_TOKEN").is_some();
         Ok(Plan {
-            warnings: environment_warnings(&config.source),
+            warnings: environment_warnings(&config.source, session_token_in_env),
             config,
             region,
             bedrock,
-            public_bedrock,
+            direct_bedrock,
             sts,
-            profile,
             ca_bundle,
             options,
             scrubber,
+            session_token_in_env,
             base,
         })
+    }
+
+    /// The AWS profile of the run.
+    pub(crate) fn profile(&self) -> Option<&str> {
+        self.config.profile.as_deref()
+    }
+
+    /// What aws-config's own providers (IMDS, the standard chain) are built
+    /// with: the run's region, HTTP client (CA bundle, `--resolve`), FIPS
+    /// and dual-stack settings. Their timeouts stay aws-config's (IMDS
+    /// answers within a second or is not there).
+    pub(crate) fn provider_config(&self) -> aws_config::provider_config::ProviderConfig {
+        let base = &self.base;
+        let mut config = aws_config::provider_config::ProviderConfig::without_region()
+            .with_region(base.region().cloned())
+            .with_use_fips(base.use_fips())
+            .with_use_dual_stack(base.use_dual_stack());
+        if let Some(http) = base.http_client() {
+            config = config.with_http_client(http);
+        }
+        if let Some(sleep) = base.sleep_impl() {
+            config = config.with_sleep_impl(sleep);
+        }
+        config
+    }
+
+    /// An STS client signing with `provider`.
+    pub(crate) fn sts_client(&self, provider: SharedCredentialsProvider) -> aws_sdk_sts::Client {
+        let config = self
+            .sts_config()
+            .to_builder()
+            .credentials_provider(provider)
+            .build();
+        aws_sdk_sts::Client::new(&config)
     }
 
     /// The STS settings: its endpoint, and one bound on each call. All its
@@ -328,20 +397,20 @@ impl Plan {
     pub(crate) fn context(&self, model: Option<&str>) -> Context {
         Context {
             region: self.region.to_string(),
-            source: crate::aws::credentials::describe(&self.config.source, self.profile.as_deref()),
+            source: crate::aws::credentials::describe(&self.config.source, self.profile()),
             model: model.map(str::to_string),
             endpoint: Some(format!("the {}", self.bedrock)),
             host: Some(self.sts.url.shown_host().to_string()),
             scrubber: self.scrubber.clone(),
             read_timeout: Some(self.options.read_timeout),
+            session_token_in_env: self.session_token_in_env,
             ..Context::default()
         }
     }
 
     /// The plan as `--dry-run` and `invoke check` show it: name and value.
     pub(crate) fn rows(&self) -> Vec<(&'static str, String)> {
-        let credentials =
-            crate::aws::credentials::describe(&self.config.source, self.profile.as_deref());
+        let credentials = crate::aws::credentials::describe(&self.config.source, self.profile());
         vec![
             ("region", self.region.to_string()),
             ("endpoint", self.bedrock.to_string()),
@@ -376,32 +445,96 @@ impl aws_credential_types::provider::token::ProvideToken for NoBearerToken {
     }
 }
 
-fn public(service: &str, region: &Region) -> Endpoint {
-    Endpoint {
-        url: EndpointUrl::public(service, region),
+/// A service as the AWS settings and endpoint rules know it.
+#[derive(Clone, Copy)]
+struct Service {
+    /// The SDK's service id, which names its settings.
+    id: &'static str,
+    /// Its own endpoint variable.
+    variable: &'static str,
+}
+
+const BEDROCK_SERVICE: Service = Service {
+    id: "Bedrock Runtime",
+    variable: "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+};
+
+const STS_SERVICE: Service = Service {
+    id: "STS",
+    variable: "AWS_ENDPOINT_URL_STS",
+};
+
+/// AWS's own endpoint for `service` in `region`, from the SDK's endpoint
+/// rules: the partition's domain, FIPS and dual-stack as the AWS settings
+/// ask (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`).
+async fn aws_public(base: &SdkConfig, service: Service, region: &Region) -> Result<Endpoint> {
+    let fips = base.use_fips().unwrap_or(false);
+    let dual = base.use_dual_stack().unwrap_or(false);
+    let resolved = if service.id == STS_SERVICE.id {
+        use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        let params = Params::builder()
+            .region(region.to_string())
+            .use_fips(fips)
+            .use_dual_stack(dual)
+            .use_global_endpoint(false)
+            .build()
+            .map_err(|e| Error::Usage(format!("region {region}: {e}")))?;
+        DefaultResolver::new().resolve_endpoint(&params).await
+    } else {
+        use aws_sdk_bedrockruntime::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        let params = Params::builder()
+            .region(region.to_string())
+            .use_fips(fips)
+            .use_dual_stack(dual)
+            .build()
+            .map_err(|e| Error::Usage(format!("region {region}: {e}")))?;
+        DefaultResolver::new().resolve_endpoint(&params).await
+    };
+    let endpoint = resolved.map_err(|e| {
+        Error::Usage(format!(
+            "{} has no endpoint in region {region}{}: {e}",
+            service.id,
+            if fips { " with FIPS" } else { "" }
+        ))
+    })?;
+    let url = EndpointUrl::aws(endpoint.url()).map_err(|why| {
+        Error::Usage(format!(
+            "the endpoint rules of {} give {}: {why}",
+            service.id,
+            endpoint.url()
+        ))
+    })?;
+    Ok(Endpoint {
+        url,
         origin: Origin::Public,
-    }
+    })
 }
 
 /// The endpoint the AWS settings name for a service, as the SDK's own
-/// client configuration reads them: `AWS_ENDPOINT_URL_<SERVICE>` or the
-/// profile's `services` section, else `AWS_ENDPOINT_URL` or the profile's
+/// client configuration reads them: the service's variable, else
+/// `AWS_ENDPOINT_URL`, else the profile's `services` section, else its
 /// `endpoint_url`; none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is set.
-fn configured(base: &SdkConfig, service_id: &str, env_suffix: &str) -> Result<Option<Endpoint>> {
+/// A blank value counts as unset.
+fn configured(base: &SdkConfig, service: Service) -> Result<Option<Endpoint>> {
     let key = ServiceConfigKey::builder()
-        .service_id(service_id)
+        .service_id(service.id)
         .env("AWS_ENDPOINT_URL")
         .profile("endpoint_url")
         .build()
         .expect("all fields set");
-    let Some(url) = base
+    let value = base
         .service_config()
         .and_then(|c| c.load_config(key))
-        .or_else(|| base.endpoint_url().map(str::to_string))
-    else {
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| {
+            base.endpoint_url()
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string)
+        });
+    let Some(url) = value else {
         return Ok(None);
     };
-    let origin = configured_origin(env_suffix);
+    let origin = configured_origin(service);
     let url = EndpointUrl::parse(Secret::new(url))
         .map_err(|why| Error::Usage(format!("the {origin}: {why}")))?;
     Ok(Some(Endpoint { url, origin }))
@@ -409,14 +542,10 @@ fn configured(base: &SdkConfig, service_id: &str, env_suffix: &str) -> Result<Op
 
 /// Which setting named a configured endpoint: the variables win over the
 /// profile, the service's over the generic one.
-fn configured_origin(env_suffix: &str) -> Origin {
+fn configured_origin(service: Service) -> Origin {
     let set = |v: &str| std::env::var_os(v).is_some_and(|v| !v.is_empty());
-    let service: &'static str = match env_suffix {
-        "STS" => "AWS_ENDPOINT_URL_STS",
-        _ => "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-    };
-    if set(service) {
-        Origin::Environment(service)
+    if set(service.variable) {
+        Origin::Environment(service.variable)
     } else if set("AWS_ENDPOINT_URL") {
         Origin::Environment("AWS_ENDPOINT_URL")
     } else {
@@ -535,7 +664,7 @@ fn check_region(endpoint: &Endpoint, region: &Region, config: &Config) -> Result
             at: key_location(config, "VPCEndpointURL"),
             message,
         },
-        Origin::Config => Error::Invalid {
+        Origin::StsEndpointUrl => Error::Invalid {
             at: key_location(config, "STSEndpointURL"),
             message,
         },
@@ -546,7 +675,11 @@ fn check_region(endpoint: &Endpoint, region: &Region, config: &Config) -> Result
 /// Every secret of the run, each shown by the rule of its field: the
 /// config's sensitive values, the endpoints in use, the MFA code, and what
 /// AWS says of an assumed role (its sessions' ARN and its account).
-fn scrubber(config: &Config, endpoints: &[&Endpoint], mfa_code: Option<&Secret>) -> Scrubber {
+fn scrubber<'a>(
+    config: &Config,
+    endpoints: impl Iterator<Item = &'a Endpoint>,
+    mfa_code: Option<&Secret>,
+) -> Scrubber {
     let mut s = Scrubber::new();
     for v in &config.sensitive {
         match v.field {
@@ -556,7 +689,7 @@ fn scrubber(config: &Config, endpoints: &[&Endpoint], mfa_code: Option<&Secret>)
             field => s.add(&v.value, schema::shown_value(field, &v.value)),
         }
     }
-    let in_use = endpoints.iter().filter(|e| e.origin != Origin::Public);
+    let in_use = endpoints.filter(|e| e.origin != Origin::Public);
     for url in config.endpoints.iter().chain(in_use.map(|e| &e.url)) {
         scrub_endpoint(&mut s, url);
     }
@@ -600,15 +733,12 @@ fn scrub_role(s: &mut Scrubber, arn: &Secret) {
 
 /// A stray `AWS_SESSION_TOKEN` (without its access key) breaks the ambient
 /// credentials of modes 1 and 3 in a way AWS reports only as unknown keys.
-fn environment_warnings(source: &CredentialSource) -> Vec<String> {
+fn environment_warnings(source: &CredentialSource, session_token: bool) -> Vec<String> {
     let ambient = matches!(
         source,
         CredentialSource::AssumeRole(_) | CredentialSource::DefaultChain
     );
-    if ambient
-        && std::env::var_os("AWS_SESSION_TOKEN").is_some()
-        && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-    {
+    if ambient && session_token && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         vec!["AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID: a stray token from another session; unset it".into()]
     } else {
         Vec::new()
@@ -683,7 +813,7 @@ mod tests {
         );
         let same = Endpoint {
             url: url("https://vpce-1-a.sts.us-west-2.vpce.amazonaws.com"),
-            origin: Origin::Config,
+            origin: Origin::StsEndpointUrl,
         };
         assert!(check_region(&same, &region, &config).is_ok());
     }

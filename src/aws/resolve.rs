@@ -71,8 +71,15 @@ fn classify_v4(ip: Ipv4Addr) -> AddressKind {
 }
 
 /// `--resolve` overrides: host name to addresses.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Overrides(Arc<HashMap<String, Vec<IpAddr>>>);
+
+/// How many hosts only: a host may be a VPC endpoint's name.
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Overrides({} hosts)", self.0.len())
+    }
+}
 
 impl Overrides {
     /// Parses `HOST:ADDRESS` entries (an IPv6 address in brackets:

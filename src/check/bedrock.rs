@@ -85,7 +85,7 @@ fn step(name: &'static str, endpoint: &Endpoint, result: &Timed) -> Step {
 }
 
 /// The call through the plan's endpoint, then, when asked, through the
-/// public one; each a step.
+/// endpoint Bedrock is reached at without the VPC endpoint; each a step.
 pub(crate) async fn run(
     setup: &Setup,
     model: &ModelChoice,
@@ -95,35 +95,52 @@ pub(crate) async fn run(
     let plan = &setup.plan;
     let private = ping(setup, &plan.bedrock, model, resolved).await;
     let mut steps = vec![step("bedrock", &plan.bedrock, &private)];
-    if compare_public {
-        let public = ping(setup, &plan.public_bedrock, model, resolved).await;
-        steps.push(compare(setup, &private, &public));
+    if !compare_public {
+        return steps;
     }
+    let skip = |why: &str| Step::skip("public", None, why);
+    steps.push(match &plan.direct_bedrock {
+        None => skip("the AWS settings name an invalid Bedrock endpoint (see the config step)"),
+        Some(d) if d.url.secret() == plan.bedrock.url.secret() => {
+            skip("the call above already goes to the endpoint used without a VPC endpoint")
+        }
+        Some(direct) => {
+            let public = ping(setup, direct, model, resolved).await;
+            compare(setup, direct, &private, &public)
+        }
+    });
     steps
 }
 
-/// The side-by-side step: a public endpoint that works too means nothing
+/// The side-by-side step: a direct endpoint that works too means nothing
 /// restricts the credentials to the VPC endpoint.
-fn compare(setup: &Setup, private: &Timed, public: &Timed) -> Step {
+fn compare(setup: &Setup, direct: &Endpoint, private: &Timed, public: &Timed) -> Step {
     let plan = &setup.plan;
-    let mut s = step("public", &plan.public_bedrock, public);
+    let mut s = step("public", direct, public);
     let side = |r: &Timed| match r {
         Ok(ms) => format!("ok in {ms:.0} ms"),
         Err((ms, Error::Remote { code, .. })) => format!("{code} in {ms:.0} ms"),
         Err((ms, e)) => format!("{e} in {ms:.0} ms"),
     };
     s.summary = format!(
-        "{}: {}; public endpoint: {}",
+        "{}: {}; {}: {}",
         plan.bedrock.origin,
         side(private),
+        direct.origin,
         side(public)
     );
     if private.is_ok() && public.is_ok() && setup.private_path() {
         s.status = Status::Warn;
-        s.hint = Some("the public endpoint works too: no aws:SourceVpce condition or endpoint policy restricts these credentials to the VPC endpoint".into());
+        s.hint = Some(format!(
+            "the {} works too: no aws:SourceVpce condition or endpoint policy restricts these credentials to the VPC endpoint",
+            direct.origin
+        ));
     } else if private.is_ok() && public.is_err() {
         s.status = Status::Pass;
-        s.hint = Some("only the VPC endpoint works: a policy restricts these credentials to it, or the public endpoint is not reachable from here".into());
+        s.hint = Some(format!(
+            "only the {} works: a policy restricts these credentials to it, or the {} is not reachable from here",
+            plan.bedrock.origin, direct.origin
+        ));
         s.exit = None;
     }
     s

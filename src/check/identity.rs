@@ -102,13 +102,9 @@ async fn caller(
     provider: SharedCredentialsProvider,
     ctx: &Context,
 ) -> Result<Caller> {
-    let conf = setup
+    let out = setup
         .plan
-        .sts_config()
-        .to_builder()
-        .credentials_provider(provider)
-        .build();
-    let out = aws_sdk_sts::Client::new(&conf)
+        .sts_client(provider)
         .get_caller_identity()
         .send()
         .await

@@ -15,7 +15,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// A host a call goes to.
-#[derive(Debug, Clone)]
 pub(crate) struct Target {
     name: &'static str,
     hop: Hop,

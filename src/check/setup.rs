@@ -73,8 +73,7 @@ impl Setup {
     /// The configuration step's line.
     pub(crate) fn step(&self, started: Instant) -> Step {
         let plan = &self.plan;
-        let credentials =
-            crate::aws::credentials::describe(&plan.config.source, plan.profile.as_deref());
+        let credentials = crate::aws::credentials::describe(&plan.config.source, plan.profile());
         let summary = format!(
             "{}; {credentials}; region {}; {}{}",
             self.integrity,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// One entry (`key = value`) of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Index of its line in the document.
     pub index: usize,
@@ -89,7 +89,7 @@ impl Index {
 }
 
 /// A parsed properties file that can be edited in place and written back.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Document {
     path: PathBuf,
     bom: bool,
@@ -205,6 +205,32 @@ impl Parser<'_> {
             delim,
             value: (start, start + after.trim().len()),
         })
+    }
+}
+
+/// Where and what, never the value: a plaintext file's values are secrets.
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Entry(line {}: [{}] {} = ({} characters))",
+            self.line,
+            shown_name(&self.section),
+            shown_name(&self.key),
+            self.value.chars().count()
+        )
+    }
+}
+
+/// The file and its size only: its lines may hold secrets in clear text.
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Document({}, {} lines)",
+            self.path.display(),
+            self.lines.len()
+        )
     }
 }
 
@@ -709,6 +735,19 @@ mod tests {
         );
         assert!(!e.contains("c2VjcmV0"), "{e}");
         assert_eq!(shown_name("Claude-3 Haiku"), "Claude-3 Haiku");
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_value() {
+        let d = doc("[default]\nSecretKey = wJalrXUtnFEMI/K7MDENG\n");
+        let e = d.get("default", "SecretKey").unwrap();
+        for shown in [format!("{d:?}"), format!("{e:?}")] {
+            assert!(!shown.contains("wJalr"), "{shown}");
+        }
+        assert_eq!(
+            format!("{e:?}"),
+            "Entry(line 2: [default] SecretKey = (21 characters))"
+        );
     }
 
     #[test]

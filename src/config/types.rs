@@ -33,15 +33,6 @@ impl Region {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The DNS suffix of AWS's public endpoints in this region's partition.
-    pub fn dns_suffix(&self) -> &'static str {
-        if self.0.starts_with("cn-") {
-            "amazonaws.com.cn"
-        } else {
-            "amazonaws.com"
-        }
-    }
 }
 
 impl fmt::Display for Region {
@@ -162,18 +153,12 @@ impl EndpointUrl {
         })
     }
 
-    /// AWS's public endpoint `https://<service>.<region>.<suffix>`: not a
-    /// secret, shown as it is.
-    pub fn public(service: &str, region: &Region) -> EndpointUrl {
-        let host = format!("{service}.{region}.{}", region.dns_suffix());
-        let url = format!("https://{host}");
-        EndpointUrl {
-            shown: url.clone(),
-            url: Secret::new(url),
-            host: Secret::new(host),
-            port: 443,
-            https: true,
-        }
+    /// One of AWS's own endpoints, as the SDK's endpoint rules give it:
+    /// not a secret, shown as it is.
+    pub fn aws(url: &str) -> std::result::Result<EndpointUrl, &'static str> {
+        let mut parsed = EndpointUrl::parse(Secret::new(url.trim_end_matches('/')))?;
+        parsed.shown = parsed.url.expose().to_string();
+        Ok(parsed)
     }
 
     /// The URL, to hand to an SDK client.
@@ -487,11 +472,9 @@ mod tests {
         ] {
             assert!(Region::parse(bad).is_none(), "{bad}");
         }
-        let cn = Region::parse("cn-north-1").unwrap();
-        assert_eq!(
-            EndpointUrl::public("sts", &cn).secret().expose(),
-            "https://sts.cn-north-1.amazonaws.com.cn"
-        );
+        let aws = EndpointUrl::aws("https://sts.cn-north-1.amazonaws.com.cn").unwrap();
+        assert_eq!(aws.shown(), "https://sts.cn-north-1.amazonaws.com.cn");
+        assert_eq!(aws.shown_host(), "sts.cn-north-1.amazonaws.com.cn");
     }
 
     #[test]

@@ -261,16 +261,20 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 /// Carries out the command line and prints the report.
 pub(crate) fn run(args: Args) -> Result<()> {
     let mut terminal = Terminal;
+    // Every key option of the environment, read once: reading an existing
+    // file looks for its key; a new file's key is made or taken from the
+    // environment, never looked up.
     let keys_in = KeyOptions::from_env(args.key_file.clone(), args.require_sealed);
+    let keys_out = KeyOptions::from_env(None, false);
     let command = args.into_command(&mut terminal)?;
     tracing::debug!(?command, "encrypt-config");
     match command {
         Command::Encrypt(opts) => {
-            let outcome = encrypt::encrypt(&opts, &writing_keys(), &mut terminal, &mut Disk)?;
+            let outcome = encrypt::encrypt(&opts, &keys_out, &mut terminal, &mut Disk)?;
             report("encrypted", &outcome);
         }
         Command::Upgrade(opts) => {
-            let outcome = encrypt::upgrade(&opts, &writing_keys(), &mut terminal, &mut Disk)?;
+            let outcome = encrypt::upgrade(&opts, &keys_out, &mut terminal, &mut Disk)?;
             report("converted; now encrypted with a new key:", &outcome);
         }
         Command::Check(config) => {
@@ -300,12 +304,6 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The key options of a new file: its key is made or taken from the
-/// environment, never looked up; the state folder comes from the environment.
-fn writing_keys() -> KeyOptions {
-    KeyOptions::from_env(None, false)
 }
 
 fn report(verb: &str, o: &Outcome) {

@@ -35,7 +35,8 @@ Exit codes:
   254 the service returned an error, 255 other errors (network, I/O).";
 
 /// Command-line arguments of `invoke`.
-#[derive(Debug, Parser)]
+/// No `Debug`: `--mfa-code` and `--endpoint-url` are secrets as typed.
+#[derive(Parser)]
 #[command(
     name = "invoke",
     version,
@@ -125,7 +126,7 @@ pub(crate) struct Args {
 }
 
 /// Subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub(crate) enum Sub {
     /// List the model aliases of the config, numbered as the menu shows them.
     Models,
@@ -134,7 +135,7 @@ pub(crate) enum Sub {
 }
 
 /// Options of `invoke check`.
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 pub(crate) struct CheckArgs {
     /// Skip the Bedrock call.
     #[arg(long)]
@@ -214,7 +215,9 @@ impl Args {
         match &self.command {
             Some(Sub::Models) => Ok(Command::Models(config)),
             Some(Sub::Check(check)) => {
-                let mut invoke = self.options(config)?;
+                // The check always signs with SigV4: it proves the config's
+                // credentials, whatever --auth says.
+                let mut invoke = self.options(config, AuthFlag::Sigv4)?;
                 invoke.aws.overrides = Overrides::parse(&check.resolve)?;
                 Ok(Command::Check(Box::new(CheckOptions {
                     invoke,
@@ -225,11 +228,11 @@ impl Args {
                     concurrency: check.concurrency.max(1),
                 })))
             }
-            None => Ok(Command::Invoke(Box::new(self.options(config)?))),
+            None => Ok(Command::Invoke(Box::new(self.options(config, self.auth)?))),
         }
     }
 
-    fn options(&self, config: ConfigOptions) -> Result<Options> {
+    fn options(&self, config: ConfigOptions, auth: AuthFlag) -> Result<Options> {
         if self.max_tokens < 1 {
             return Err(Error::Usage(format!(
                 "--max-tokens {}: expected at least 1",
@@ -252,12 +255,12 @@ impl Args {
             stream: !self.no_stream,
             format: self.output,
             dry_run: self.dry_run,
-            aws: self.aws_options()?,
+            aws: self.aws_options(auth)?,
             debug: self.debug,
         })
     }
 
-    fn aws_options(&self) -> Result<AwsOptions> {
+    fn aws_options(&self, auth_flag: AuthFlag) -> Result<AwsOptions> {
         if !(1..=10).contains(&self.max_attempts) {
             return Err(Error::Usage(format!(
                 "--max-attempts {}: expected 1 to 10",
@@ -284,12 +287,16 @@ impl Args {
             read_timeout: seconds("--read-timeout", self.read_timeout)?,
             max_attempts: self.max_attempts,
             overrides: Overrides::default(),
-            auth: auth(self.auth)?,
+            auth: auth(auth_flag)?,
             mfa_code: mfa_code(self.mfa_code.as_deref(), self.mfa_code_fd)?,
             ca_bundle_env: std::env::var_os("AWS_CA_BUNDLE")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
-            no_cache: self.no_cache,
+            cache_dir: if self.no_cache {
+                None
+            } else {
+                crate::aws::credentials::cache::default_dir()
+            },
         })
     }
 }

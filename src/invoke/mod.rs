@@ -147,18 +147,14 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
     )?;
     warn_all(&warnings);
     let op = call::operation(&request, opts.stream);
+    warn_all(&plan.warnings);
     if opts.dry_run {
         print_plan(&plan, &model, &request, op, opts.format);
         return Ok(());
     }
-    warn_all(&plan.warnings);
     let runtime = RunTime {
         interactive,
-        cache: if plan.options.no_cache {
-            None
-        } else {
-            cache_for(loaded.key)
-        },
+        cache: cache_for(loaded.key, plan.options.cache_dir.clone()),
     };
     let (ending, reply, resolved) =
         call_with_credentials(&plan, &opts, &model, &request, &runtime).await?;
@@ -174,13 +170,10 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
     Ok(())
 }
 
-/// The credential cache for a config encrypted with `key`; a plaintext
-/// config has no key to protect a cache with, so it gets none.
-fn cache_for(key: Option<ConfigKey>) -> Option<CredentialCache> {
-    Some(CredentialCache::new(
-        crate::aws::credentials::cache::default_dir()?,
-        key?,
-    ))
+/// The credential cache in `dir` for a config encrypted with `key`; a
+/// plaintext config has no key to protect a cache with, so it gets none.
+fn cache_for(key: Option<ConfigKey>, dir: Option<PathBuf>) -> Option<CredentialCache> {
+    Some(CredentialCache::new(dir?, key?))
 }
 
 fn note_credentials(resolved: &Resolved) {

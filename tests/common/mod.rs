@@ -516,12 +516,13 @@ pub(crate) fn sealed(d: &Dir, plain: &str) {
 /// through `url` (its demo keys and role, no USER set).
 pub(crate) fn demo_cache_key(url: &str) -> bedrock_private::aws::credentials::cache::CacheKey {
     use bedrock_emulator::identity::{DEMO_ACCESS_KEY, DEMO_EXTERNAL_ID, DEMO_ROLE_ARN};
+    use bedrock_private::Secret;
     bedrock_private::aws::credentials::cache::CacheKey {
-        role: DEMO_ROLE_ARN.into(),
-        external_id: Some(DEMO_EXTERNAL_ID.into()),
-        source: DEMO_ACCESS_KEY.into(),
+        role: Secret::new(DEMO_ROLE_ARN),
+        external_id: Some(Secret::new(DEMO_EXTERNAL_ID)),
+        source: Secret::new(DEMO_ACCESS_KEY),
         region: "us-west-2".into(),
-        sts_endpoint: Some(url.to_string()),
+        sts_endpoint: Some(Secret::new(url)),
         session: "bedrock-private-user/900".into(),
         ..Default::default()
     }

@@ -94,27 +94,19 @@ pub(super) async fn resolve(
     if let Some(hit) = from_cache(&session, &sts, &resolved, runtime, ctx) {
         return Ok(hit);
     }
-    from_sts(&session, &sts, resolved, runtime, ctx).await
+    let client = plan.sts_client(resolved.source.clone());
+    from_sts(&session, &sts, &client, resolved, runtime, ctx).await
 }
 
 /// What identifies the session in the credential cache.
 fn cache_key(session: &Session, source: &Credentials, plan: &Plan) -> CacheKey {
     CacheKey {
-        role: session.role.arn.secret().expose().to_string(),
-        external_id: session
-            .role
-            .external_id
-            .as_ref()
-            .map(|e| e.expose().to_string()),
-        mfa_serial: session
-            .role
-            .mfa_serial
-            .as_ref()
-            .map(|m| m.expose().to_string()),
-        source: source.access_key_id().to_string(),
+        role: session.role.arn.secret().clone(),
+        external_id: session.role.external_id.clone(),
+        mfa_serial: session.role.mfa_serial.clone(),
+        source: Secret::new(source.access_key_id()),
         region: plan.region.to_string(),
-        sts_endpoint: (plan.sts.origin != Origin::Public)
-            .then(|| plan.sts.url.secret().expose().to_string()),
+        sts_endpoint: (plan.sts.origin != Origin::Public).then(|| plan.sts.url.secret().clone()),
         session: format!("{}/{}", session.name, session.seconds),
     }
 }
@@ -156,18 +148,15 @@ fn from_cache(
 async fn from_sts(
     session: &Session,
     sts: &SdkConfig,
+    client: &aws_sdk_sts::Client,
     mut resolved: Resolved,
     runtime: &RunTime,
     ctx: &mut Context,
 ) -> Result<Resolved> {
-    let sts_signed = sts
-        .to_builder()
-        .credentials_provider(resolved.source.clone())
-        .build();
     let provider = match &session.role.mfa_serial {
         Some(serial) => {
             let mfa = Mfa { session, serial };
-            SharedCredentialsProvider::new(mfa.assume(&sts_signed, runtime, ctx).await?)
+            SharedCredentialsProvider::new(mfa.assume(client, runtime, ctx).await?)
         }
         None => SharedCredentialsProvider::new(
             session
@@ -179,7 +168,7 @@ async fn from_sts(
     let creds = match provider.provide_credentials().await {
         Ok(c) => c,
         Err(e) => {
-            return Err(explain(&sts_signed, ctx, |ctx| {
+            return Err(explain(client, ctx, |ctx| {
                 diagnose::credentials_error(Hop::Sts, &e, ctx)
             })
             .await);
@@ -200,7 +189,7 @@ async fn from_sts(
 /// worth a GetCallerIdentity (its ARN names who may not assume the role);
 /// after a network failure, another call would only wait again.
 pub(super) async fn explain(
-    sts_signed: &SdkConfig,
+    client: &aws_sdk_sts::Client,
     ctx: &mut Context,
     diagnose: impl Fn(&Context) -> Error,
 ) -> Error {
@@ -210,7 +199,7 @@ pub(super) async fn explain(
         Error::Remote { hop: Hop::Sts, code, kind: RemoteKind::Service, .. } if code == "AccessDenied"
     ) && !super::mfa::refused(&first);
     if worth_asking {
-        ctx.source_arn = aws_sdk_sts::Client::new(sts_signed)
+        ctx.source_arn = client
             .get_caller_identity()
             .send()
             .await

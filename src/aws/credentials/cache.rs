@@ -47,22 +47,23 @@ const LONGEST_SESSION: Duration = Duration::from_secs(12 * 3600 + 300);
 /// The largest entry read: a real one is under 2 KiB.
 const MAX_ENTRY_BYTES: u64 = 64 * 1024;
 
-/// What identifies an entry. Its parts name the role and the source
-/// identity, so it shows only its hash when formatted.
+/// What identifies an entry. Its parts name the role, its external id,
+/// the MFA device, the source identity and a VPC endpoint, so each is a
+/// [`Secret`] and the key shows only its hash when formatted.
 #[derive(Clone, Default)]
 pub struct CacheKey {
     /// The role ARN.
-    pub role: String,
+    pub role: Secret,
     /// The external id, if any.
-    pub external_id: Option<String>,
+    pub external_id: Option<Secret>,
     /// The MFA device, if any.
-    pub mfa_serial: Option<String>,
+    pub mfa_serial: Option<Secret>,
     /// The access key id of the source credentials.
-    pub source: String,
+    pub source: Secret,
     /// The region.
     pub region: String,
-    /// The STS endpoint, if not the default.
-    pub sts_endpoint: Option<String>,
+    /// The STS endpoint, if not AWS's own.
+    pub sts_endpoint: Option<Secret>,
     /// The session name and length asked for.
     pub session: String,
 }
@@ -77,13 +78,16 @@ impl CacheKey {
     /// The entry's file name: a hash, so the folder listing reveals nothing.
     fn file_name(&self) -> String {
         let mut h = Sha256::new();
+        fn shown(s: &Option<Secret>) -> &str {
+            s.as_ref().map_or("", |s| s.expose())
+        }
         for part in [
-            self.role.as_str(),
-            self.external_id.as_deref().unwrap_or(""),
-            self.mfa_serial.as_deref().unwrap_or(""),
-            self.source.as_str(),
+            self.role.expose(),
+            shown(&self.external_id),
+            shown(&self.mfa_serial),
+            self.source.expose(),
             self.region.as_str(),
-            self.sts_endpoint.as_deref().unwrap_or(""),
+            shown(&self.sts_endpoint),
             self.session.as_str(),
         ] {
             h.update((part.len() as u64).to_be_bytes());

@@ -9,7 +9,6 @@ use crate::aws::diagnose::{self, Context};
 use crate::error::{Error, Hop, RemoteKind, Result};
 use crate::prompt::Prompter;
 use crate::secret::{self, Secret};
-use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 
 /// The environment variable that gives the MFA code, so that scripts need
@@ -43,7 +42,7 @@ impl Mfa<'_> {
     /// on the terminal.
     pub(super) async fn assume(
         &self,
-        sts_signed: &SdkConfig,
+        client: &aws_sdk_sts::Client,
         runtime: &RunTime,
         ctx: &mut Context,
     ) -> Result<Credentials> {
@@ -54,7 +53,6 @@ impl Mfa<'_> {
                 "MFASerial is set: give the current code with --mfa-code-fd N, ${MFA_CODE_ENV} or --mfa-code (or run on a terminal to be asked)"
             )));
         }
-        let client = aws_sdk_sts::Client::new(sts_signed);
         let mut tries = 0;
         loop {
             tries += 1;
@@ -64,7 +62,7 @@ impl Mfa<'_> {
                     .secret(&format!("MFA code for {shown}: "))?
                     .ok_or(Error::Interrupted)?,
             };
-            let err = match self.call(&client, &code).await {
+            let err = match self.call(client, &code).await {
                 Ok(Some(creds)) => return Ok(creds),
                 Ok(None) => {
                     return Err(Error::Remote {
@@ -75,12 +73,7 @@ impl Mfa<'_> {
                         kind: RemoteKind::Service,
                     });
                 }
-                Err(e) => {
-                    explain(sts_signed, ctx, |ctx| {
-                        diagnose::sdk_error(Hop::Sts, &e, ctx)
-                    })
-                    .await
-                }
+                Err(e) => explain(client, ctx, |ctx| diagnose::sdk_error(Hop::Sts, &e, ctx)).await,
             };
             if !refused(&err) {
                 return Err(err);

@@ -3,9 +3,10 @@
 //! resolved once up front so that a failure is reported with its hop
 //! before Bedrock is called.
 //!
-//! STS is reached through the plan's STS settings, whose endpoint is
-//! `STSEndpointURL` (or the configured or public STS endpoint) and never
-//! the Bedrock VPC endpoint. An STS that cannot be reached costs one
+//! AssumeRole is sent to the plan's STS endpoint (`STSEndpointURL`, else
+//! the AWS settings', else AWS's regional one), never to the Bedrock VPC
+//! endpoint. The standard chain's own STS calls in modes 1 and 3 (a
+//! profile's `role_arn`, web identity) follow the AWS settings alone. An STS that cannot be reached costs one
 //! bounded wait, and after a network failure no further STS call (such as
 //! the diagnostic GetCallerIdentity) is made.
 
@@ -125,7 +126,7 @@ pub(crate) fn describe(source: &CredentialSource, profile: Option<&str>) -> Stri
 /// so a failure is reported before Bedrock is called, with its hop.
 pub(crate) async fn resolve(plan: &Plan, runtime: &RunTime, ctx: &mut Context) -> Result<Resolved> {
     let source = &plan.config.source;
-    ctx.source = describe(source, plan.profile.as_deref());
+    ctx.source = describe(source, plan.profile());
     let base = sources::source(source, plan).await;
     // Resolve the source identity first: a failure here is the source's,
     // and its ARN makes an AssumeRole refusal explainable.

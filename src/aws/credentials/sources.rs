@@ -7,6 +7,9 @@
 //! - ambient (the source of assume-role) and default-chain: the standard
 //!   chain (environment, profile, SSO, web identity, IMDS), with the run's
 //!   profile;
+//!
+//! Each is built with the plan's HTTP client, so a CA bundle and
+//! `--resolve` reach IMDS and the chain's own calls too.
 //! - access-keys: the configured keys.
 
 use crate::aws::plan::Plan;
@@ -28,10 +31,16 @@ pub(super) struct Source {
 }
 
 /// A provider whose calls run in a span named after it.
-#[derive(Debug)]
 struct Named {
     name: &'static str,
     inner: SharedCredentialsProvider,
+}
+
+/// The name only: the provider behind it may show a key id.
+impl std::fmt::Debug for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Named({})", self.name)
+    }
 }
 
 impl ProvideCredentials for Named {
@@ -57,7 +66,7 @@ fn named(name: &'static str, hop: Hop, inner: impl ProvideCredentials + 'static)
 /// The provider for `source` in `plan`.
 pub(super) async fn source(source: &CredentialSource, plan: &Plan) -> Source {
     match source {
-        CredentialSource::InstanceRole => instance_role(),
+        CredentialSource::InstanceRole => instance_role(plan),
         CredentialSource::AssumeRole(_) => standard_chain("Ambient", Hop::Imds, plan).await,
         CredentialSource::AccessKeys { keys, .. } => access_keys(keys),
         CredentialSource::DefaultChain => standard_chain("DefaultChain", Hop::Sts, plan).await,
@@ -65,19 +74,18 @@ pub(super) async fn source(source: &CredentialSource, plan: &Plan) -> Source {
 }
 
 /// The instance role through IMDSv2, honouring `AWS_EC2_METADATA_*`.
-fn instance_role() -> Source {
-    named(
-        "InstanceRole",
-        Hop::Imds,
-        ImdsCredentialsProvider::builder().build(),
-    )
+fn instance_role(plan: &Plan) -> Source {
+    let provider = ImdsCredentialsProvider::builder()
+        .configure(&plan.provider_config())
+        .build();
+    named("InstanceRole", Hop::Imds, provider)
 }
 
 /// The standard chain with the run's region and profile.
 async fn standard_chain(name: &'static str, hop: Hop, plan: &Plan) -> Source {
     let mut builder =
         DefaultCredentialsChain::builder().region(aws_config::Region::new(plan.region.to_string()));
-    if let Some(profile) = &plan.profile {
+    if let Some(profile) = plan.profile() {
         builder = builder.profile_name(profile);
     }
     named(name, hop, builder.build().await)
