@@ -18,6 +18,11 @@ pub enum ExitCode {
     Ok = 0,
     /// Interrupted by the user (Ctrl-C, or end of input at a prompt).
     Interrupted = 130,
+    /// A guardrail intervened; the reply is its message (`--guardrail-ok`
+    /// makes this 0).
+    Guardrail = 248,
+    /// The service answered, but no answer could be read from the reply.
+    NoAnswer = 249,
     /// `invoke check`: it works, but a hop would go over a public address.
     NotPrivate = 250,
     /// The file was tampered with, or the key does not belong to it.
@@ -121,6 +126,24 @@ pub enum Error {
     /// The async runtime could not start (out of threads or memory).
     #[error("cannot start: {0}")]
     Runtime(std::io::Error),
+
+    /// The reply held nothing that reads as an answer (no text, no tool
+    /// use): its stop reason and the end of what arrived, redacted.
+    #[error(
+        "Bedrock: NoAnswer: no answer could be read from the reply (stop reason {stop}); what arrived ended with: {raw}"
+    )]
+    NoAnswer {
+        /// The stop reason, or "(none)".
+        stop: String,
+        /// The end of the raw reply, with every secret removed.
+        raw: String,
+    },
+
+    /// A guardrail intervened: the reply shown is its message.
+    #[error(
+        "Bedrock: GuardrailIntervened: a guardrail blocked the request or the reply; the text shown is the guardrail's message, not the model's (--guardrail-ok accepts it)"
+    )]
+    Guardrail,
 
     /// A file could not be written.
     #[error("cannot write {}: {source}", path.display())]
@@ -242,6 +265,8 @@ impl Error {
                 RemoteKind::Network => ExitCode::Other,
             },
             Error::Write { .. } | Error::Runtime(_) => ExitCode::Other,
+            Error::NoAnswer { .. } => ExitCode::NoAnswer,
+            Error::Guardrail => ExitCode::Guardrail,
         }
     }
 

@@ -402,7 +402,15 @@ fn invoke_model_bodies_for_every_family() {
         ("llama.json", "meta.llama3-1-8b-instruct-v1:0"),
         ("mistral.json", "mistral.mistral-7b-instruct-v0:2"),
         ("cohere-command-r.json", "cohere.command-r-v1:0"),
+        ("cohere-command.json", "cohere.command-text-v14"),
+        ("nova.json", "amazon.nova-lite-v1:0"),
+        ("mistral-chat.json", "mistral.mistral-large-2407-v1:0"),
+        ("jamba.json", "ai21.jamba-1-5-mini-v1:0"),
+        ("deepseek.json", "us.deepseek.r1-v1:0"),
+        ("palmyra.json", "us.writer.palmyra-x4-v1:0"),
     ] {
+        // The reply names the model behind an inference profile.
+        let base = model.strip_prefix("us.").unwrap_or(model);
         let body = format!("{root}/prompts/bodies/{file}");
         for stream in [true, false] {
             let mut args = vec![
@@ -419,7 +427,7 @@ fn invoke_model_bodies_for_every_family() {
             let j = json(&invoke(&d).args(&args).ok());
             let text = j["text"].as_str().unwrap();
             assert!(
-                text.trim().starts_with(&format!("Reply from {model}: ")),
+                text.trim().starts_with(&format!("Reply from {base}: ")),
                 "{file}: {j}"
             );
             assert!(text.contains("square root of 16"), "{file}: {j}");

@@ -3,7 +3,7 @@
 //! stream event bounded by `--read-timeout`, and failures diagnosed with
 //! the text already printed kept.
 
-use super::families;
+use super::replies::{self, ToolUse};
 use super::reply::{Reply, Usage};
 use super::request::Request;
 use crate::aws::diagnose::{self, Context};
@@ -12,15 +12,16 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseStreamOutput, InferenceConfiguration, Message,
-    ResponseStream, SystemContentBlock,
+    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
+    InferenceConfiguration, Message, ReasoningContentBlock, ReasoningContentBlockDelta,
+    ResponseStream, StopReason, SystemContentBlock,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 
 /// Converse's inference settings (`--max-tokens`, `--temperature`, `--top-p`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Inference {
     /// `maxTokens`.
     pub(crate) max_tokens: i32,
@@ -28,6 +29,8 @@ pub(crate) struct Inference {
     pub(crate) temperature: f32,
     /// `topP`.
     pub(crate) top_p: Option<f32>,
+    /// `stopSequences` (`--stop`).
+    pub(crate) stop: Vec<String>,
 }
 
 /// How to make the call.
@@ -75,10 +78,12 @@ impl Call<'_> {
     }
 
     fn inference(&self) -> InferenceConfiguration {
+        let stop = &self.inference.stop;
         InferenceConfiguration::builder()
             .max_tokens(self.inference.max_tokens)
             .temperature(self.inference.temperature)
             .set_top_p(self.inference.top_p)
+            .set_stop_sequences((!stop.is_empty()).then(|| stop.clone()))
             .build()
     }
 
@@ -98,16 +103,24 @@ impl Call<'_> {
             .send()
             .await
             .map_err(self.bedrock())?;
+        reply.streaming = true;
         let (mut stop, mut usage) = (None, Usage::default());
         loop {
             match next_event(self.read_timeout, out.stream.recv(), reply).await? {
-                Ok(Some(ConverseStreamOutput::ContentBlockDelta(d))) => {
-                    if let Some(text) = d.delta().and_then(|d| d.as_text().ok()) {
-                        reply.push(text);
+                Ok(Some(ConverseStreamOutput::ContentBlockStart(s))) => {
+                    if let Some(ContentBlockStart::ToolUse(t)) = s.start() {
+                        reply.tool_start(t.name());
                     }
                 }
+                Ok(Some(ConverseStreamOutput::ContentBlockDelta(d))) => {
+                    if let Some(delta) = d.delta() {
+                        converse_delta(delta, reply);
+                    }
+                }
+                Ok(Some(ConverseStreamOutput::ContentBlockStop(_))) => reply.tool_done(),
                 Ok(Some(ConverseStreamOutput::MessageStop(m))) => {
-                    stop = Some(m.stop_reason().as_str().to_string())
+                    reply.guardrail |= *m.stop_reason() == StopReason::GuardrailIntervened;
+                    stop = Some(m.stop_reason().as_str().to_string());
                 }
                 Ok(Some(ConverseStreamOutput::Metadata(m))) => {
                     if let Some(u) = m.usage() {
@@ -141,11 +154,10 @@ impl Call<'_> {
             .map_err(self.bedrock())?;
         if let Some(msg) = out.output().and_then(|o| o.as_message().ok()) {
             for block in msg.content() {
-                if let Ok(t) = block.as_text() {
-                    reply.push(t);
-                }
+                converse_block(block, reply);
             }
         }
+        reply.guardrail |= *out.stop_reason() == StopReason::GuardrailIntervened;
         Ok((
             Some(out.stop_reason().as_str().to_string()),
             out.usage().map(token_usage).unwrap_or_default(),
@@ -163,24 +175,28 @@ impl Call<'_> {
             .send()
             .await
             .map_err(self.bedrock())?;
+        reply.streaming = true;
         let (mut stop, mut usage) = (None, Usage::default());
         loop {
             match next_event(self.read_timeout, out.body.recv(), reply).await? {
                 Ok(Some(ResponseStream::Chunk(part))) => {
-                    let Some(chunk) = part
-                        .bytes()
-                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b.as_ref()).ok())
+                    let Some(bytes) = part.bytes() else { continue };
+                    reply.raw(&String::from_utf8_lossy(bytes.as_ref()));
+                    let Ok(chunk) = serde_json::from_slice::<serde_json::Value>(bytes.as_ref())
                     else {
                         continue;
                     };
-                    let piece = families::read_chunk(&chunk);
-                    reply.push(&piece.text);
-                    stop = piece.stop_reason.or(stop);
+                    let piece = replies::read_chunk(&chunk);
+                    stop = piece.stop_reason.clone().or(stop);
                     usage.input_tokens = piece.input_tokens.or(usage.input_tokens);
                     usage.output_tokens = piece.output_tokens.or(usage.output_tokens);
+                    reply.take(piece);
                 }
                 Ok(Some(_)) => {}
-                Ok(None) => return Ok((stop, usage)),
+                Ok(None) => {
+                    reply.tool_done();
+                    return Ok((stop, usage));
+                }
                 Err(e) => {
                     return Err(stream_failure(&e, response_stream_code, reply, self.ctx));
                 }
@@ -199,17 +215,82 @@ impl Call<'_> {
             .send()
             .await
             .map_err(self.bedrock())?;
+        reply.raw(&String::from_utf8_lossy(out.body().as_ref()));
         let value: serde_json::Value =
             serde_json::from_slice(out.body().as_ref()).unwrap_or_default();
-        let piece = families::read_reply(&value);
-        reply.push(&piece.text);
-        Ok((
-            piece.stop_reason,
+        let piece = replies::read_reply(&value);
+        let ending = (
+            piece.stop_reason.clone(),
             Usage {
                 input_tokens: piece.input_tokens,
                 output_tokens: piece.output_tokens,
             },
-        ))
+        );
+        reply.take(piece);
+        Ok(ending)
+    }
+}
+
+/// One delta of a ConverseStream content block.
+fn converse_delta(delta: &ContentBlockDelta, reply: &mut Reply) {
+    match delta {
+        ContentBlockDelta::Text(t) => reply.push(t),
+        ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(t)) => reply.reason(t),
+        ContentBlockDelta::ToolUse(t) => reply.tool_input(t.input()),
+        ContentBlockDelta::Citation(c) => {
+            if let Some(title) = c.title().or(c.source()) {
+                reply.citations.push(title.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One content block of a whole Converse reply; its kind is kept as the
+/// raw reply, to say what came when no answer did.
+fn converse_block(block: &ContentBlock, reply: &mut Reply) {
+    match block {
+        ContentBlock::Text(t) => reply.push(t),
+        ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(r)) => {
+            reply.reason(r.text())
+        }
+        ContentBlock::ToolUse(t) => reply.tool_uses.push(ToolUse {
+            name: t.name().to_string(),
+            input: document_json(t.input()),
+        }),
+        ContentBlock::CitationsContent(c) => {
+            for citation in c.citations() {
+                if let Some(title) = citation.title().or(citation.source()) {
+                    reply.citations.push(title.to_string());
+                }
+            }
+            for part in c.content() {
+                if let Ok(t) = part.as_text() {
+                    reply.push(t);
+                }
+            }
+        }
+        other => reply.raw(&format!("[a {other:?} block] ")),
+    }
+}
+
+/// A Smithy document (a tool's input) as JSON.
+fn document_json(d: &aws_smithy_types::Document) -> serde_json::Value {
+    use aws_smithy_types::{Document, Number};
+    match d {
+        Document::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), document_json(v)))
+            .collect(),
+        Document::Array(a) => a.iter().map(document_json).collect(),
+        Document::Number(Number::PosInt(n)) => (*n).into(),
+        Document::Number(Number::NegInt(n)) => (*n).into(),
+        Document::Number(Number::Float(f)) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
+        Document::String(s) => s.clone().into(),
+        Document::Bool(b) => (*b).into(),
+        Document::Null => serde_json::Value::Null,
     }
 }
 
@@ -307,10 +388,16 @@ where
             *hint = Some("the connection broke in the middle of the reply: run again".into());
         }),
     };
-    error.map_remote(|_, message, _| {
-        message.push_str(&format!(
-            " (the stream stopped after {} characters)",
-            reply.text.chars().count()
-        ))
+    let printed = reply.text.chars().count();
+    error.map_remote(|_, message, hint| {
+        message.push_str(&format!(" (the stream stopped after {printed} characters)"));
+        if printed > 0 {
+            // Text was printed: trying again would print it twice.
+            *hint = Some(format!(
+                "the stream failed after text was printed, so it was not retried and the text above is \
+                 incomplete: run again{}",
+                hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default()
+            ));
+        }
     })
 }

@@ -29,7 +29,9 @@ no prompt file; PromptFilePath holding JSON (InvokeModel); the workshop flow
 UserQueryFile or --input FILE).
 
 Exit codes:
-  0 ok, 130 interrupted, 250 check: works but not private, 251 integrity failure (tampered config, wrong key,
+  0 ok, 130 interrupted, 248 a guardrail intervened (unless --guardrail-ok),
+  249 the reply held no answer that could be read (its raw end is shown),
+  250 check: works but not private, 251 integrity failure (tampered config, wrong key,
   downgrade, rollback, or refused by --require-sealed),
   252 bad arguments, 253 invalid configuration or credentials,
   254 the service returned an error, 255 other errors (network, I/O).";
@@ -78,6 +80,13 @@ pub(crate) struct Args {
     /// Converse: nucleus sampling, 0 to 1.
     #[arg(long, value_name = "P")]
     pub(crate) top_p: Option<f32>,
+    /// Converse: stop when the model writes SEQ (repeatable).
+    #[arg(long = "stop", value_name = "SEQ", conflicts_with = "body")]
+    pub(crate) stop: Vec<String>,
+    /// Exit 0 when a guardrail intervenes (its message is the reply);
+    /// otherwise that is exit code 248.
+    #[arg(long)]
+    pub(crate) guardrail_ok: bool,
     /// Wait for the whole reply instead of streaming it.
     #[arg(long)]
     pub(crate) no_stream: bool,
@@ -251,13 +260,23 @@ impl Args {
                 max_tokens: self.max_tokens,
                 temperature: unit("--temperature", self.temperature)?,
                 top_p: self.top_p.map(|p| unit("--top-p", p)).transpose()?,
+                stop: self.stop_sequences()?,
             },
+            guardrail_ok: self.guardrail_ok,
             stream: !self.no_stream,
             format: self.output,
             dry_run: self.dry_run,
             aws: self.aws_options(auth)?,
             debug: self.debug,
         })
+    }
+
+    /// `--stop`: non-empty sequences, as Converse requires.
+    fn stop_sequences(&self) -> Result<Vec<String>> {
+        if self.stop.iter().any(String::is_empty) {
+            return Err(Error::Usage("--stop: expected a non-empty sequence".into()));
+        }
+        Ok(self.stop.clone())
     }
 
     fn aws_options(&self, auth_flag: AuthFlag) -> Result<AwsOptions> {

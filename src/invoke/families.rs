@@ -1,9 +1,6 @@
-//! What the tool knows about model ids and each family's reply shapes:
-//! the base id behind an inference profile, which models take a system
-//! prompt, and where the text, stop reason and token counts sit in each
-//! family's InvokeModel replies and stream chunks.
-
-use serde_json::Value;
+//! What the tool knows about model ids: the base id behind an inference
+//! profile, the profile for a region, and which models take a system
+//! prompt. How each family's replies are read is in `replies`.
 
 /// The base model id: any ARN prefix and inference-profile prefix (`us.`,
 /// `eu.`, `apac.`, `global.`, `us-gov.`) removed.
@@ -55,134 +52,9 @@ pub(crate) fn profile_prefix(region: &str) -> &'static str {
     }
 }
 
-/// Text, stop reason and token counts read from one reply or chunk.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Piece {
-    /// Text in this piece.
-    pub(crate) text: String,
-    /// The stop reason, if this piece carries it.
-    pub(crate) stop_reason: Option<String>,
-    /// Input tokens, if given.
-    pub(crate) input_tokens: Option<u64>,
-    /// Output tokens, if given.
-    pub(crate) output_tokens: Option<u64>,
-}
-
-/// Reads a whole InvokeModel reply, whatever the family.
-pub(crate) fn read_reply(body: &Value) -> Piece {
-    let text = if let Some(parts) = body.get("content").and_then(Value::as_array) {
-        parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<String>()
-    } else {
-        first_str(
-            body,
-            &[
-                "/completion",
-                "/results/0/outputText",
-                "/generation",
-                "/outputs/0/text",
-                "/text",
-                "/generations/0/text",
-            ],
-        )
-        .unwrap_or_default()
-    };
-    Piece {
-        text,
-        stop_reason: first_str(
-            body,
-            &[
-                "/stop_reason",
-                "/results/0/completionReason",
-                "/outputs/0/stop_reason",
-                "/finish_reason",
-                "/generations/0/finish_reason",
-            ],
-        ),
-        input_tokens: first_u64(
-            body,
-            &[
-                "/usage/input_tokens",
-                "/inputTextTokenCount",
-                "/prompt_token_count",
-            ],
-        ),
-        output_tokens: first_u64(
-            body,
-            &[
-                "/usage/output_tokens",
-                "/results/0/tokenCount",
-                "/generation_token_count",
-            ],
-        ),
-    }
-}
-
-/// Reads one InvokeModelWithResponseStream chunk, whatever the family.
-pub(crate) fn read_chunk(chunk: &Value) -> Piece {
-    let text = match chunk.get("type").and_then(Value::as_str) {
-        Some("content_block_delta") => first_str(chunk, &["/delta/text"]),
-        Some(_) => None,
-        None if chunk
-            .get("event_type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| t != "text-generation") =>
-        {
-            None
-        }
-        None => first_str(
-            chunk,
-            &[
-                "/completion",
-                "/outputText",
-                "/generation",
-                "/outputs/0/text",
-                "/text",
-            ],
-        ),
-    }
-    .unwrap_or_default();
-    let metrics = chunk.get("amazon-bedrock-invocationMetrics");
-    Piece {
-        text,
-        stop_reason: first_str(
-            chunk,
-            &[
-                "/delta/stop_reason",
-                "/stop_reason",
-                "/completionReason",
-                "/outputs/0/stop_reason",
-                "/finish_reason",
-            ],
-        ),
-        input_tokens: metrics
-            .and_then(|m| m.get("inputTokenCount"))
-            .and_then(Value::as_u64),
-        output_tokens: metrics
-            .and_then(|m| m.get("outputTokenCount"))
-            .and_then(Value::as_u64),
-    }
-}
-
-fn first_str(v: &Value, pointers: &[&str]) -> Option<String> {
-    pointers
-        .iter()
-        .find_map(|p| v.pointer(p).and_then(Value::as_str))
-        .map(str::to_string)
-}
-
-fn first_u64(v: &Value, pointers: &[&str]) -> Option<u64> {
-    pointers
-        .iter()
-        .find_map(|p| v.pointer(p).and_then(Value::as_u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn ids() {
@@ -228,38 +100,5 @@ mod tests {
         ] {
             assert_eq!(supports_system(model), takes, "{model}");
         }
-    }
-
-    #[test]
-    fn replies_and_chunks() {
-        let r = read_reply(
-            &json!({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 2}}),
-        );
-        assert_eq!(
-            (
-                r.text.as_str(),
-                r.stop_reason.as_deref(),
-                r.input_tokens,
-                r.output_tokens
-            ),
-            ("ab", Some("end_turn"), Some(3), Some(2))
-        );
-        assert_eq!(read_reply(&json!({"results": [{"outputText": "t", "tokenCount": 1, "completionReason": "FINISH"}], "inputTextTokenCount": 4})).stop_reason.as_deref(), Some("FINISH"));
-        assert_eq!(
-            read_chunk(&json!({"type": "content_block_delta", "delta": {"text": "x"}})).text,
-            "x"
-        );
-        assert_eq!(
-            read_chunk(&json!({"type": "message_start", "message": {"content": []}})).text,
-            ""
-        );
-        assert_eq!(read_chunk(&json!({"is_finished": true, "event_type": "stream-end", "finish_reason": "COMPLETE"})).text, "");
-        let last = read_chunk(
-            &json!({"generation": "z", "stop_reason": "stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 5, "outputTokenCount": 6}}),
-        );
-        assert_eq!(
-            (last.text.as_str(), last.input_tokens, last.output_tokens),
-            ("z", Some(5), Some(6))
-        );
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod call;
 pub mod cli;
 pub(crate) mod families;
 pub(crate) mod model_choice;
+pub(crate) mod replies;
 pub(crate) mod reply;
 pub(crate) mod request;
 
@@ -55,6 +56,8 @@ pub(crate) struct Options {
     pub(crate) format: Format,
     /// Print the plan only.
     pub(crate) dry_run: bool,
+    /// `--guardrail-ok`: a guardrail's intervention is a success.
+    pub(crate) guardrail_ok: bool,
     /// Region, endpoint, timeouts, auth, MFA code, cache.
     pub(crate) aws: AwsOptions,
     /// `--debug`.
@@ -158,6 +161,7 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
     };
     let (ending, reply, resolved) =
         call_with_credentials(&plan, &opts, &model, &request, &runtime).await?;
+    let stop = ending.0.clone();
     report(
         &plan,
         &model,
@@ -167,6 +171,26 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
         resolved.as_ref(),
         opts.format,
     );
+    verdict(&plan, &reply, stop, opts.guardrail_ok)
+}
+
+/// A reply is a success only with an answer in it, and not when a
+/// guardrail wrote it (unless `--guardrail-ok`).
+fn verdict(plan: &Plan, reply: &Reply, stop: Option<String>, guardrail_ok: bool) -> Result<()> {
+    if !reply.answered() {
+        let raw = plan.scrubber.scrub(reply.raw_tail().trim());
+        return Err(Error::NoAnswer {
+            stop: stop.unwrap_or_else(|| "(none)".into()),
+            raw: if raw.is_empty() {
+                "(nothing)".into()
+            } else {
+                raw
+            },
+        });
+    }
+    if reply.guardrail && !guardrail_ok {
+        return Err(Error::Guardrail);
+    }
     Ok(())
 }
 
@@ -226,6 +250,7 @@ async fn call_with_credentials(
         &format!("{model} via {}", call::operation(request, opts.stream)),
     );
     let mut refreshed = false;
+    let mut stream_tries = 1;
     loop {
         let mut reply = Reply::new(opts.format == Format::Text);
         let sent = send(
@@ -245,6 +270,12 @@ async fn call_with_credentials(
             }
         };
         reply.finish();
+        if let Err(e) = &outcome
+            && retry_stream(e, &reply, stream_tries, plan.options.max_attempts).await
+        {
+            stream_tries += 1;
+            continue;
+        }
         let refused = match (&outcome, &resolved) {
             (Err(e), Some(r)) if !refreshed && reply.text.is_empty() => r.refused_from_cache(e),
             _ => None,
@@ -263,6 +294,44 @@ async fn call_with_credentials(
         note_credentials(&fresh);
         resolved = Some(fresh);
     }
+}
+
+/// The in-stream failures worth another try: throttling and the service's
+/// own transient ones. The SDK retries a refused request, not a stream that
+/// fails once it has begun.
+const RETRIED_IN_STREAM: [&str; 3] = [
+    "ThrottlingException",
+    "ServiceUnavailableException",
+    "InternalServerException",
+];
+
+/// Whether a stream that failed with `err` is tried again: only before any
+/// text was printed, and within `--max-attempts`; waits first, longer each
+/// time, with jitter.
+async fn retry_stream(err: &Error, reply: &Reply, tries: u32, max_attempts: u32) -> bool {
+    let Error::Remote { code, .. } = err else {
+        return false;
+    };
+    if !reply.streaming || !reply.text.is_empty() || tries >= max_attempts {
+        return false;
+    }
+    if !RETRIED_IN_STREAM.contains(&code.as_str()) {
+        return false;
+    }
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_millis()) % 100);
+    let wait = std::time::Duration::from_millis(200 * (1 << (tries - 1).min(4)) + jitter);
+    output::note(
+        "retry",
+        &format!(
+            "{code} in the stream before any text: trying again in {} ms (attempt {} of {max_attempts})",
+            wait.as_millis(),
+            tries + 1
+        ),
+    );
+    tokio::time::sleep(wait).await;
+    true
 }
 
 /// One call through the plan's Bedrock endpoint.
@@ -290,7 +359,7 @@ async fn send(
     let call = Call {
         client: &client,
         model: &model.id,
-        inference: opts.inference,
+        inference: opts.inference.clone(),
         stream: opts.stream,
         read_timeout: plan.options.read_timeout,
         ctx: &ctx,
@@ -323,6 +392,12 @@ fn report(
             parts.push(format!("first token {t:.0} ms"));
         }
         parts.push(format!("total {:.0} ms", timings.total));
+        for tool in &reply.tool_uses {
+            output::note("tool use", &format!("{} {}", tool.name, tool.input));
+        }
+        if !reply.citations.is_empty() {
+            output::note("cites", &reply.citations.join("; "));
+        }
         output::note("done", &parts.join(" · "));
         return;
     }
@@ -348,6 +423,10 @@ fn report(
             },
         },
         stop_reason,
+        reasoning: (!reply.reasoning.is_empty()).then(|| reply.reasoning.clone()),
+        tool_use: reply.tool_uses.clone(),
+        citations: reply.citations.clone(),
+        guardrail_intervened: reply.guardrail,
         usage,
         timings_ms: timings,
     };

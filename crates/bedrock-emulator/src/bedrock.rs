@@ -317,7 +317,13 @@ fn stream(state: &Arc<State>, answer: &Answer, entry: RecordEntry) -> hyper::Res
     let messages = events(answer, latency, delay.as_millis() as u64);
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(16);
-    tokio::spawn(send_events(state.clone(), messages, index, tx));
+    let fails = state.faults.stream_error_after.is_some() && state.stream_fails();
+    let exception = state
+        .faults
+        .stream_error_kind
+        .event(op == Op::ConverseStream);
+    let fault = fails.then_some(exception);
+    tokio::spawn(send_events(state.clone(), messages, index, fault, tx));
     let mut builder = hyper::Response::builder()
         .status(200)
         .header("content-type", "application/vnd.amazon.eventstream")
@@ -334,7 +340,13 @@ type Frames = tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, std::io:
 
 /// Sends `messages` in order, after the first-byte delay, cutting,
 /// stalling or failing the stream where the faults say.
-async fn send_events(state: Arc<State>, messages: Vec<Message>, index: usize, tx: Frames) {
+async fn send_events(
+    state: Arc<State>,
+    messages: Vec<Message>,
+    index: usize,
+    exception: Option<(&'static str, &'static str)>,
+    tx: Frames,
+) {
     let faults = &state.faults;
     if !faults.first_byte_delay.is_zero() {
         tokio::time::sleep(faults.first_byte_delay).await;
@@ -355,9 +367,9 @@ async fn send_events(state: Arc<State>, messages: Vec<Message>, index: usize, tx
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
             return;
         }
-        if faults.stream_error_after == Some(i) {
+        if let (Some(kind), true) = (exception, faults.stream_error_after == Some(i)) {
             let _ = tx
-                .send(Ok(http_body::Frame::data(frame(&stream_exception()))))
+                .send(Ok(http_body::Frame::data(frame(&stream_exception(kind)))))
                 .await;
             return;
         }
@@ -374,24 +386,21 @@ async fn send_events(state: Arc<State>, messages: Vec<Message>, index: usize, tx
     }
 }
 
-/// The exception event a model that fails mid-stream sends: both stream
-/// unions have this member.
-fn stream_exception() -> Message {
-    Message::new(Bytes::from(
-        json!({"message": "The model stream was interrupted (injected fault)."}).to_string(),
-    ))
-    .add_header(Header::new(
-        ":message-type",
-        HeaderValue::String("exception".into()),
-    ))
-    .add_header(Header::new(
-        ":exception-type",
-        HeaderValue::String("modelStreamErrorException".into()),
-    ))
-    .add_header(Header::new(
-        ":content-type",
-        HeaderValue::String("application/json".into()),
-    ))
+/// An exception event: its type and AWS's message for it.
+fn stream_exception((kind, message): (&str, &str)) -> Message {
+    Message::new(Bytes::from(json!({ "message": message }).to_string()))
+        .add_header(Header::new(
+            ":message-type",
+            HeaderValue::String("exception".into()),
+        ))
+        .add_header(Header::new(
+            ":exception-type",
+            HeaderValue::String(kind.to_string().into()),
+        ))
+        .add_header(Header::new(
+            ":content-type",
+            HeaderValue::String("application/json".into()),
+        ))
 }
 
 fn event(kind: &str, payload: Value) -> Message {

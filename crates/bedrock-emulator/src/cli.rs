@@ -1,7 +1,7 @@
 //! Arguments of the `bedrock-emulator` binary.
 
 use super::identity::Directory;
-use super::{EmulatorConfig, Faults};
+use super::{EmulatorConfig, Faults, StreamException};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,9 +37,15 @@ pub struct Args {
     /// Drop the connection after N events of each stream.
     #[arg(long, value_name = "N")]
     pub cut_stream_after: Option<usize>,
-    /// Send a modelStreamErrorException event after N events of each stream.
+    /// Send an exception event after N events of each stream.
     #[arg(long, value_name = "N")]
     pub stream_error_after: Option<usize>,
+    /// Which exception event --stream-error-after sends.
+    #[arg(long, value_enum, default_value_t = StreamException::ModelStreamError)]
+    pub stream_error_kind: StreamException,
+    /// Fail only the first N streams with --stream-error-after.
+    #[arg(long, value_name = "N", requires = "stream_error_after")]
+    pub stream_error_times: Option<u32>,
     /// Stop sending after N events of each stream, keeping the connection open.
     #[arg(long, value_name = "N")]
     pub stall_stream_after: Option<usize>,
@@ -87,6 +93,8 @@ impl Args {
                 first_byte_delay: Duration::from_millis(self.first_byte_delay_ms),
                 cut_stream_after: self.cut_stream_after,
                 stream_error_after: self.stream_error_after,
+                stream_error_kind: self.stream_error_kind,
+                stream_error_times: self.stream_error_times,
                 stall_stream_after: self.stall_stream_after,
                 session_ttl: self.session_ttl.map(Duration::from_secs),
             },

@@ -57,6 +57,11 @@ pub struct Faults {
     pub cut_stream_after: Option<usize>,
     /// Send an exception event after this many events of a stream.
     pub stream_error_after: Option<usize>,
+    /// Which exception event (default: modelStreamErrorException).
+    pub stream_error_kind: StreamException,
+    /// Fail only the first N streams (all when unset), so a client's retry
+    /// can succeed.
+    pub stream_error_times: Option<u32>,
     /// Stop sending after this many events of a stream, keeping the
     /// connection open: a stalled stream, as a hung model or a middlebox
     /// that stops forwarding leaves it.
@@ -64,6 +69,62 @@ pub struct Faults {
     /// Make issued credentials stop working after this long, whatever
     /// expiry the client was told.
     pub session_ttl: Option<Duration>,
+}
+
+/// The exception events of Bedrock's two stream unions
+/// (`ConverseStreamOutput`, `ResponseStream` in the API definition).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamException {
+    /// `internalServerException`.
+    InternalServer,
+    /// `modelStreamErrorException`.
+    #[default]
+    ModelStreamError,
+    /// `validationException`.
+    Validation,
+    /// `throttlingException`.
+    Throttling,
+    /// `modelTimeoutException` (InvokeModelWithResponseStream only; a
+    /// ConverseStream gets modelStreamErrorException, which its union has).
+    ModelTimeout,
+    /// `serviceUnavailableException`.
+    ServiceUnavailable,
+}
+
+impl StreamException {
+    /// The event's `:exception-type`, and AWS's message for it.
+    pub fn event(self, converse: bool) -> (&'static str, &'static str) {
+        match self {
+            StreamException::InternalServer => (
+                "internalServerException",
+                "The server encountered an internal error while processing the request.",
+            ),
+            StreamException::ModelStreamError => (
+                "modelStreamErrorException",
+                "The model stream was interrupted (injected fault).",
+            ),
+            StreamException::Validation => (
+                "validationException",
+                "Input is too long for requested model.",
+            ),
+            StreamException::Throttling => (
+                "throttlingException",
+                "Too many tokens, please wait before trying again.",
+            ),
+            StreamException::ModelTimeout if converse => (
+                "modelStreamErrorException",
+                "The model stream was interrupted (injected fault).",
+            ),
+            StreamException::ModelTimeout => (
+                "modelTimeoutException",
+                "Model has timed out in processing the request. Try your request again.",
+            ),
+            StreamException::ServiceUnavailable => (
+                "serviceUnavailableException",
+                "Bedrock is unable to process your request.",
+            ),
+        }
+    }
 }
 
 /// How to run the emulator.
@@ -104,6 +165,8 @@ pub(crate) struct State {
     pub record: Arc<Record>,
     pub model_calls: Mutex<u32>,
     pub imds_tokens: Mutex<HashMap<String, SystemTime>>,
+    /// How many streams the stream-error fault has failed.
+    pub streams_failed: Mutex<u32>,
 }
 
 impl State {
@@ -120,6 +183,19 @@ impl State {
             }
         }
         self.region.clone()
+    }
+
+    /// Whether this stream gets the stream-error fault (counting it).
+    pub(crate) fn stream_fails(&self) -> bool {
+        let mut n = self
+            .streams_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let due = self.faults.stream_error_times.is_none_or(|max| *n < max);
+        if due {
+            *n += 1;
+        }
+        due
     }
 
     /// Counts a model call and says which fault, if any, it gets.
@@ -270,6 +346,7 @@ pub async fn bind(config: EmulatorConfig) -> std::io::Result<Server> {
         faults: config.faults,
         record: record.clone(),
         model_calls: Mutex::new(0),
+        streams_failed: Mutex::new(0),
         imds_tokens: Mutex::new(HashMap::new()),
     });
     Ok(Server {

@@ -1,0 +1,271 @@
+//! Every current model family through the real binary and the emulator,
+//! whose catalogue and rules come from AWS's documentation, not from this
+//! tool: Converse and InvokeModel, streaming or not; reasoning shown apart;
+//! stop sequences; no reply taken for an answer when it holds none; and a
+//! stream that fails before its first word tried again.
+
+mod common;
+
+use bedrock_emulator::{EmulatorConfig, Faults, StreamException};
+use common::{Dir, Done, emulator, sealed};
+use serde_json::Value;
+
+const MODELS: &str = "\n[models]\nClaude-3-Haiku = anthropic.claude-3-haiku-20240307-v1:0\n";
+
+fn setup(emu: &common::Emu) -> Dir {
+    let d = Dir::new();
+    sealed(&d, &common::access_keys_config(&emu.base_url, &[], MODELS));
+    d
+}
+
+fn invoke(d: &Dir, args: &[&str]) -> common::Run {
+    d.run("invoke")
+        .args(["--config", "config.properties"])
+        .args(args)
+}
+
+fn json(done: &Done) -> Value {
+    serde_json::from_str(&done.stdout()).unwrap_or_else(|e| panic!("{e}\n{}", done.describe()))
+}
+
+/// One model of each current family, by the id a user calls it with (an
+/// inference profile where AWS serves the model only through one).
+const FAMILIES: [&str; 14] = [
+    "anthropic.claude-3-haiku-20240307-v1:0",
+    "us.anthropic.claude-sonnet-4-20250514-v1:0",
+    "amazon.nova-lite-v1:0",
+    "us.amazon.nova-premier-v1:0",
+    "amazon.titan-text-express-v1",
+    "meta.llama3-1-8b-instruct-v1:0",
+    "us.meta.llama3-3-70b-instruct-v1:0",
+    "mistral.mistral-7b-instruct-v0:2",
+    "mistral.mixtral-8x7b-instruct-v0:1",
+    "mistral.mistral-large-2407-v1:0",
+    "cohere.command-r-plus-v1:0",
+    "ai21.jamba-1-5-large-v1:0",
+    "us.deepseek.r1-v1:0",
+    "us.writer.palmyra-x5-v1:0",
+];
+
+#[test]
+fn converse_answers_for_every_family() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    for model in FAMILIES {
+        let base = model.strip_prefix("us.").unwrap_or(model);
+        for stream in [true, false] {
+            let mut args = vec![
+                "--prompt",
+                "name three primes",
+                "--model",
+                model,
+                "--output",
+                "json",
+            ];
+            if !stream {
+                args.push("--no-stream");
+            }
+            let j = json(&invoke(&d, &args).ok());
+            assert_eq!(
+                j["text"],
+                format!("Reply from {base}: name three primes"),
+                "{model}: {j}"
+            );
+            assert_eq!(j["stop_reason"], "end_turn", "{model}: {j}");
+            assert!(
+                j["usage"]["output_tokens"].as_u64().unwrap() > 0,
+                "{model}: {j}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_model_served_only_through_a_profile_names_the_profile() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    invoke(&d, &["--prompt", "hi", "--model", "anthropic.claude-3-7-sonnet-20250219-v1:0"])
+        .code(254)
+        .stderr_has("ValidationException: Invocation of model ID anthropic.claude-3-7-sonnet-20250219-v1:0 with on-demand throughput")
+        .stderr_has("use --model us.anthropic.claude-3-7-sonnet-20250219-v1:0");
+    invoke(
+        &d,
+        &["--prompt", "hi", "--model", "anthropic.claude-made-up-v9:0"],
+    )
+    .code(254)
+    .stderr_has("The provided model identifier is invalid.");
+}
+
+/// Fixed: a reply whose text the tool could not find was printed as
+/// nothing, with `stop (none)` and exit 0.
+#[test]
+fn a_reply_without_an_answer_is_a_failure_that_shows_what_came() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    // A stop sequence the reply starts with leaves it empty.
+    for stream in [true, false] {
+        let mut args = vec!["--prompt", "hi", "--stop", "Reply"];
+        if !stream {
+            args.push("--no-stream");
+        }
+        let done = invoke(&d, &args).code(249);
+        done.stderr_has(
+            "Bedrock: NoAnswer: no answer could be read from the reply (stop reason stop_sequence)",
+        );
+        assert_eq!(done.stdout(), "", "{}", done.describe());
+    }
+    // InvokeModel: the raw reply's end is shown.
+    d.write(
+        "empty.json",
+        r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "stop_sequences": ["Reply"],
+            "messages": [{"role": "user", "content": "hi"}]}"#,
+    );
+    let done = invoke(&d, &["--body", "empty.json", "--no-stream"]).code(249);
+    done.stderr_has("what arrived ended with: {\"content\":[{\"text\":\"\",\"type\":\"text\"}]");
+}
+
+#[test]
+fn stop_sequences_end_the_reply_with_its_stop_reason() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    for model in [
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "amazon.titan-text-express-v1",
+    ] {
+        let j = json(
+            &invoke(
+                &d,
+                &[
+                    "--prompt",
+                    "one two three",
+                    "--model",
+                    model,
+                    "--stop",
+                    "three",
+                    "--output",
+                    "json",
+                ],
+            )
+            .ok(),
+        );
+        assert!(j["text"].as_str().unwrap().ends_with(": one two"), "{j}");
+        assert_eq!(j["stop_reason"], "stop_sequence", "{j}");
+    }
+    invoke(&d, &["--prompt", "x", "--stop", ""])
+        .code(252)
+        .stderr_has("--stop: expected a non-empty sequence");
+    let calls = emu.record.entries();
+    assert!(calls.iter().all(|e| e.status == 200), "{calls:?}");
+}
+
+#[test]
+fn reasoning_is_shown_apart_from_the_answer() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    for stream in [true, false] {
+        let mut args = vec![
+            "--prompt",
+            "why is the sky blue",
+            "--model",
+            "us.deepseek.r1-v1:0",
+        ];
+        if !stream {
+            args.push("--no-stream");
+        }
+        let done = invoke(&d, &args).ok();
+        assert_eq!(
+            done.stdout(),
+            "Reply from deepseek.r1-v1:0: why is the sky blue\n",
+            "{}",
+            done.describe()
+        );
+        done.stderr_has("invoke: reasoning")
+            .stderr_has("The user asks about: why is the sky blue");
+        args.extend(["--output", "json"]);
+        let j = json(&invoke(&d, &args).ok());
+        assert_eq!(
+            j["reasoning"], "The user asks about: why is the sky blue",
+            "{j}"
+        );
+    }
+}
+
+fn failing_streams(kind: StreamException, times: Option<u32>, after: usize) -> common::Emu {
+    common::start(EmulatorConfig {
+        faults: Faults {
+            stream_error_after: Some(after),
+            stream_error_kind: kind,
+            stream_error_times: times,
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    })
+}
+
+/// Fixed: throttling inside a stream was not retried, and the hint said
+/// the retries were exhausted.
+#[test]
+fn a_stream_that_fails_before_any_text_is_tried_again() {
+    let emu = failing_streams(StreamException::Throttling, Some(1), 0);
+    let d = setup(&emu);
+    let done = invoke(&d, &["--prompt", "hi"]).ok();
+    done.stderr_has(
+        "invoke: retry       ThrottlingException in the stream before any text: trying again",
+    )
+    .stdout_has("Reply from anthropic.claude-3-haiku-20240307-v1:0: hi");
+    // Every attempt failing: the error after the last one.
+    let emu = failing_streams(StreamException::ServiceUnavailable, None, 0);
+    let d = setup(&emu);
+    let done = invoke(&d, &["--prompt", "hi", "--max-attempts", "2"]).code(254);
+    done.stderr_has("Bedrock: ServiceUnavailableException");
+    assert_eq!(
+        done.stderr().matches("invoke: retry").count(),
+        1,
+        "{}",
+        done.describe()
+    );
+}
+
+#[test]
+fn a_stream_that_fails_after_text_is_not_tried_again_and_says_so() {
+    let emu = failing_streams(StreamException::Throttling, None, 3);
+    let d = setup(&emu);
+    let done = invoke(&d, &["--prompt", "one two three four"]).code(254);
+    done.stderr_has("Bedrock: ThrottlingException")
+        .stderr_has("the stream failed after text was printed, so it was not retried and the text above is incomplete");
+    assert!(
+        !done.stderr().contains("invoke: retry"),
+        "{}",
+        done.describe()
+    );
+    // Fixed: a broken stream added a blank line to stdout.
+    assert!(!done.stdout().ends_with("\n\n"), "{:?}", done.stdout());
+}
+
+#[test]
+fn every_in_stream_exception_is_reported_by_its_type() {
+    use StreamException::*;
+    for (kind, code) in [
+        (InternalServer, "InternalServerException"),
+        (ModelStreamError, "ModelStreamErrorException"),
+        (Validation, "ValidationException"),
+        (Throttling, "ThrottlingException"),
+        (ModelTimeout, "ModelTimeoutException"),
+        (ServiceUnavailable, "ServiceUnavailableException"),
+    ] {
+        let emu = failing_streams(kind, None, 2);
+        let d = setup(&emu);
+        d.write(
+            "body.json",
+            r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": "a b c d"}]}"#,
+        );
+        let done = invoke(&d, &["--body", "body.json"]).output();
+        assert_eq!(
+            done.output.status.code(),
+            Some(254),
+            "{kind:?}\n{}",
+            done.describe()
+        );
+        done.stderr_has(&format!("Bedrock: {code}: "));
+    }
+}
