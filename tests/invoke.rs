@@ -546,6 +546,71 @@ fn service_failures_name_the_hop_code_and_cause() {
         .stderr_has("run again for fresh ones");
 }
 
+/// Every error type the API definition gives the operations `invoke`
+/// calls is reported with its hop, its type, AWS's message and a cause
+/// of its own: a new error type in the definition without a hint fails
+/// here.
+#[test]
+fn every_bedrock_error_type_has_a_hint() {
+    let api = bedrock_emulator::shapes::Api::bedrock_runtime();
+    let converse = api.errors("ConverseStream");
+    let mut kinds: Vec<String> = Vec::new();
+    for op in [
+        "Converse",
+        "ConverseStream",
+        "InvokeModel",
+        "InvokeModelWithResponseStream",
+    ] {
+        for kind in api.errors(op) {
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+    }
+    assert!(kinds.len() >= 11, "{kinds:?}");
+    let body = format!(
+        "{}/prompts/bodies/anthropic-messages.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let d = Dir::new();
+    let mut causes = std::collections::BTreeMap::new();
+    for kind in &kinds {
+        let emu = emulator(Faults {
+            fail_first: 10,
+            fail_with: Some(kind.clone()),
+            ..Faults::default()
+        });
+        sealed_again(&d, &emu);
+        // Each type on an operation defined to return it.
+        let args: Vec<&str> = if converse.contains(kind) {
+            vec!["--prompt", "hi", "--max-attempts", "1"]
+        } else {
+            vec!["--body", &body, "--max-attempts", "1"]
+        };
+        let done = invoke(&d).args(&args).output();
+        assert_ne!(
+            done.output.status.code(),
+            Some(0),
+            "{kind}: {}",
+            done.describe()
+        );
+        done.stderr_has(&format!("Bedrock: {kind}: "));
+        let cause = done
+            .stderr()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("likely cause: ").map(str::to_string));
+        let cause = cause.unwrap_or_else(|| panic!("{kind}: no cause: {}", done.describe()));
+        assert!(
+            !cause.contains("Debug") && !cause.contains("{"),
+            "{kind}: {cause}"
+        );
+        causes.insert(kind.clone(), cause);
+    }
+    // Causes say different things: one catch-all would not pass.
+    let distinct: std::collections::BTreeSet<_> = causes.values().collect();
+    assert!(distinct.len() + 1 >= causes.len(), "{causes:#?}");
+}
+
 /// Re-encrypts the config of `d` for another emulator.
 fn sealed_again(d: &Dir, emu: &common::Emu) {
     for f in ["config.properties", "config.properties.key"] {

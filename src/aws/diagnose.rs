@@ -255,12 +255,18 @@ fn service_hint(hop: Hop, code: &str, message: &str, ctx: &Context) -> Option<St
             }
         ),
         "AccessDeniedException" => access_denied_hint(message, ctx),
-        "ValidationException" => return validation_hint(message, ctx),
+        "ValidationException" => validation_hint(message, ctx),
         "ResourceNotFoundException" => "the model is not available to this account: for Anthropic models submit the use-case details in the Bedrock console; legacy models are retired".into(),
         "ThrottlingException" | "Throttling" => "a quota was reached and the retries with backoff did not get through: wait and run again, or ask for a higher quota".into(),
-        "ServiceUnavailableException" | "InternalServerException" | "ModelTimeoutException" | "ModelNotReadyException" => {
-            "a transient failure on the service side: run again".into()
+        "ServiceUnavailableException" | "InternalServerException" => {
+            "a transient failure on the service side, and the retries did not get through: run again".into()
         }
+        "ModelNotReadyException" => "the model is not ready to serve yet (it is being loaded or scaled): wait a minute and run again".into(),
+        "ModelTimeoutException" => "the model took too long over this request: shorten the prompt, lower --max-tokens, or stream the reply".into(),
+        "ModelErrorException" => "the model itself failed on this request: run again; if it fails the same way, change the prompt or its parameters, or try another model".into(),
+        "ModelStreamErrorException" => "the model failed in the middle of its reply: run again".into(),
+        "ServiceQuotaExceededException" => "a quota of the account is exceeded (tokens or requests per minute, or a request over a hard limit): lower --max-tokens, or ask for a higher quota in Service Quotas".into(),
+        "ConflictException" => "another request on the same resource is in progress: wait for it, then run again".into(),
         _ => return None,
     })
 }
@@ -291,24 +297,33 @@ fn access_denied_hint(message: &str, ctx: &Context) -> String {
     }
 }
 
-fn validation_hint(message: &str, ctx: &Context) -> Option<String> {
+/// The hint for a ValidationException: the causes users hit, else what
+/// the message means in general.
+fn validation_hint(message: &str, ctx: &Context) -> String {
     let lower = message.to_ascii_lowercase();
     let model = ctx.model.as_deref().unwrap_or("");
     if lower.contains("on-demand throughput") || lower.contains("inference profile") {
-        Some(format!(
+        format!(
             "this model needs an inference profile for on-demand use: use --model {}.{}",
             families::profile_prefix(&ctx.region),
             families::base_model_id(model)
-        ))
+        )
     } else if lower.contains("model identifier is invalid") {
-        Some(format!(
+        format!(
             "no model {model} in {}: check the id; `invoke models` lists the aliases of the config",
             ctx.region
-        ))
+        )
     } else if lower.contains("system messages") {
-        Some("this model takes no system prompt: the workshop flow folds it into the user message; with --prompt, leave SystemPromptFile out".into())
+        "this model takes no system prompt: the workshop flow folds it into the user message; with --prompt, leave SystemPromptFile out".into()
+    } else if lower.contains("input is too long") || lower.contains("too many input tokens") {
+        "the prompt (with --max-tokens of output) is longer than the model's context window: shorten it, or use a model with a longer one".into()
+    } else if lower.contains("maximum tokens") {
+        "--max-tokens is above what this model can write: lower it to the limit the message gives"
+            .into()
+    } else if lower.contains("malformed input request") {
+        "the --body does not fit the model's documented parameters: the message names the key; the model's parameter page in the Bedrock User Guide lists them".into()
     } else {
-        None
+        "the request does not fit what this model or the API accepts: the message says which part; `invoke --dry-run` shows what would be sent".into()
     }
 }
 

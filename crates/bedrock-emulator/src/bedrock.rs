@@ -85,17 +85,54 @@ fn auth_error(e: &AuthError) -> (u16, &'static str, String) {
 /// A refusal: status, error type and AWS's message.
 struct Refusal {
     status: u16,
-    kind: &'static str,
+    kind: String,
     message: String,
 }
 
 impl Refusal {
-    fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Refusal {
+    fn new(status: u16, kind: &str, message: impl Into<String>) -> Refusal {
         Refusal {
             status,
-            kind,
+            kind: kind.to_string(),
             message: message.into(),
         }
+    }
+
+    /// The error `kind` of the API definition, with its status and AWS's
+    /// usual message for it.
+    fn of_kind(kind: &str) -> Refusal {
+        let status = crate::shapes::Api::bedrock_runtime()
+            .error_status(kind)
+            .unwrap_or(400);
+        let message = match kind {
+            "AccessDeniedException" => {
+                "You don't have access to the model with the specified model ID."
+            }
+            "ConflictException" => "The request conflicts with a request in progress.",
+            "InternalServerException" => {
+                "The server encountered an internal error while processing the request."
+            }
+            "ModelErrorException" => {
+                "The system encountered an unexpected error during processing. Try your request again."
+            }
+            "ModelNotReadyException" => {
+                "Model is not ready for inference. Wait and try your request again."
+            }
+            "ModelStreamErrorException" => "The model stream was interrupted.",
+            "ModelTimeoutException" => {
+                "Model has timed out in processing the request. Try your request again."
+            }
+            "ResourceNotFoundException" => {
+                "Model use case details have not been submitted for this account. Fill out the Anthropic use case details form before using the model."
+            }
+            "ServiceQuotaExceededException" => {
+                "Your request exceeds the service quota for your account. You can view your quotas at Viewing service quotas."
+            }
+            "ThrottlingException" => "Too many requests, please wait before trying again.",
+            "ValidationException" => "Input is too long for requested model.",
+            _ => "Bedrock is unable to process your request.",
+        };
+        Refusal::new(status, kind, message)
     }
 }
 
@@ -127,8 +164,8 @@ pub(crate) async fn handle(
     let (base, ask) = match admit(&state, parts, body, op, &model, &mut entry) {
         Ok(admitted) => admitted,
         Err(r) => {
-            state.record.push(entry.failed(r.status, r.kind));
-            return error(r.status, r.kind, &r.message);
+            state.record.push(entry.failed(r.status, &r.kind));
+            return error(r.status, &r.kind, &r.message);
         }
     };
     let answer = Answer {
@@ -213,11 +250,12 @@ fn admit(
             ));
         }
         Some(CallFault::Unavailable) => {
-            return Err(Refusal::new(
-                503,
-                "ServiceUnavailableException",
-                "Bedrock is unable to process your request.",
-            ));
+            let kind = state
+                .faults
+                .fail_with
+                .as_deref()
+                .unwrap_or("ServiceUnavailableException");
+            return Err(Refusal::of_kind(kind));
         }
         None => {}
     }

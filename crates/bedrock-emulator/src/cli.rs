@@ -31,6 +31,10 @@ pub struct Args {
     /// Answer the next N Bedrock calls with ServiceUnavailableException (503).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub fail_first: u32,
+    /// The error type --fail-first answers with (any error of the Bedrock
+    /// runtime API definition, such as ModelErrorException).
+    #[arg(long, value_name = "TYPE", requires = "fail_first")]
+    pub fail_with: Option<String>,
     /// Wait this long before the first byte of each Bedrock reply.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub first_byte_delay_ms: u64,
@@ -83,6 +87,15 @@ impl Args {
                 self.region
             ));
         }
+        if let Some(kind) = &self.fail_with {
+            let api = crate::shapes::Api::bedrock_runtime();
+            if api.error_status(kind).is_none() {
+                return Err(format!(
+                    "--fail-with {kind}: expected an error of the Bedrock runtime API: {}",
+                    api.errors("InvokeModel").join(", ")
+                ));
+            }
+        }
         Ok(EmulatorConfig {
             port: self.port,
             region: self.region,
@@ -90,6 +103,7 @@ impl Args {
             faults: Faults {
                 throttle_first: self.throttle_first,
                 fail_first: self.fail_first,
+                fail_with: self.fail_with,
                 first_byte_delay: Duration::from_millis(self.first_byte_delay_ms),
                 cut_stream_after: self.cut_stream_after,
                 stream_error_after: self.stream_error_after,

@@ -48,8 +48,11 @@ pub struct Faults {
     /// Answer the first N Bedrock calls with 429 ThrottlingException.
     pub throttle_first: u32,
     /// Answer the first N Bedrock calls (after any throttled ones) with
-    /// 503 ServiceUnavailableException.
+    /// `fail_with` (by default 503 ServiceUnavailableException).
     pub fail_first: u32,
+    /// The error type `fail_first` answers with: any error the Bedrock
+    /// runtime API definition lists, with the status it gives it.
+    pub fail_with: Option<String>,
     /// Wait this long before the first byte of a Bedrock reply (for streams,
     /// before the first event).
     pub first_byte_delay: Duration,

@@ -16,14 +16,16 @@ use std::sync::OnceLock;
 
 /// A service definition, parsed once.
 pub struct Api {
+    operations: serde_json::Map<String, Value>,
     shapes: serde_json::Map<String, Value>,
 }
 
 impl Api {
     fn load(text: &str) -> Api {
         let doc: Value = serde_json::from_str(text).expect("the bundled service definition parses");
+        let operations = doc["operations"].as_object().cloned().unwrap_or_default();
         let shapes = doc["shapes"].as_object().cloned().unwrap_or_default();
-        Api { shapes }
+        Api { operations, shapes }
     }
 
     /// Amazon Bedrock Runtime, 2023-09-30.
@@ -41,6 +43,31 @@ impl Api {
     /// A shape by name.
     pub fn shape(&self, name: &str) -> Option<&Value> {
         self.shapes.get(name)
+    }
+
+    /// The error types `operation` is defined to return, in the order the
+    /// definition lists them.
+    pub fn errors(&self, operation: &str) -> Vec<String> {
+        self.operations
+            .get(operation)
+            .and_then(|op| op["errors"].as_array())
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["shape"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The HTTP status AWS answers the error type `kind` with, if the
+    /// definition has such an error.
+    pub fn error_status(&self, kind: &str) -> Option<u16> {
+        let shape = self.shape(kind)?;
+        shape.get("exception")?;
+        shape["error"]["httpStatusCode"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
     }
 
     /// The body members of an input structure (those not bound to the URI,
