@@ -78,6 +78,9 @@ pub enum Hop {
     Imds,
     /// AWS STS.
     Sts,
+    /// AWS STS, called by the standard chain to trade a web identity token
+    /// (`AWS_WEB_IDENTITY_TOKEN_FILE`) for the role in `AWS_ROLE_ARN`.
+    WebIdentity,
     /// The Bedrock runtime endpoint.
     Bedrock,
 }
@@ -87,6 +90,7 @@ impl fmt::Display for Hop {
         f.write_str(match self {
             Hop::Imds => "IMDS",
             Hop::Sts => "STS",
+            Hop::WebIdentity => "STS (web identity)",
             Hop::Bedrock => "Bedrock",
         })
     }

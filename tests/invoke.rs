@@ -146,6 +146,89 @@ fn assume_role_with_the_instance_role_as_ambient_identity() {
     );
 }
 
+/// Mode 1 where the ambient identity is a web identity (an EKS pod's
+/// service account, a CI job's OIDC token): the standard chain trades the
+/// token for the web-identity role's session through
+/// AssumeRoleWithWebIdentity, and that session assumes the cross-account
+/// role.
+#[test]
+fn assume_role_with_a_web_identity_as_ambient_identity() {
+    use bedrock_emulator::identity::DEMO_WEB_IDENTITY_ROLE_ARN;
+    use bedrock_emulator::oidc;
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    let token = oidc::token(
+        "system:serviceaccount:workshop:app",
+        oidc::DEMO_AUDIENCE,
+        Duration::from_secs(600),
+    );
+    let token_file = d.write("token", &token);
+    sealed(
+        &d,
+        &format!(
+            "[default]\nGetCredentialsFrom = assume-role\nRegion = us-west-2\nAssumeRoleARN = {DEMO_ROLE_ARN}\nExternalId = {DEMO_EXTERNAL_ID}\nUseVPCe = true\nVPCEndpointURL = {url}\nSTSEndpointURL = {url}\nRoleSessionName = from-pod\nModelID = Titan\n{MODELS}",
+            url = emu.base_url
+        ),
+    );
+    let done = invoke(&d)
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+        .env("AWS_ROLE_ARN", DEMO_WEB_IDENTITY_ROLE_ARN)
+        .env("AWS_ROLE_SESSION_NAME", "pod")
+        .env("AWS_ENDPOINT_URL_STS", &emu.base_url)
+        .args(["--prompt", "hi", "--no-stream"])
+        .ok();
+    assert!(!done.all().contains(&token), "the token is never shown");
+    let record = emu.record.entries();
+    let ops: Vec<&str> = record
+        .iter()
+        .filter(|e| e.service == "sts")
+        .map(|e| e.operation.as_str())
+        .collect();
+    assert_eq!(ops, ["AssumeRoleWithWebIdentity", "AssumeRole"]);
+    let assume = record.iter().find(|e| e.operation == "AssumeRole").unwrap();
+    assert_eq!(
+        assume.caller.as_deref(),
+        Some("arn:aws:sts::111111111111:assumed-role/WorkshopWebIdentityRole/pod")
+    );
+    assert_eq!(
+        bedrock_calls(&emu)[0].caller.as_deref(),
+        Some(&*format!("{CROSS}from-pod"))
+    );
+
+    // An expired token is reported at its hop, with STS's words.
+    let expired = oidc::token(
+        "system:serviceaccount:workshop:app",
+        oidc::DEMO_AUDIENCE,
+        Duration::ZERO,
+    );
+    d.write("token", &expired);
+    let done = invoke(&d)
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+        .env("AWS_ROLE_ARN", DEMO_WEB_IDENTITY_ROLE_ARN)
+        .env("AWS_ROLE_SESSION_NAME", "pod")
+        .env("AWS_ENDPOINT_URL_STS", &emu.base_url)
+        .args(["--prompt", "hi", "--no-cache"])
+        .output();
+    assert_eq!(done.output.status.code(), Some(253), "{}", done.describe());
+    assert!(!done.all().contains(&expired), "the token is never shown");
+    done.stderr_has("STS (web identity): ExpiredTokenException: Token expired")
+        .stderr_has(
+            "likely cause: the web identity token in AWS_WEB_IDENTITY_TOKEN_FILE has expired",
+        );
+
+    // STS out of reach for the chain's own call: the hint names the
+    // setting that call follows.
+    d.write("token", &token);
+    let done = invoke(&d)
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+        .env("AWS_ROLE_ARN", DEMO_WEB_IDENTITY_ROLE_ARN)
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
+        .args(["--prompt", "hi", "--no-cache", "--max-attempts", "1"])
+        .code(255);
+    done.stderr_has("STS (web identity): ConnectionFailed")
+        .stderr_has("set AWS_ENDPOINT_URL_STS to the same STS VPC endpoint");
+}
+
 #[test]
 fn default_chain_with_a_profile() {
     let emu = emulator(Faults::default());

@@ -166,10 +166,13 @@ pub(crate) fn service_error(hop: Hop, code: String, message: String, ctx: &Conte
 }
 
 fn service_error_unscrubbed(hop: Hop, code: String, message: String, ctx: &Context) -> Error {
-    let (kind, hint) = match credentials_hint(&code, &message, ctx) {
-        Some(hint) => (RemoteKind::Credentials, Some(hint)),
-        None => (RemoteKind::Service, service_hint(hop, &code, &message, ctx)),
+    let hint = if hop == Hop::WebIdentity {
+        web_identity_hint(&code).map(|h| (RemoteKind::Credentials, Some(h)))
+    } else {
+        credentials_hint(&code, &message, ctx).map(|h| (RemoteKind::Credentials, Some(h)))
     };
+    let (kind, hint) =
+        hint.unwrap_or_else(|| (RemoteKind::Service, service_hint(hop, &code, &message, ctx)));
     Error::Remote {
         hop,
         code,
@@ -236,6 +239,18 @@ fn credentials_hint(code: &str, message: &str, ctx: &Context) -> Option<String> 
              or for another region; leave --auth bearer out to sign with the config's credentials",
             crate::aws::plan::BEARER_ENV
         ),
+        _ => return None,
+    })
+}
+
+/// The hint for STS's refusal of a web identity token: each is about the
+/// token, its issuer or the role's trust in it (exit code 253).
+fn web_identity_hint(code: &str) -> Option<String> {
+    Some(match code {
+        "ExpiredTokenException" => "the web identity token in AWS_WEB_IDENTITY_TOKEN_FILE has expired: its issuer (EKS, the CI system) writes a fresh one before then; if nothing refreshes the file, get a new token".into(),
+        "InvalidIdentityToken" => "STS does not accept the token in AWS_WEB_IDENTITY_TOKEN_FILE: the account needs an IAM OIDC provider for the token's issuer (iss), with the token's audience (aud) among its client ids, and the token must be an ID token, not an access token".into(),
+        "IDPRejectedClaim" | "AccessDenied" => "the role in AWS_ROLE_ARN does not trust this token: its trust policy must name the OIDC provider as a Federated principal, allow sts:AssumeRoleWithWebIdentity, and its conditions (aud, sub) must match the token's claims".into(),
+        "IDPCommunicationError" => "STS could not reach the token's issuer to verify it: run again; if it persists, the issuer's discovery document or keys are not reachable from AWS".into(),
         _ => return None,
     })
 }
@@ -345,6 +360,11 @@ fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
                 "cannot reach STS at {host}: in a private subnet without NAT, STS needs its own VPC endpoint (STSEndpointURL) in {}; check DNS and the security group (TCP 443)",
                 ctx.region
             ),
+            Hop::WebIdentity => format!(
+                "cannot reach STS to trade the web identity token: the standard chain makes that call itself, to AWS_ENDPOINT_URL_STS (or the profile's endpoint_url) when set, else to STS in {}; \
+                 STSEndpointURL covers only this tool's own AssumeRole, so in a private subnet set AWS_ENDPOINT_URL_STS to the same STS VPC endpoint",
+                ctx.region
+            ),
             Hop::Bedrock => format!(
                 "cannot reach {host}: check that it resolves (private DNS of the VPC endpoint, or a NAT for the public endpoint), \
                  that the endpoint's security group allows TCP 443 from here, and that the endpoint is in {}",
@@ -384,6 +404,12 @@ fn credentials_error_unscrubbed(
             aws_smithy_runtime_api::client::orchestrator::HttpResponse,
         >>() {
             return sdk_error(Hop::Sts, sdk, ctx);
+        }
+        if let Some(sdk) = e.downcast_ref::<SdkError<
+            aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >>() {
+            return sdk_error(Hop::WebIdentity, sdk, ctx);
         }
         source = e.source();
     }

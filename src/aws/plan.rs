@@ -213,6 +213,11 @@ pub(crate) struct Plan {
     pub(crate) warnings: Vec<String>,
     /// Whether `AWS_SESSION_TOKEN` is set, for hints about stray tokens.
     pub(crate) session_token_in_env: bool,
+    /// Whether the standard chain's identity is a web identity token
+    /// (`AWS_WEB_IDENTITY_TOKEN_FILE`, without keys in the environment,
+    /// which the chain would take first), so that its failures are told
+    /// at that hop.
+    pub(crate) web_identity_in_env: bool,
     base: SdkConfig,
 }
 
@@ -283,6 +288,8 @@ impl Plan {
             options.mfa_code.as_ref(),
         );
         let session_token_in_env = std::env::var_os("AWS_SESSION_TOKEN").is_some();
+        let web_identity_in_env = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
+            && std::env::var_os("AWS_ACCESS_KEY_ID").is_none();
         Ok(Plan {
             warnings: environment_warnings(&config.source, session_token_in_env),
             config,
@@ -294,6 +301,7 @@ impl Plan {
             options,
             scrubber,
             session_token_in_env,
+            web_identity_in_env,
             base,
         })
     }

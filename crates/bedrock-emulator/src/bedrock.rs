@@ -229,6 +229,20 @@ fn admit(
     let resolved =
         catalogue::lookup(model).map_err(|m| Refusal::new(400, "ValidationException", m))?;
     let base = &resolved.model.id;
+    if let Some(allowed) = &verified.owner.facts.policy_models
+        && !crate::identity::matches_any(allowed, base)
+    {
+        return Err(Refusal::new(
+            403,
+            "AccessDeniedException",
+            format!(
+                "User: {} is not authorized to perform: {} on resource: arn:aws:bedrock:{region}::foundation-model/{base} because no session policy allows the {} action",
+                principal.caller_arn(),
+                op.action(),
+                op.action()
+            ),
+        ));
+    }
     if !state.identities.may_invoke(&principal, base) {
         return Err(Refusal::new(
             403,

@@ -3,8 +3,9 @@
 //! Users with access keys, roles with trust policies (who may assume them,
 //! the external id and MFA they demand) and the models each principal may
 //! invoke come from a small JSON file, or from the built-in default that the
-//! docs list. Temporary credentials issued by AssumeRole and by the instance
-//! metadata service are kept here too, with their expiry.
+//! docs list. Temporary credentials issued by STS and by the instance
+//! metadata service are kept here too, with their expiry and what their
+//! session carries (MFA, source identity, a session policy).
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -19,6 +20,10 @@ pub const DEMO_SECRET_KEY: &str = "demo+user+secret/for+the+local+emulator1";
 pub const DEMO_ROLE_ARN: &str = "arn:aws:iam::222222222222:role/BedrockCrossAccount";
 /// The external id [`DEMO_ROLE_ARN`] requires.
 pub const DEMO_EXTERNAL_ID: &str = "workshop-demo-external-id";
+/// The role a web identity token of the emulator's own OIDC provider may
+/// assume (as a pod's or a CI job's role is assumed).
+pub const DEMO_WEB_IDENTITY_ROLE_ARN: &str =
+    "arn:aws:iam::111111111111:role/WorkshopWebIdentityRole";
 
 /// An IAM user with one access key.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +78,26 @@ pub struct Role {
     /// Longest session in seconds.
     #[serde(default = "default_max_session")]
     pub max_session_seconds: u32,
+    /// The OIDC provider whose tokens the trust policy accepts
+    /// (`sts:AssumeRoleWithWebIdentity`), and the audience it requires.
+    #[serde(default)]
+    pub web_identity: Option<WebIdentityTrust>,
+    /// Whether the trust policy allows `sts:TagSession` (session tags).
+    #[serde(default)]
+    pub tag_session: bool,
+    /// Whether the trust policy allows `sts:SetSourceIdentity`.
+    #[serde(default)]
+    pub set_source_identity: bool,
+}
+
+/// A trust policy statement for an OIDC provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebIdentityTrust {
+    /// The provider's issuer URL (the token's `iss`).
+    pub issuer: String,
+    /// The audience the condition requires (the token's `aud`).
+    pub audience: String,
 }
 
 fn default_max_session() -> u32 {
@@ -102,7 +127,23 @@ impl Default for Directory {
     fn default() -> Directory {
         let user_arn = "arn:aws:iam::111111111111:user/demo-user".to_string();
         let instance_arn = "arn:aws:iam::111111111111:role/WorkshopInstanceRole".to_string();
-        let trusted = vec![user_arn.clone(), instance_arn];
+        let trusted = vec![
+            user_arn.clone(),
+            instance_arn,
+            DEMO_WEB_IDENTITY_ROLE_ARN.to_string(),
+        ];
+        let role = |name: &str, account: &str| Role {
+            name: name.into(),
+            account: account.into(),
+            trusts: trusted.clone(),
+            external_id: None,
+            mfa_required: false,
+            models: vec!["*".into()],
+            max_session_seconds: 43200,
+            web_identity: None,
+            tag_session: false,
+            set_source_identity: false,
+        };
         Directory {
             users: vec![User {
                 name: "demo-user".into(),
@@ -117,40 +158,33 @@ impl Default for Directory {
             }],
             roles: vec![
                 Role {
-                    name: "WorkshopInstanceRole".into(),
-                    account: "111111111111".into(),
                     trusts: vec![],
-                    external_id: None,
-                    mfa_required: false,
-                    models: vec!["*".into()],
-                    max_session_seconds: 43200,
+                    ..role("WorkshopInstanceRole", "111111111111")
                 },
                 Role {
-                    name: "BedrockCrossAccount".into(),
-                    account: "222222222222".into(),
-                    trusts: trusted.clone(),
+                    trusts: vec![],
+                    models: vec![],
+                    max_session_seconds: 3600,
+                    web_identity: Some(WebIdentityTrust {
+                        issuer: crate::oidc::DEMO_ISSUER.into(),
+                        audience: crate::oidc::DEMO_AUDIENCE.into(),
+                    }),
+                    ..role("WorkshopWebIdentityRole", "111111111111")
+                },
+                Role {
                     external_id: Some(DEMO_EXTERNAL_ID.into()),
-                    mfa_required: false,
-                    models: vec!["*".into()],
-                    max_session_seconds: 43200,
+                    tag_session: true,
+                    set_source_identity: true,
+                    ..role("BedrockCrossAccount", "222222222222")
                 },
                 Role {
-                    name: "BedrockTitanOnly".into(),
-                    account: "222222222222".into(),
-                    trusts: trusted.clone(),
-                    external_id: None,
-                    mfa_required: false,
                     models: vec!["amazon.titan-*".into()],
                     max_session_seconds: 3600,
+                    ..role("BedrockTitanOnly", "222222222222")
                 },
                 Role {
-                    name: "BedrockWithMfa".into(),
-                    account: "222222222222".into(),
-                    trusts: trusted,
-                    external_id: None,
                     mfa_required: true,
-                    models: vec!["*".into()],
-                    max_session_seconds: 43200,
+                    ..role("BedrockWithMfa", "222222222222")
                 },
             ],
             instance_role: Some("WorkshopInstanceRole".into()),
@@ -184,6 +218,19 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// A session of `role` named `session_name`.
+    pub fn role_session(role: &Role, session_name: &str) -> Principal {
+        Principal::Session {
+            role_arn: role.arn(),
+            assumed_arn: format!(
+                "arn:aws:sts::{}:assumed-role/{}/{}",
+                role.account, role.name, session_name
+            ),
+            account: role.account.clone(),
+            role: role.name.clone(),
+        }
+    }
+
     /// The ARN GetCallerIdentity returns.
     pub fn caller_arn(&self) -> &str {
         match self {
@@ -219,6 +266,22 @@ pub struct Session {
     pub expires: SystemTime,
     /// Whose they are.
     pub principal: Principal,
+    /// What the session carries.
+    pub facts: SessionFacts,
+}
+
+/// What a session carries beyond its principal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// Whether it was issued after an MFA code was checked
+    /// (`aws:MultiFactorAuthPresent`).
+    pub mfa: bool,
+    /// The source identity set when it was issued, kept through role
+    /// chaining.
+    pub source_identity: Option<String>,
+    /// With a session policy: the model id patterns it allows. The
+    /// session may invoke only what both its role and this allow.
+    pub policy_models: Option<Vec<String>>,
 }
 
 /// What a request's access key resolves to.
@@ -232,6 +295,8 @@ pub struct KeyOwner {
     pub expires: Option<SystemTime>,
     /// Who it is.
     pub principal: Principal,
+    /// What its session carries (nothing for long-term keys).
+    pub facts: SessionFacts,
 }
 
 /// The directory and the sessions issued so far.
@@ -269,6 +334,7 @@ impl Identities {
                     account: u.account.clone(),
                     name: u.name.clone(),
                 },
+                facts: SessionFacts::default(),
             });
         }
         let sessions = self.sessions.lock().expect("sessions lock");
@@ -277,6 +343,7 @@ impl Identities {
             token: Some(s.token.clone()),
             expires: Some(s.expires),
             principal: s.principal.clone(),
+            facts: s.facts.clone(),
         })
     }
 
@@ -297,7 +364,7 @@ impl Identities {
         }
     }
 
-    /// Whether `principal` may invoke `model`.
+    /// Whether `principal`'s identity policy lets it invoke `model`.
     pub fn may_invoke(&self, principal: &Principal, model: &str) -> bool {
         let patterns: &[String] = match principal {
             Principal::User { .. } => self.user(principal).map(|u| &u.models[..]).unwrap_or(&[]),
@@ -305,14 +372,16 @@ impl Identities {
                 self.role(role_arn).map(|r| &r.models[..]).unwrap_or(&[])
             }
         };
-        patterns.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => model.starts_with(prefix),
-            None => p == model,
-        })
+        matches_any(patterns, model)
     }
 
-    /// Issues temporary credentials for a session of `role`.
-    pub fn issue(&self, role: &Role, session_name: &str, lifetime: Duration) -> (String, Session) {
+    /// Issues temporary credentials for `principal`'s session.
+    pub fn issue(
+        &self,
+        principal: Principal,
+        facts: SessionFacts,
+        lifetime: Duration,
+    ) -> (String, Session) {
         let n = {
             let mut c = self.counter.lock().expect("counter lock");
             *c += 1;
@@ -330,15 +399,8 @@ impl Identities {
                 alnum(nonce.wrapping_mul(31) + u128::from(n), 120)
             ),
             expires: SystemTime::now() + lifetime,
-            principal: Principal::Session {
-                role_arn: role.arn(),
-                assumed_arn: format!(
-                    "arn:aws:sts::{}:assumed-role/{}/{}",
-                    role.account, role.name, session_name
-                ),
-                account: role.account.clone(),
-                role: role.name.clone(),
-            },
+            principal,
+            facts,
         };
         self.sessions
             .lock()
@@ -346,6 +408,15 @@ impl Identities {
             .insert(key_id.clone(), session.clone());
         (key_id, session)
     }
+}
+
+/// Whether `model` matches one of `patterns` (`*` at the end matches any
+/// rest).
+pub fn matches_any(patterns: &[String], model: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => model.starts_with(prefix),
+        None => p == model,
+    })
 }
 
 /// A deterministic string of `len` upper-case letters and digits from a seed

@@ -2,6 +2,7 @@
 //! /latest/api/token`, then the role listing and the role's credentials,
 //! which aws-config reads through `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
 
+use super::identity::{Principal, SessionFacts};
 use super::record::RecordEntry;
 use super::sigv4::format_iso;
 use super::{Body, State, response};
@@ -126,9 +127,11 @@ fn credentials(state: &State, mut entry: RecordEntry, role_name: &str) -> hyper:
         .faults
         .session_ttl
         .map_or(CREDENTIAL_LIFETIME, |t| t.min(CREDENTIAL_LIFETIME));
-    let (key_id, session) = state
-        .identities
-        .issue(&role, "i-0emulator0000000", lifetime);
+    let (key_id, session) = state.identities.issue(
+        Principal::role_session(&role, "i-0emulator0000000"),
+        SessionFacts::default(),
+        lifetime,
+    );
     let now = SystemTime::now();
     entry.access_key_id = Some(key_id.clone());
     entry.caller = Some(session.principal.caller_arn().to_string());

@@ -17,6 +17,7 @@ mod converse;
 pub mod identity;
 mod imds;
 pub mod models;
+pub mod oidc;
 mod record;
 pub mod shapes;
 pub mod sigv4;
@@ -446,6 +447,24 @@ fn admin(state: &State, parts: &http::request::Parts, path: &str) -> hyper::Resp
         (http::Method::DELETE, "/__emulator/requests") => {
             state.record.clear();
             response(204, &[], Vec::new())
+        }
+        // A token of the emulator's OIDC provider, for
+        // AWS_WEB_IDENTITY_TOKEN_FILE: `?sub=...&aud=...&ttl=SECONDS`.
+        (http::Method::GET, "/__emulator/web-identity-token") => {
+            let query: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
+            let get = |k: &str, default: &str| query.get(k).cloned().unwrap_or(default.into());
+            let Ok(ttl) = get("ttl", "3600").parse::<u64>() else {
+                return plain(400, "ttl: expected seconds");
+            };
+            let token = oidc::token(
+                &get("sub", "system:serviceaccount:workshop:demo"),
+                &get("aud", oidc::DEMO_AUDIENCE),
+                Duration::from_secs(ttl),
+            );
+            plain(200, &token)
         }
         _ => plain(404, "unknown admin path"),
     }

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! Member paths follow AWS's form: list items are `name.N.member` with N
-//! counted from 1. String patterns are not checked.
+//! counted from 1, and services of the query protocol (STS) name members
+//! in camel case (`roleSessionName` for `RoleSessionName`). String
+//! patterns are checked as whole-value matches, as AWS applies them; the
+//! few a Rust regex cannot read are skipped.
 
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -18,6 +21,10 @@ use std::sync::OnceLock;
 pub struct Api {
     operations: serde_json::Map<String, Value>,
     shapes: serde_json::Map<String, Value>,
+    /// Each string shape's pattern, anchored, by shape name.
+    patterns: std::collections::HashMap<String, regex::Regex>,
+    /// Whether messages name members in camel case (the query protocol).
+    camel: bool,
 }
 
 impl Api {
@@ -25,7 +32,21 @@ impl Api {
         let doc: Value = serde_json::from_str(text).expect("the bundled service definition parses");
         let operations = doc["operations"].as_object().cloned().unwrap_or_default();
         let shapes = doc["shapes"].as_object().cloned().unwrap_or_default();
-        Api { operations, shapes }
+        let patterns = shapes
+            .iter()
+            .filter_map(|(name, shape)| {
+                let pattern = shape["pattern"].as_str()?;
+                let re = regex::Regex::new(&format!("^(?:{pattern})$")).ok()?;
+                Some((name.clone(), re))
+            })
+            .collect();
+        let camel = doc["metadata"]["protocol"].as_str() == Some("query");
+        Api {
+            operations,
+            shapes,
+            patterns,
+            camel,
+        }
     }
 
     /// Amazon Bedrock Runtime, 2023-09-30.
@@ -84,12 +105,13 @@ impl Api {
             if member.get("location").is_some() {
                 continue;
             }
+            let path = self.member_name(name);
             match value.get(name) {
                 None | Some(Value::Null) if required.contains(&name.as_str()) => {
-                    out.push(format!("Value null at '{name}' failed to satisfy constraint: Member must not be null"));
+                    out.push(format!("Value null at '{path}' failed to satisfy constraint: Member must not be null"));
                 }
                 None | Some(Value::Null) => {}
-                Some(v) => self.check(member["shape"].as_str().unwrap_or(""), v, name, &mut out),
+                Some(v) => self.check(member["shape"].as_str().unwrap_or(""), v, &path, &mut out),
             }
         }
         out
@@ -104,6 +126,15 @@ impl Api {
                 "{n} validation errors detected: {}",
                 violations.join("; ")
             )),
+        }
+    }
+
+    /// A member as AWS's messages name it.
+    fn member_name(&self, name: &str) -> String {
+        let mut chars = name.chars();
+        match chars.next() {
+            Some(first) if self.camel => first.to_ascii_lowercase().to_string() + chars.as_str(),
+            _ => name.to_string(),
         }
     }
 
@@ -122,7 +153,17 @@ impl Api {
                     }
                 }
             }
-            "string" => string(shape, value, path, out),
+            "string" => {
+                string(shape, value, path, out);
+                if let (Some(re), Some(text)) = (self.patterns.get(shape_name), value.as_str())
+                    && !re.is_match(text)
+                {
+                    out.push(format!(
+                        "Value '{text}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {}",
+                        shape["pattern"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
             "integer" | "long" | "float" | "double" => number(shape, value, path, out),
             "blob" => blob(shape, value, path, out),
             _ => {}
@@ -145,7 +186,8 @@ impl Api {
         for name in required(shape) {
             if object.get(name).is_none_or(Value::is_null) {
                 out.push(format!(
-                    "Value null at '{path}.{name}' failed to satisfy constraint: Member must not be null"
+                    "Value null at '{path}.{}' failed to satisfy constraint: Member must not be null",
+                    self.member_name(name)
                 ));
             }
         }
@@ -154,7 +196,7 @@ impl Api {
                 self.check(
                     member["shape"].as_str().unwrap_or(""),
                     v,
-                    &format!("{path}.{name}"),
+                    &format!("{path}.{}", self.member_name(name)),
                     out,
                 );
             }
@@ -275,6 +317,29 @@ mod tests {
     fn converse(body: Value) -> Option<String> {
         let api = Api::bedrock_runtime();
         Api::message(&api.violations("ConverseRequest", &body))
+    }
+
+    #[test]
+    fn every_pattern_of_the_definitions_is_checked() {
+        for api in [Api::bedrock_runtime(), Api::sts()] {
+            let with_pattern = api
+                .shapes
+                .values()
+                .filter(|s| s["pattern"].is_string())
+                .count();
+            assert_eq!(api.patterns.len(), with_pattern);
+        }
+        let sts = Api::sts();
+        let v = sts.violations(
+            "AssumeRoleRequest",
+            &json!({"RoleArn": "arn:aws:iam::222222222222:role/R", "RoleSessionName": "has space"}),
+        );
+        assert_eq!(
+            v,
+            [
+                "Value 'has space' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+            ]
+        );
     }
 
     #[test]

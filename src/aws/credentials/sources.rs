@@ -67,9 +67,23 @@ fn named(name: &'static str, hop: Hop, inner: impl ProvideCredentials + 'static)
 pub(super) async fn source(source: &CredentialSource, plan: &Plan) -> Source {
     match source {
         CredentialSource::InstanceRole => instance_role(plan),
-        CredentialSource::AssumeRole(_) => standard_chain("Ambient", Hop::Imds, plan).await,
+        CredentialSource::AssumeRole(_) => {
+            let hop = if plan.web_identity_in_env {
+                Hop::WebIdentity
+            } else {
+                Hop::Imds
+            };
+            standard_chain("Ambient", hop, plan).await
+        }
         CredentialSource::AccessKeys { keys, .. } => access_keys(keys),
-        CredentialSource::DefaultChain => standard_chain("DefaultChain", Hop::Sts, plan).await,
+        CredentialSource::DefaultChain => {
+            let hop = if plan.web_identity_in_env {
+                Hop::WebIdentity
+            } else {
+                Hop::Sts
+            };
+            standard_chain("DefaultChain", hop, plan).await
+        }
     }
 }
 
