@@ -146,7 +146,7 @@ fn assume_role_with_the_instance_role_as_ambient_identity() {
     );
 }
 
-/// Mode 1 where the ambient identity is a web identity (an EKS pod's
+/// Assume-role where the ambient identity is a web identity (an EKS pod's
 /// service account, a CI job's OIDC token): the standard chain trades the
 /// token for the web-identity role's session through
 /// AssumeRoleWithWebIdentity, and that session assumes the cross-account
@@ -227,6 +227,39 @@ fn assume_role_with_a_web_identity_as_ambient_identity() {
         .code(255);
     done.stderr_has("STS (web identity): ConnectionFailed")
         .stderr_has("set AWS_ENDPOINT_URL_STS to the same STS VPC endpoint");
+}
+
+/// Default-chain (mode 3) with a web identity: the chain's own
+/// AssumeRoleWithWebIdentity gives the credentials Bedrock is called with.
+#[test]
+fn default_chain_with_a_web_identity() {
+    use bedrock_emulator::identity::DEMO_WEB_IDENTITY_ROLE_ARN;
+    use bedrock_emulator::oidc;
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    let token = oidc::token("ci-job", oidc::DEMO_AUDIENCE, Duration::from_secs(600));
+    let token_file = d.write("token", &token);
+    sealed(
+        &d,
+        &format!(
+            "[default]\nGetCredentialsFrom = default-chain\nRegion = us-west-2\nUseVPCe = true\nVPCEndpointURL = {}\nModelID = Titan\n{MODELS}",
+            emu.base_url
+        ),
+    );
+    let done = invoke(&d)
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+        .env("AWS_ROLE_ARN", DEMO_WEB_IDENTITY_ROLE_ARN)
+        .env("AWS_ROLE_SESSION_NAME", "ci")
+        .env("AWS_ENDPOINT_URL_STS", &emu.base_url)
+        .args(["--prompt", "hi", "--no-stream"])
+        .ok();
+    assert!(!done.all().contains(&token), "the token is never shown");
+    let record = emu.record.entries();
+    assert_eq!(record[0].operation, "AssumeRoleWithWebIdentity");
+    assert_eq!(
+        bedrock_calls(&emu)[0].caller.as_deref(),
+        Some("arn:aws:sts::111111111111:assumed-role/WorkshopWebIdentityRole/ci")
+    );
 }
 
 #[test]

@@ -163,7 +163,6 @@ impl Default for Directory {
                 },
                 Role {
                     trusts: vec![],
-                    models: vec![],
                     max_session_seconds: 3600,
                     web_identity: Some(WebIdentityTrust {
                         issuer: crate::oidc::DEMO_ISSUER.into(),
