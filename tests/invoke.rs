@@ -116,6 +116,34 @@ fn instance_role_through_imds() {
     );
 }
 
+/// Without Region in the config, the region comes from the AWS chain, here
+/// from IMDS (as on an EC2 instance with no AWS settings), over the same
+/// HTTP client as every other call.
+#[test]
+fn region_from_instance_metadata() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(
+        &d,
+        &format!(
+            "[default]\nGetCredentialsFrom = instance-role\nUseVPCe = true\nVPCEndpointURL = {}\nModelID = Titan\n{MODELS}",
+            emu.base_url
+        ),
+    );
+    invoke(&d)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &emu.base_url)
+        .args(["--prompt", "hi", "--no-stream"])
+        .ok();
+    assert!(
+        emu.record
+            .entries()
+            .iter()
+            .any(|e| e.operation == "GetRegion"),
+        "the region came from IMDS"
+    );
+    assert_eq!(bedrock_calls(&emu)[0].region.as_deref(), Some("us-west-2"));
+}
+
 #[test]
 fn assume_role_with_the_instance_role_as_ambient_identity() {
     let emu = emulator(Faults::default());

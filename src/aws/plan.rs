@@ -28,6 +28,7 @@ use crate::error::{Error, Location, Result};
 use crate::secret::{self, Scrubber, Secret};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::service_config::ServiceConfigKey;
@@ -238,9 +239,10 @@ impl Plan {
     /// the AWS settings once, through aws-config; sends nothing.
     pub(crate) async fn new(config: Config, options: AwsOptions) -> Result<Plan> {
         let profile = config.profile.as_deref();
-        let region = region(&config, options.region.as_ref(), profile).await?;
         let ca_bundle = ca_bundle(&config, &options)?;
-        let base = base_sdk_config(&region, &options, profile, ca_bundle.as_deref()).await?;
+        let http = transport::client(ca_bundle.as_deref(), &options.overrides)?;
+        let region = region(&config, options.region.as_ref(), profile, &http).await?;
+        let base = base_sdk_config(&region, &options, profile, http).await;
         let direct_bedrock = match configured(&base, BEDROCK_SERVICE) {
             Ok(Some(e)) => Ok(e),
             Ok(None) => aws_public(&base, BEDROCK_SERVICE, &region).await,
@@ -561,9 +563,16 @@ fn configured_origin(service: Service) -> Origin {
     }
 }
 
-/// The region: the file's, `--region`, or the AWS environment and profile;
-/// a file and a flag that disagree are an error rather than a silent choice.
-async fn region(config: &Config, flag: Option<&Region>, profile: Option<&str>) -> Result<Region> {
+/// The region: the file's, `--region`, or the AWS chain's (environment,
+/// profile, then IMDS over `http`, the one HTTP client of the run: no other
+/// is built in); a file and a flag that disagree are an error rather than a
+/// silent choice.
+async fn region(
+    config: &Config,
+    flag: Option<&Region>,
+    profile: Option<&str>,
+    http: &SharedHttpClient,
+) -> Result<Region> {
     match (&config.region, flag) {
         (Some(file), Some(flag)) if file != flag => Err(Error::Usage(format!(
             "--region {flag} disagrees with Region = {file} in {}: remove one",
@@ -571,11 +580,27 @@ async fn region(config: &Config, flag: Option<&Region>, profile: Option<&str>) -
         ))),
         (Some(r), _) | (None, Some(r)) => Ok(r.clone()),
         (None, None) => {
-            let mut chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+            // aws-config's default region chain, assembled from its parts
+            // so that its IMDS lookup uses this run's HTTP client.
+            use aws_config::meta::region::RegionProviderChain;
+            let providers = aws_config::provider_config::ProviderConfig::without_region()
+                .with_http_client(http.clone());
+            let mut from_profile =
+                aws_config::profile::region::ProfileFileRegionProvider::builder()
+                    .configure(&providers);
             if let Some(p) = profile {
-                chain = chain.profile_name(p);
+                from_profile = from_profile.profile_name(p);
             }
-            let found = chain.build().region().await;
+            let chain = RegionProviderChain::first_try(
+                aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+            )
+            .or_else(from_profile.build())
+            .or_else(
+                aws_config::imds::region::ImdsRegionProvider::builder()
+                    .configure(&providers)
+                    .build(),
+            );
+            let found = chain.region().await;
             let name = found.map(|r| r.to_string()).ok_or_else(|| {
                 Error::Usage(
                     "no region: set Region in the config, give --region, or set AWS_REGION".into(),
@@ -632,8 +657,8 @@ async fn base_sdk_config(
     region: &Region,
     options: &AwsOptions,
     profile: Option<&str>,
-    ca_bundle: Option<&std::path::Path>,
-) -> Result<SdkConfig> {
+    http: SharedHttpClient,
+) -> SdkConfig {
     // No credentials here: every client is given its own, and the default
     // chain this would build (with an STS client of its own) goes unused.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -646,11 +671,11 @@ async fn base_sdk_config(
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
-        .http_client(transport::client(ca_bundle, &options.overrides)?);
+        .http_client(http);
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
-    Ok(loader.load().await)
+    loader.load().await
 }
 
 /// A VPC endpoint host names its region; requests signed for another are

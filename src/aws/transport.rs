@@ -78,7 +78,7 @@ pub(crate) fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<Sha
         Builder::new().build_with_connector_fn(move |settings, components| {
             let mut conn = ConnectorBuilder::default()
                 .tls_provider(tls::Provider::Rustls(
-                    tls::rustls_provider::CryptoMode::AwsLc,
+                    tls::rustls_provider::CryptoMode::Ring,
                 ))
                 .tls_context(context.clone());
             conn.set_connector_settings(settings.cloned());

@@ -137,7 +137,7 @@ fn failed(
 fn client_config(
     bundle: Option<&[u8]>,
 ) -> std::result::Result<(rustls::ClientConfig, Arc<Recording>), (String, TlsFailure)> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let store = roots(bundle);
     if store.is_empty() {
         return Err((

@@ -64,6 +64,17 @@ pub(crate) fn handle(
     if !valid {
         return refuse(state, entry, "GetMetadata", 401, "Unauthorized");
     }
+    // The instance's region, as the SDKs' region chains read it.
+    if path == "/latest/meta-data/placement/region" {
+        return finish(
+            state,
+            entry,
+            "GetRegion",
+            200,
+            state.region.clone(),
+            "text/plain",
+        );
+    }
     let Some(role_name) = state.identities.directory.instance_role.clone() else {
         return refuse(state, entry, "GetMetadata", 404, "Not Found");
     };

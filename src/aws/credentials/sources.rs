@@ -97,8 +97,9 @@ fn instance_role(plan: &Plan) -> Source {
 
 /// The standard chain with the run's region and profile.
 async fn standard_chain(name: &'static str, hop: Hop, plan: &Plan) -> Source {
-    let mut builder =
-        DefaultCredentialsChain::builder().region(aws_config::Region::new(plan.region.to_string()));
+    let mut builder = DefaultCredentialsChain::builder()
+        .configure(plan.provider_config())
+        .region(aws_config::Region::new(plan.region.to_string()));
     if let Some(profile) = plan.profile() {
         builder = builder.profile_name(profile);
     }
