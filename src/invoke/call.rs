@@ -13,8 +13,9 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
-    InferenceConfiguration, Message, ReasoningContentBlock, ReasoningContentBlockDelta,
-    ResponseStream, StopReason, SystemContentBlock,
+    GuardrailConfiguration, GuardrailStreamConfiguration, InferenceConfiguration, Message,
+    ReasoningContentBlock, ReasoningContentBlockDelta, ResponseStream, StopReason,
+    SystemContentBlock,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -33,11 +34,60 @@ pub(crate) struct Inference {
     pub(crate) stop: Vec<String>,
 }
 
+/// A guardrail to apply to the call (`--guardrail ID[:VERSION]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Guardrail {
+    /// Its id (`[a-z0-9]+`) or ARN.
+    pub(crate) id: String,
+    /// `DRAFT` or a version number.
+    pub(crate) version: String,
+}
+
+impl Guardrail {
+    /// Reads `ID[:VERSION]` (the version defaults to `DRAFT`), or an ARN
+    /// with `:VERSION` after it, in the forms the API accepts.
+    pub(crate) fn parse(text: &str) -> std::result::Result<Guardrail, String> {
+        let (id, version) = match text.rsplit_once(':') {
+            Some((id, v)) if v == "DRAFT" || v.bytes().all(|b| b.is_ascii_digit()) => (id, v),
+            _ => (text, "DRAFT"),
+        };
+        let plain_id = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let arn = id.starts_with("arn:aws") && id.contains(":guardrail/");
+        if !(plain_id || arn) {
+            return Err(format!(
+                "{text}: expected a guardrail id (lower-case letters and digits) or ARN, then :VERSION (DRAFT or a number)"
+            ));
+        }
+        let numbered = version
+            .parse::<u32>()
+            .is_ok_and(|n| (1..=99_999_999).contains(&n));
+        if version != "DRAFT" && (!numbered || version.starts_with('0')) {
+            return Err(format!(
+                "{text}: the version must be DRAFT or a number from 1 to 99999999"
+            ));
+        }
+        Ok(Guardrail {
+            id: id.to_string(),
+            version: version.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Guardrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} version {}", self.id, self.version)
+    }
+}
+
 /// How to make the call.
 pub(crate) struct Call<'a> {
     pub(crate) client: &'a Client,
     pub(crate) model: &'a str,
     pub(crate) inference: Inference,
+    pub(crate) guardrail: Option<&'a Guardrail>,
     pub(crate) stream: bool,
     pub(crate) read_timeout: Duration,
     pub(crate) ctx: &'a Context,
@@ -100,6 +150,12 @@ impl Call<'_> {
             .set_system(system_blocks(system))
             .messages(user_message(user))
             .inference_config(self.inference())
+            .set_guardrail_config(self.guardrail.map(|g| {
+                GuardrailStreamConfiguration::builder()
+                    .guardrail_identifier(&g.id)
+                    .guardrail_version(&g.version)
+                    .build()
+            }))
             .send()
             .await
             .map_err(self.bedrock())?;
@@ -149,6 +205,12 @@ impl Call<'_> {
             .set_system(system_blocks(system))
             .messages(user_message(user))
             .inference_config(self.inference())
+            .set_guardrail_config(self.guardrail.map(|g| {
+                GuardrailConfiguration::builder()
+                    .guardrail_identifier(&g.id)
+                    .guardrail_version(&g.version)
+                    .build()
+            }))
             .send()
             .await
             .map_err(self.bedrock())?;
@@ -172,6 +234,8 @@ impl Call<'_> {
             .content_type("application/json")
             .accept("application/json")
             .body(Blob::new(body))
+            .set_guardrail_identifier(self.guardrail.map(|g| g.id.clone()))
+            .set_guardrail_version(self.guardrail.map(|g| g.version.clone()))
             .send()
             .await
             .map_err(self.bedrock())?;
@@ -212,6 +276,8 @@ impl Call<'_> {
             .content_type("application/json")
             .accept("application/json")
             .body(Blob::new(body))
+            .set_guardrail_identifier(self.guardrail.map(|g| g.id.clone()))
+            .set_guardrail_version(self.guardrail.map(|g| g.version.clone()))
             .send()
             .await
             .map_err(self.bedrock())?;
@@ -400,4 +466,31 @@ where
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Guardrail;
+
+    #[test]
+    fn guardrails_take_the_forms_the_api_accepts() {
+        let g = |t: &str| Guardrail::parse(t).map(|g| (g.id, g.version));
+        assert_eq!(g("abc123"), Ok(("abc123".into(), "DRAFT".into())));
+        assert_eq!(g("abc123:7"), Ok(("abc123".into(), "7".into())));
+        assert_eq!(g("abc123:DRAFT"), Ok(("abc123".into(), "DRAFT".into())));
+        let arn = "arn:aws:bedrock:us-west-2:111111111111:guardrail/abc123";
+        assert_eq!(g(&format!("{arn}:2")), Ok((arn.into(), "2".into())));
+        assert_eq!(g(arn), Ok((arn.into(), "DRAFT".into())));
+        for bad in [
+            "",
+            "ABC",
+            "abc-1",
+            "abc:0",
+            "abc:007",
+            "abc:123456789",
+            "abc:draft",
+        ] {
+            assert!(Guardrail::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use crate::check::CheckOptions;
 use crate::config::keys::KeyOptions;
 use crate::config::{EndpointUrl, Region};
 use crate::error::{Error, ExitCode, Result};
-use crate::invoke::call::Inference;
+use crate::invoke::call::{Guardrail, Inference};
 use crate::invoke::request::RequestArgs;
 use crate::invoke::{ConfigOptions, Options};
 use crate::output::Format;
@@ -83,6 +83,10 @@ pub(crate) struct Args {
     /// Converse: stop when the model writes SEQ (repeatable).
     #[arg(long = "stop", value_name = "SEQ", conflicts_with = "body")]
     pub(crate) stop: Vec<String>,
+    /// Check the call with this Bedrock guardrail (VERSION: DRAFT, the
+    /// default, or a number).
+    #[arg(long, value_name = "ID[:VERSION]")]
+    pub(crate) guardrail: Option<String>,
     /// Exit 0 when a guardrail intervenes (its message is the reply);
     /// otherwise that is exit code 248.
     #[arg(long)]
@@ -262,6 +266,13 @@ impl Args {
                 top_p: self.top_p.map(|p| unit("--top-p", p)).transpose()?,
                 stop: self.stop_sequences()?,
             },
+            guardrail: self
+                .guardrail
+                .as_deref()
+                .map(|g| {
+                    Guardrail::parse(g).map_err(|why| Error::Usage(format!("--guardrail {why}")))
+                })
+                .transpose()?,
             guardrail_ok: self.guardrail_ok,
             stream: !self.no_stream,
             format: self.output,

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::logging::Logging;
 use crate::output::{self, Format};
 use crate::prompt::{Prompter, Terminal};
-use call::{Call, Ending, Inference};
+use call::{Call, Ending, Guardrail, Inference};
 use model_choice::ModelChoice;
 use reply::{CallReport, CredentialsReport, EndpointReport, Reply};
 use request::{Request, RequestArgs};
@@ -56,6 +56,8 @@ pub(crate) struct Options {
     pub(crate) format: Format,
     /// Print the plan only.
     pub(crate) dry_run: bool,
+    /// `--guardrail`: the guardrail the call is checked by.
+    pub(crate) guardrail: Option<Guardrail>,
     /// `--guardrail-ok`: a guardrail's intervention is a success.
     pub(crate) guardrail_ok: bool,
     /// Region, endpoint, timeouts, auth, MFA code, cache.
@@ -152,7 +154,7 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
     let op = call::operation(&request, opts.stream);
     warn_all(&plan.warnings);
     if opts.dry_run {
-        print_plan(&plan, &model, &request, op, opts.format);
+        print_plan(&plan, &model, &request, op, &opts);
         return Ok(());
     }
     let runtime = RunTime {
@@ -360,6 +362,7 @@ async fn send(
         client: &client,
         model: &model.id,
         inference: opts.inference.clone(),
+        guardrail: opts.guardrail.as_ref(),
         stream: opts.stream,
         read_timeout: plan.options.read_timeout,
         ctx: &ctx,
@@ -446,7 +449,7 @@ fn read_stdin() -> Result<String> {
 }
 
 /// `--dry-run`: the plan, as the call would use it.
-fn print_plan(plan: &Plan, model: &ModelChoice, request: &Request, op: &str, format: Format) {
+fn print_plan(plan: &Plan, model: &ModelChoice, request: &Request, op: &str, opts: &Options) {
     let what = match request {
         Request::Converse { system, user } => format!(
             "one user message ({} characters){}",
@@ -467,7 +470,10 @@ fn print_plan(plan: &Plan, model: &ModelChoice, request: &Request, op: &str, for
         ("operation", op.to_string()),
         ("request", what),
     ]);
-    output::print_rows(&rows, format);
+    if let Some(g) = &opts.guardrail {
+        rows.push(("guardrail", g.to_string()));
+    }
+    output::print_rows(&rows, opts.format);
 }
 
 /// `invoke models`: the aliases of the config, numbered as in the menu.
