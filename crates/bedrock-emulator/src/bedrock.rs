@@ -255,7 +255,16 @@ fn admit(
             ),
         ));
     }
-    match state.next_call_fault() {
+    let fail_with = state
+        .faults
+        .fail_with
+        .as_deref()
+        .unwrap_or("ServiceUnavailableException");
+    let applies = crate::shapes::Api::bedrock_runtime()
+        .errors(op.name())
+        .iter()
+        .any(|e| e == fail_with);
+    match state.next_call_fault(applies) {
         Some(CallFault::Throttle) => {
             return Err(Refusal::new(
                 429,
@@ -264,12 +273,7 @@ fn admit(
             ));
         }
         Some(CallFault::Unavailable) => {
-            let kind = state
-                .faults
-                .fail_with
-                .as_deref()
-                .unwrap_or("ServiceUnavailableException");
-            return Err(Refusal::of_kind(kind));
+            return Err(Refusal::of_kind(fail_with));
         }
         None => {}
     }

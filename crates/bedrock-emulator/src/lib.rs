@@ -202,17 +202,24 @@ impl State {
         due
     }
 
-    /// Counts a model call and says which fault, if any, it gets.
-    pub(crate) fn next_call_fault(&self) -> Option<CallFault> {
+    /// Counts a model call and says which fault, if any, it gets. A call
+    /// whose operation cannot return the `--fail-with` error (its
+    /// definition does not list it) is served, and not counted.
+    pub(crate) fn next_call_fault(&self, fail_applies: bool) -> Option<CallFault> {
         let mut n = self.model_calls.lock().expect("calls lock");
-        *n += 1;
-        if *n <= self.faults.throttle_first {
+        let next = *n + 1;
+        let fault = if next <= self.faults.throttle_first {
             Some(CallFault::Throttle)
-        } else if *n <= self.faults.throttle_first + self.faults.fail_first {
+        } else if next <= self.faults.throttle_first + self.faults.fail_first {
             Some(CallFault::Unavailable)
         } else {
             None
+        };
+        if fault == Some(CallFault::Unavailable) && !fail_applies {
+            return None;
         }
+        *n = next;
+        fault
     }
 }
 

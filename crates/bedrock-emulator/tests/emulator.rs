@@ -649,6 +649,39 @@ async fn throttling_and_5xx_are_retryable_like_aws() {
     assert_eq!(statuses, [429, 503, 200]);
 }
 
+/// `--fail-with` answers only operations whose definition lists the
+/// error: ModelStreamErrorException is InvokeModelWithResponseStream's, so
+/// a Converse call is served (and not counted) while the stream fails.
+#[tokio::test]
+async fn fail_with_keeps_to_the_operations_that_define_the_error() {
+    let emu = start(Faults {
+        fail_first: 1,
+        fail_with: Some("ModelStreamErrorException".into()),
+        ..Faults::default()
+    });
+    let creds = assume(&emu, DEMO_ROLE_ARN, Some(DEMO_EXTERNAL_ID)).await;
+    let client = bedrock(&emu, creds);
+    assert!(say_hi(&client, "anthropic.claude-v2").await.is_ok());
+    let body = json!({"prompt": "\n\nHuman: hi\n\nAssistant:", "max_tokens_to_sample": 10});
+    let err = client
+        .invoke_model_with_response_stream()
+        .model_id("anthropic.claude-v2")
+        .body(Blob::new(body.to_string()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "ModelStreamErrorException");
+    let statuses: Vec<u16> = emu
+        .record
+        .entries()
+        .iter()
+        .filter(|e| e.service == "bedrock")
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(statuses, [200, 424]);
+}
+
 #[tokio::test]
 async fn stream_faults() {
     // An exception event mid-stream.
