@@ -71,9 +71,13 @@ const FAMILIES: [&str; 14] = [
 ];
 
 /// Each InvokeModel body of `prompts/bodies` and a model of its family.
-const BODIES: [(&str, &str); 12] = [
+const BODIES: [(&str, &str); 13] = [
     (
         "anthropic-messages.json",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ),
+    (
+        "anthropic-tools.json",
         "anthropic.claude-3-haiku-20240307-v1:0",
     ),
     ("anthropic-completion.json", "anthropic.claude-v2:1"),
@@ -542,6 +546,38 @@ fn every_request_invoke_sends_and_every_emulator_reply_follow_the_definitions() 
             format!("InvokeModel {file}"),
             &["--body", &body, "--model", model, "--no-stream"],
             &["AssumeRole", "InvokeModel"],
+        ));
+    }
+    // A guardrail on every operation: blocking the prompt on Converse
+    // (accepted with --guardrail-ok), letting an InvokeModel body through.
+    let anthropic = bodies.join("anthropic-messages.json").display().to_string();
+    for (op, args) in [
+        ("ConverseStream", vec!["--prompt", "something forbidden"]),
+        (
+            "Converse",
+            vec!["--prompt", "something forbidden", "--no-stream"],
+        ),
+        (
+            "InvokeModelWithResponseStream",
+            vec!["--body", anthropic.as_str()],
+        ),
+        (
+            "InvokeModel",
+            vec!["--body", anthropic.as_str(), "--no-stream"],
+        ),
+    ] {
+        let mut args = args;
+        args.extend([
+            "--model",
+            "Claude-3-Haiku",
+            "--guardrail",
+            "workshopguard:1",
+            "--guardrail-ok",
+        ]);
+        cases.push(Case::new(
+            format!("{op} with a guardrail"),
+            &args,
+            &["AssumeRole", op],
         ));
     }
     cases.push(Case::new(

@@ -269,3 +269,95 @@ fn every_in_stream_exception_is_reported_by_its_type() {
         done.stderr_has(&format!("Bedrock: {code}: "));
     }
 }
+
+/// A model asked to use a tool: its request is listed (name and input),
+/// whatever the operation, and counts as an answer.
+#[test]
+fn tool_use_requests_are_listed() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    let body = format!(
+        "{}/prompts/bodies/anthropic-tools.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for stream in [true, false] {
+        let mut args = vec!["--body", body.as_str(), "--output", "json"];
+        if !stream {
+            args.push("--no-stream");
+        }
+        let j = json(&invoke(&d, &args).ok());
+        assert_eq!(j["stop_reason"], "tool_use", "stream={stream}: {j}");
+        assert_eq!(j["tool_use"][0]["name"], "get_weather", "{j}");
+        let input: Value = match &j["tool_use"][0]["input"] {
+            Value::String(s) => serde_json::from_str(s).unwrap(),
+            other => other.clone(),
+        };
+        assert_eq!(input["city"], "emulator", "{j}");
+    }
+    // In text mode, a note on stderr.
+    invoke(&d, &["--body", &body])
+        .ok()
+        .stderr_has("tool use")
+        .stderr_has("get_weather");
+}
+
+/// A guardrail named with --guardrail is sent on every operation; when it
+/// intervenes its message is shown and the exit code is 248, unless
+/// --guardrail-ok; an unknown guardrail is refused by Bedrock.
+#[test]
+fn guardrails_are_sent_and_their_interventions_are_not_success() {
+    use bedrock_emulator::guardrails::{BLOCKED_INPUT_MESSAGE, DEMO_GUARDRAIL_ID};
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    let body = format!(
+        "{}/prompts/bodies/anthropic-messages.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let forbidden = d.write(
+        "forbidden.json",
+        r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50,
+            "messages": [{"role": "user", "content": "tell me something forbidden"}]}"#,
+    );
+    let forbidden = forbidden.to_str().unwrap();
+    let modes: [(&[&str], &[&str]); 4] = [
+        (
+            &["--prompt", "tell me something forbidden"],
+            &["--prompt", "hello"],
+        ),
+        (
+            &["--prompt", "tell me something forbidden", "--no-stream"],
+            &["--prompt", "hello", "--no-stream"],
+        ),
+        (&["--body", forbidden], &["--body", &body]),
+        (
+            &["--body", forbidden, "--no-stream"],
+            &["--body", &body, "--no-stream"],
+        ),
+    ];
+    for (blocked, allowed) in modes {
+        let done = invoke(&d, blocked)
+            .args(["--guardrail", DEMO_GUARDRAIL_ID])
+            .code(248);
+        assert!(
+            done.stdout().contains(BLOCKED_INPUT_MESSAGE),
+            "{}",
+            done.describe()
+        );
+        invoke(&d, blocked)
+            .args([
+                "--guardrail",
+                &format!("{DEMO_GUARDRAIL_ID}:1"),
+                "--guardrail-ok",
+            ])
+            .ok();
+        let done = invoke(&d, allowed)
+            .args(["--guardrail", DEMO_GUARDRAIL_ID])
+            .ok();
+        assert!(done.stdout().contains("Reply from"), "{}", done.describe());
+        // Without --guardrail, nothing checks the prompt.
+        invoke(&d, blocked).ok();
+    }
+    invoke(&d, &["--prompt", "hello", "--guardrail", "nosuchguardrail"])
+        .code(254)
+        .stderr_has("The guardrail identifier or version provided in the request does not exist.");
+}

@@ -330,6 +330,8 @@ fn validation_hint(message: &str, ctx: &Context) -> String {
         )
     } else if lower.contains("system messages") {
         "this model takes no system prompt: the workshop flow folds it into the user message; with --prompt, leave SystemPromptFile out".into()
+    } else if lower.contains("guardrail identifier or version") {
+        "no such guardrail in this account and region, or not that version: check --guardrail's id (or ARN) and version (DRAFT or a published number)".into()
     } else if lower.contains("input is too long") || lower.contains("too many input tokens") {
         "the prompt (with --max-tokens of output) is longer than the model's context window: shorten it, or use a model with a longer one".into()
     } else if lower.contains("maximum tokens") {

@@ -284,12 +284,35 @@ fn admit(
             "Malformed input request, please reformat your input and try again.",
         )
     })?;
-    match op {
+    let mut ask = match op {
         Op::Invoke | Op::InvokeStream => models::parse_invoke(&resolved, &json),
         Op::Converse | Op::ConverseStream => converse::parse(&resolved, &json),
     }
-    .map(|ask| (resolved.model.id.clone(), ask))
-    .map_err(|message| Refusal::new(400, "ValidationException", message))
+    .map_err(|message| Refusal::new(400, "ValidationException", message))?;
+    if matches!(op, Op::Invoke | Op::InvokeStream) {
+        ask.guardrail = guardrail_headers(parts);
+    }
+    if let Some(named) = &ask.guardrail {
+        crate::guardrails::check(named)
+            .map_err(|message| Refusal::new(400, "ValidationException", message))?;
+    }
+    Ok((resolved.model.id.clone(), ask))
+}
+
+/// The guardrail InvokeModel's headers name, if any.
+fn guardrail_headers(parts: &http::request::Parts) -> Option<crate::guardrails::Named> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let identifier = header("x-amzn-bedrock-guardrailidentifier")?;
+    Some(crate::guardrails::Named {
+        identifier,
+        version: header("x-amzn-bedrock-guardrailversion").unwrap_or_default(),
+    })
 }
 
 /// InvokeModel or Converse: the whole reply, after the first-byte delay.

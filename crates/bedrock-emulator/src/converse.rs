@@ -4,7 +4,7 @@
 //! with the model's reasoning first where the model reasons.
 
 use crate::catalogue::Resolved;
-use crate::models::{self, Ask, Reply};
+use crate::models::{self, Ask, Reply, Tool};
 use crate::shapes::Api;
 use serde_json::{Value, json};
 
@@ -42,7 +42,34 @@ pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
             })
             .unwrap_or_default(),
         reasoning: reasons(model, body),
+        tools: tools(body),
+        forced_tool: match &body["toolConfig"]["toolChoice"] {
+            c if c.get("any").is_some() => Some("*".into()),
+            c => c["tool"]["name"].as_str().map(str::to_string),
+        },
+        guardrail: body
+            .get("guardrailConfig")
+            .map(|g| crate::guardrails::Named {
+                identifier: g["guardrailIdentifier"].as_str().unwrap_or_default().into(),
+                version: g["guardrailVersion"].as_str().unwrap_or_default().into(),
+            }),
     })
+}
+
+/// The tools of `toolConfig`.
+fn tools(body: &Value) -> Vec<Tool> {
+    body["toolConfig"]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let spec = &t["toolSpec"];
+            Some(Tool {
+                name: spec["name"].as_str()?.to_string(),
+                schema: spec["inputSchema"]["json"].clone(),
+            })
+        })
+        .collect()
 }
 
 /// A conversation starts with the user and alternates.
@@ -105,6 +132,9 @@ fn content(reply: &Reply) -> Vec<Value> {
         );
     }
     blocks.push(json!({"text": reply.text()}));
+    if let Some(t) = &reply.tool_use {
+        blocks.push(json!({"toolUse": {"toolUseId": t.id, "name": t.name, "input": t.input}}));
+    }
     blocks
 }
 
@@ -146,6 +176,20 @@ pub(crate) fn events(reply: &Reply, latency_ms: u64) -> Vec<(&'static str, Value
         ));
     }
     events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+    if let Some(t) = &reply.tool_use {
+        index += 1;
+        events.push((
+            "contentBlockStart",
+            json!({"contentBlockIndex": index,
+            "start": {"toolUse": {"toolUseId": t.id, "name": t.name}}}),
+        ));
+        events.push((
+            "contentBlockDelta",
+            json!({"contentBlockIndex": index,
+            "delta": {"toolUse": {"input": t.input.to_string()}}}),
+        ));
+        events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+    }
     events.push((
         "messageStop",
         json!({"stopReason": models::converse_stop_reason(reply)}),

@@ -14,6 +14,7 @@ mod bedrock;
 pub mod catalogue;
 pub mod cli;
 mod converse;
+pub mod guardrails;
 pub mod identity;
 mod imds;
 pub mod models;

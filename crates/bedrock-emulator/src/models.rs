@@ -6,7 +6,9 @@
 //! A reply is derived from the request (it names the model and quotes the
 //! prompt), so a test can assert on it; tokens are counted as
 //! whitespace-separated words. A stop sequence found in the reply ends it
-//! there, with the family's stop reason for it.
+//! there, with the family's stop reason for it. Offered tools are used when
+//! the prompt names one (or the request forces one), and a guardrail that
+//! blocks the prompt answers in the model's place.
 
 use crate::catalogue::{self, Body, Resolved};
 use serde_json::{Value, json};
@@ -26,6 +28,64 @@ pub struct Ask {
     pub stop: Vec<String>,
     /// Whether the model reasons before it answers (Converse shows it).
     pub reasoning: bool,
+    /// The tools offered (Anthropic Messages bodies and Converse).
+    pub tools: Vec<Tool>,
+    /// The tool the request forces (`tool_choice`, `toolChoice`), if any:
+    /// a name, or `*` for any.
+    pub forced_tool: Option<String>,
+    /// The guardrail the request names.
+    pub guardrail: Option<crate::guardrails::Named>,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    /// Its name.
+    pub name: String,
+    /// Its input's JSON schema.
+    pub schema: Value,
+}
+
+/// The model's request to use a tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// The id the model gives the call.
+    pub id: String,
+    /// The tool.
+    pub name: String,
+    /// Its input: each required property of the schema, with a value of its
+    /// type.
+    pub input: Value,
+}
+
+/// The tool `ask` leads to: the forced one, else the first the prompt names.
+fn chosen_tool(ask: &Ask) -> Option<&Tool> {
+    let prompt = ask.prompt.to_lowercase();
+    match ask.forced_tool.as_deref() {
+        Some("*") => ask.tools.first(),
+        Some(name) => ask.tools.iter().find(|t| t.name == name),
+        None => ask
+            .tools
+            .iter()
+            .find(|t| prompt.contains(&t.name.to_lowercase())),
+    }
+}
+
+/// An input for `schema`: its required properties, each a value of its type.
+fn input_for(schema: &Value) -> Value {
+    let mut input = serde_json::Map::new();
+    for name in schema["required"].as_array().into_iter().flatten() {
+        let Some(name) = name.as_str() else { continue };
+        let value = match schema["properties"][name]["type"].as_str() {
+            Some("integer" | "number") => json!(1),
+            Some("boolean") => json!(true),
+            Some("array") => json!([]),
+            Some("object") => json!({}),
+            _ => json!("emulator"),
+        };
+        input.insert(name.to_string(), value);
+    }
+    Value::Object(input)
 }
 
 /// The text of a string, or of an array of `{"text": ...}` parts, or of one
@@ -154,6 +214,10 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
         ),
     };
     check_limit(model, max_tokens)?;
+    let (tools, forced_tool) = match family {
+        Body::AnthropicMessages => anthropic_tools(body),
+        _ => (Vec::new(), None),
+    };
     Ok(Ask {
         body: family,
         prompt,
@@ -161,7 +225,31 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
         max_tokens,
         stop,
         reasoning: false,
+        tools,
+        forced_tool,
+        guardrail: None,
     })
+}
+
+/// The Messages API's `tools` and `tool_choice`.
+fn anthropic_tools(body: &Value) -> (Vec<Tool>, Option<String>) {
+    let tools = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some(Tool {
+                name: t["name"].as_str()?.to_string(),
+                schema: t["input_schema"].clone(),
+            })
+        })
+        .collect();
+    let forced = match body["tool_choice"]["type"].as_str() {
+        Some("any") => Some("*".to_string()),
+        Some("tool") => body["tool_choice"]["name"].as_str().map(str::to_string),
+        _ => None,
+    };
+    (tools, forced)
 }
 
 /// AWS's refusal of a request for more output than the model gives.
@@ -219,6 +307,10 @@ pub enum Ending {
     Limit,
     /// It wrote this stop sequence (not included in the text).
     Stop(String),
+    /// It asks for a tool to be used.
+    ToolUse,
+    /// A guardrail blocked the prompt and answered instead.
+    Guardrail,
 }
 
 /// A deterministic reply and its token counts.
@@ -234,6 +326,10 @@ pub struct Reply {
     pub output_tokens: usize,
     /// How it ended.
     pub ending: Ending,
+    /// The tool the model asks to use.
+    pub tool_use: Option<ToolCall>,
+    /// With a guardrail: whether it intervened.
+    pub guardrail: Option<bool>,
 }
 
 impl Reply {
@@ -246,6 +342,20 @@ impl Reply {
 /// The reply to `ask` from `model`: it names the model and quotes the
 /// prompt, limited to `max_tokens` words and cut at the first stop sequence.
 pub fn reply(model: &str, ask: &Ask) -> Reply {
+    let count = |t: &str| t.split_whitespace().count();
+    let input_tokens = (count(&ask.prompt) + ask.system.as_deref().map_or(0, count)).max(1);
+    if ask.guardrail.is_some() && crate::guardrails::intervenes(&ask.prompt) {
+        let pieces = words(crate::guardrails::BLOCKED_INPUT_MESSAGE, usize::MAX);
+        return Reply {
+            pieces,
+            reasoning: None,
+            input_tokens,
+            output_tokens: 0,
+            ending: Ending::Guardrail,
+            tool_use: None,
+            guardrail: Some(true),
+        };
+    }
     let full = format!("Reply from {model}: {}", ask.prompt.trim());
     let (full, stopped) = match ask
         .stop
@@ -256,10 +366,36 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
         Some((at, s)) => (full[..at].to_string(), Some(s.clone())),
         None => (full, None),
     };
-    let words: Vec<&str> = full.split_whitespace().collect();
     let limit = ask.max_tokens.max(1);
-    let pieces: Vec<String> = words
-        .iter()
+    let pieces = words(&full, limit);
+    let tool_use = chosen_tool(ask).map(|t| ToolCall {
+        id: "tooluse_emulator0001".into(),
+        name: t.name.clone(),
+        input: input_for(&t.schema),
+    });
+    let ending = match stopped {
+        _ if full.split_whitespace().count() > limit => Ending::Limit,
+        _ if tool_use.is_some() => Ending::ToolUse,
+        Some(s) => Ending::Stop(s),
+        None => Ending::Done,
+    };
+    Reply {
+        output_tokens: pieces.len(),
+        pieces,
+        reasoning: ask
+            .reasoning
+            .then(|| format!("The user asks about: {}", ask.prompt.trim())),
+        input_tokens,
+        ending,
+        tool_use,
+        guardrail: ask.guardrail.as_ref().map(|_| false),
+    }
+}
+
+/// The first `limit` words of `text`, each with its leading space but the
+/// first: the pieces a stream sends.
+fn words(text: &str, limit: usize) -> Vec<String> {
+    text.split_whitespace()
         .take(limit)
         .enumerate()
         .map(|(i, w)| {
@@ -269,22 +405,7 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
                 format!(" {w}")
             }
         })
-        .collect();
-    let ending = match stopped {
-        _ if words.len() > limit => Ending::Limit,
-        Some(s) => Ending::Stop(s),
-        None => Ending::Done,
-    };
-    let count = |t: &str| t.split_whitespace().count();
-    Reply {
-        output_tokens: pieces.len(),
-        pieces,
-        reasoning: ask
-            .reasoning
-            .then(|| format!("The user asks about: {}", ask.prompt.trim())),
-        input_tokens: (count(&ask.prompt) + ask.system.as_deref().map_or(0, count)).max(1),
-        ending,
-    }
+        .collect()
 }
 
 /// Converse's stop reason.
@@ -293,6 +414,8 @@ pub fn converse_stop_reason(r: &Reply) -> &'static str {
         Ending::Done => "end_turn",
         Ending::Limit => "max_tokens",
         Ending::Stop(_) => "stop_sequence",
+        Ending::ToolUse => "tool_use",
+        Ending::Guardrail => "guardrail_intervened",
     }
 }
 
@@ -306,7 +429,9 @@ fn stop_word(body: Body, r: &Reply) -> &'static str {
         _ => ("stop", "length", "stop"),
     };
     match r.ending {
-        Ending::Done => done,
+        Ending::Done | Ending::Guardrail => done,
+        Ending::ToolUse if body == Body::AnthropicMessages => "tool_use",
+        Ending::ToolUse => done,
         Ending::Limit => limit,
         Ending::Stop(_) => stop,
     }
@@ -320,15 +445,25 @@ fn stop_sequence(r: &Reply) -> Value {
     }
 }
 
-/// The InvokeModel response body in the family's shape.
+/// The InvokeModel response body in the family's shape, with the
+/// guardrail's action when the request named one.
 pub fn invoke_body(body: Body, model: &str, r: &Reply) -> Value {
+    let mut value = family_body(body, model, r);
+    if let Some(intervened) = r.guardrail {
+        value["amazon-bedrock-guardrailAction"] =
+            json!(if intervened { "INTERVENED" } else { "NONE" });
+    }
+    value
+}
+
+fn family_body(body: Body, model: &str, r: &Reply) -> Value {
     let text = r.text();
     let stop = stop_word(body, r);
     let (input, output) = (r.input_tokens, r.output_tokens);
     match body {
         Body::AnthropicMessages => json!({
             "id": "msg_bdrk_emulator", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": anthropic_content(&text, r),
             "stop_reason": stop, "stop_sequence": stop_sequence(r),
             "usage": {"input_tokens": input, "output_tokens": output}
         }),
@@ -410,8 +545,21 @@ pub fn stream_chunks(
     };
     if let Some(last) = chunks.last_mut() {
         last["amazon-bedrock-invocationMetrics"] = metrics;
+        if let Some(intervened) = r.guardrail {
+            last["amazon-bedrock-guardrailAction"] =
+                json!(if intervened { "INTERVENED" } else { "NONE" });
+        }
     }
     chunks
+}
+
+/// The Messages API's content: the text, then the tool use asked for.
+fn anthropic_content(text: &str, r: &Reply) -> Value {
+    let mut content = vec![json!({"type": "text", "text": text})];
+    if let Some(t) = &r.tool_use {
+        content.push(json!({"type": "tool_use", "id": t.id, "name": t.name, "input": t.input}));
+    }
+    Value::Array(content)
 }
 
 /// One chunk of a family whose chunks each carry a piece of text, the last
@@ -458,6 +606,13 @@ fn anthropic_chunks(model: &str, r: &Reply) -> Vec<Value> {
         chunks.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}));
     }
     chunks.push(json!({"type": "content_block_stop", "index": 0}));
+    if let Some(t) = &r.tool_use {
+        chunks.push(json!({"type": "content_block_start", "index": 1,
+            "content_block": {"type": "tool_use", "id": t.id, "name": t.name, "input": {}}}));
+        chunks.push(json!({"type": "content_block_delta", "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": t.input.to_string()}}));
+        chunks.push(json!({"type": "content_block_stop", "index": 1}));
+    }
     chunks.push(json!({"type": "message_delta",
         "delta": {"stop_reason": stop_word(Body::AnthropicMessages, r), "stop_sequence": stop_sequence(r)},
         "usage": {"output_tokens": r.output_tokens}}));
@@ -482,6 +637,9 @@ mod tests {
 
     fn ask(prompt: &str, max_tokens: usize, stop: &[&str]) -> Ask {
         Ask {
+            tools: Vec::new(),
+            forced_tool: None,
+            guardrail: None,
             body: Body::AnthropicMessages,
             prompt: prompt.into(),
             system: None,

@@ -883,3 +883,121 @@ fn raw_request(port: u16, request: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out
 }
+
+/// Converse with tools: a prompt that names a tool gets a toolUse block
+/// (whole and streamed) with an input of its schema's required members,
+/// and stopReason tool_use; the SDK reads both.
+#[tokio::test]
+async fn converse_tool_use_and_guardrails() {
+    use aws_sdk_bedrockruntime::types::{
+        GuardrailConfiguration, StopReason, Tool, ToolConfiguration, ToolInputSchema,
+        ToolSpecification,
+    };
+    use bedrock_emulator::guardrails::{BLOCKED_INPUT_MESSAGE, DEMO_GUARDRAIL_ID};
+    let emu = start(Faults::default());
+    let creds = assume(&emu, DEMO_ROLE_ARN, Some(DEMO_EXTERNAL_ID)).await;
+    let client = bedrock(&emu, creds);
+    let schema = aws_smithy_types::Document::Object(
+        [
+            ("type".to_string(), "object".into()),
+            (
+                "required".to_string(),
+                aws_smithy_types::Document::Array(vec!["city".into()]),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let tools = ToolConfiguration::builder()
+        .tools(Tool::ToolSpec(
+            ToolSpecification::builder()
+                .name("get_weather")
+                .input_schema(ToolInputSchema::Json(schema))
+                .build()
+                .unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let model = "anthropic.claude-3-haiku-20240307-v1:0";
+    let out = client
+        .converse()
+        .model_id(model)
+        .messages(user("weather in Paris? use get_weather"))
+        .tool_config(tools.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(*out.stop_reason(), StopReason::ToolUse);
+    let message = out.output().unwrap().as_message().unwrap();
+    let tool = message
+        .content()
+        .iter()
+        .find_map(|b| b.as_tool_use().ok())
+        .expect("a toolUse block");
+    assert_eq!(tool.name(), "get_weather");
+    let mut stream = client
+        .converse_stream()
+        .model_id(model)
+        .messages(user("weather in Paris? use get_weather"))
+        .tool_config(tools)
+        .send()
+        .await
+        .unwrap()
+        .stream;
+    let (mut started, mut input, mut stop) = (None, String::new(), None);
+    while let Some(event) = stream.recv().await.unwrap() {
+        match event {
+            ConverseStreamOutput::ContentBlockStart(s) => {
+                started = s
+                    .start()
+                    .and_then(|s| s.as_tool_use().ok())
+                    .map(|t| t.name().to_string());
+            }
+            ConverseStreamOutput::ContentBlockDelta(d) => {
+                if let Some(Ok(t)) = d.delta().map(|d| d.as_tool_use()) {
+                    input.push_str(t.input());
+                }
+            }
+            ConverseStreamOutput::MessageStop(m) => stop = Some(m.stop_reason().clone()),
+            _ => {}
+        }
+    }
+    assert_eq!(started.as_deref(), Some("get_weather"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap(),
+        json!({"city": "emulator"})
+    );
+    assert_eq!(stop, Some(StopReason::ToolUse));
+
+    // A guardrail that blocks the prompt answers in the model's place.
+    let guardrail = |id: &str| {
+        GuardrailConfiguration::builder()
+            .guardrail_identifier(id)
+            .guardrail_version("DRAFT")
+            .build()
+    };
+    let out = client
+        .converse()
+        .model_id(model)
+        .messages(user("something forbidden"))
+        .guardrail_config(guardrail(DEMO_GUARDRAIL_ID))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(*out.stop_reason(), StopReason::GuardrailIntervened);
+    let text = out.output().unwrap().as_message().unwrap().content()[0]
+        .as_text()
+        .unwrap()
+        .clone();
+    assert_eq!(text, BLOCKED_INPUT_MESSAGE);
+    let err = client
+        .converse()
+        .model_id(model)
+        .messages(user("hello"))
+        .guardrail_config(guardrail("nosuchguardrail"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "ValidationException");
+}
