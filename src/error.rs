@@ -78,6 +78,9 @@ pub enum Hop {
     Imds,
     /// AWS STS.
     Sts,
+    /// The standard AWS credential chain (environment, profile, web
+    /// identity, container, instance metadata), as a whole.
+    Chain,
     /// AWS STS, called by the standard chain to trade a web identity token
     /// (`AWS_WEB_IDENTITY_TOKEN_FILE`) for the role in `AWS_ROLE_ARN`.
     WebIdentity,
@@ -91,6 +94,7 @@ impl fmt::Display for Hop {
             Hop::Imds => "IMDS",
             Hop::Sts => "STS",
             Hop::WebIdentity => "STS (web identity)",
+            Hop::Chain => "AWS credential chain",
             Hop::Bedrock => "Bedrock",
         })
     }

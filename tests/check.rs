@@ -462,11 +462,19 @@ fn compare_public_shows_both_paths() {
     let r: Value = serde_json::from_str(&done.stdout()).unwrap();
     let public = step(&r, "public");
     assert_eq!(public["status"], "pass", "{r:#}");
+    // Refused, unresolved or timed out: how it fails depends on the
+    // machine's network, not on the tool.
+    let summary = public["summary"].as_str().unwrap();
     assert!(
-        public["summary"]
-            .as_str()
-            .unwrap()
-            .contains("public endpoint: ConnectionFailed"),
+        [
+            "ConnectionFailed",
+            "ConnectionRefused",
+            "DnsFailed",
+            "ConnectTimeout",
+            "ProxyFailed"
+        ]
+        .iter()
+        .any(|code| summary.contains(&format!("public endpoint: {code}"))),
         "{r:#}"
     );
     assert!(

@@ -272,8 +272,9 @@ fn invoke_failures_show_hosts_and_identities_by_the_one_rule() {
         &[&format!("VPCEndpointURL = https://{VPCE_HOST}")],
     );
     let done = run(&[]).code(NETWORK);
-    done.stderr_has("Bedrock: ConnectionFailed")
-        .stderr_has("likely cause: cannot reach vpce-0ab*");
+    done.stderr_has("Bedrock: DnsFailed: vpce-0ab*").stderr_has(
+        "likely cause: check the name; a VPC endpoint's own DNS names resolve only inside its VPC",
+    );
     assert_nothing_raw(&done);
 
     // An STS VPC endpoint that does not resolve here.
@@ -283,14 +284,13 @@ fn invoke_failures_show_hosts_and_identities_by_the_one_rule() {
         &[&format!("STSEndpointURL = https://{VPCE_STS_HOST}")],
     );
     let done = run(&[]).code(NETWORK);
-    done.stderr_has("STS: ConnectionFailed")
-        .stderr_has("cannot reach STS at vpce-0fe*");
+    done.stderr_has("STS: DnsFailed: vpce-0fe*");
     assert_nothing_raw(&done);
 
     // A VPC endpoint given on the command line.
     config_with(&d, &emu.base_url, &[]);
     let done = run(&["--endpoint-url", &format!("https://{VPCE_FLAG_HOST}")]).code(NETWORK);
-    done.stderr_has("cannot reach vpce-012*");
+    done.stderr_has("vpce-012*");
     assert_nothing_raw(&done);
 
     // AWS names the assumed role's session, and its account, when it refuses a call.
@@ -428,4 +428,193 @@ fn a_relative_ca_bundle_is_relative_to_the_config_only() {
     invoke(&["--prompt", "hi"]).ok();
     invoke(&["check"]).ok();
     assert!(!bedrock_calls(&emu).is_empty());
+}
+
+/// Each failure a new user meets first reads as one line of what happened
+/// and one of what to do, with no Rust `Debug` text: a dead proxy is named
+/// (without its password), nothing listening is "connection refused", and
+/// mode 1 with nothing to start from names the chain and what it tried.
+#[test]
+fn first_hour_failures_read_as_plain_lines() {
+    let emu = emulator(Faults::default());
+    let debug_marks = [
+        "DispatchFailure {",
+        "ConnectorError {",
+        "ProviderChainError",
+        "Some(",
+        "source: ",
+    ];
+    let plain = |done: &common::Done| {
+        for mark in debug_marks {
+            assert!(!done.all().contains(mark), "{mark:?}\n{}", done.describe());
+        }
+        let error_lines = done
+            .stderr()
+            .lines()
+            .filter(|l| l.starts_with("invoke: error:") || l.starts_with("  likely cause:"))
+            .count();
+        assert_eq!(error_lines, 2, "{}", done.describe());
+    };
+
+    // A proxy that is not there, on the way to the public endpoint.
+    let d = Dir::new();
+    common::sealed(
+        &d,
+        &common::access_keys_config(
+            &emu.base_url,
+            &[],
+            "\n[models]\nTitan = amazon.titan-text-express-v1\n",
+        ),
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let done = d
+        .run("invoke")
+        .env(
+            "HTTPS_PROXY",
+            &format!("http://proxyuser:proxy-password@127.0.0.1:{closed}"),
+        )
+        .args([
+            "--config",
+            "config.properties",
+            "--prompt",
+            "hi",
+            "--model",
+            "Titan",
+            "--max-attempts",
+            "1",
+            "--endpoint-url",
+            "https://bedrock-runtime.us-west-2.amazonaws.com",
+        ])
+        .code(NETWORK);
+    done.stderr_has(&format!(
+        "Bedrock: ProxyFailed: the HTTPS proxy 127.0.0.1:{closed} (from HTTPS_PROXY) refused the connection"
+    ))
+    .stderr_has("exclude")
+    .stderr_has("NO_PROXY");
+    assert!(
+        !done.all().contains("proxy-password"),
+        "{}",
+        done.describe()
+    );
+    plain(&done);
+
+    // Mode 1 with no ambient credentials at all.
+    let d = Dir::new();
+    common::sealed(
+        &d,
+        &format!(
+            "[default]\nGetCredentialsFrom = assume-role\nAssumeRoleARN = {DEMO_ROLE_ARN}\nRegion = us-west-2\nUseVPCe = true\nVPCEndpointURL = {url}\nSTSEndpointURL = {url}\nModelID = amazon.titan-text-express-v1\n",
+            url = emu.base_url
+        ),
+    );
+    let done = d
+        .run("invoke")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "--config",
+            "config.properties",
+            "--prompt",
+            "hi",
+            "--no-cache",
+        ])
+        .code(253);
+    done.stderr_has(
+        "AWS credential chain: CredentialsNotLoaded: no credentials found; tried Environment",
+    )
+    .stderr_has("Ec2InstanceMetadata (IMDS disabled")
+    .stderr_has("likely cause: no source of credentials is set up here");
+    assert!(!done.stderr().contains("IMDS: "), "{}", done.describe());
+    plain(&done);
+}
+
+/// A profile that does not exist is an error naming the profiles there,
+/// not a silent fall-through to whatever else the chain finds; --profile
+/// wins over the config's Profile, as the AWS CLI orders them.
+#[test]
+fn profiles_must_exist_and_the_flag_wins() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    std::fs::create_dir(d.join(".aws")).unwrap();
+    d.write(
+        ".aws/credentials",
+        &format!("[workshop]\naws_access_key_id = {DEMO_ACCESS_KEY}\naws_secret_access_key = {DEMO_SECRET_KEY}\n"),
+    );
+    d.write(".aws/config", "[profile other]\nregion = us-west-2\n");
+    common::sealed(
+        &d,
+        &format!(
+            "[default]\nGetCredentialsFrom = default-chain\nProfile = nosuch\nRegion = us-west-2\nUseVPCe = true\nVPCEndpointURL = {}\nModelID = amazon.titan-text-express-v1\n",
+            emu.base_url
+        ),
+    );
+    let run = |extra: &[&str]| {
+        d.run("invoke")
+            .args(["--config", "config.properties", "--prompt", "hi"])
+            .args(extra)
+    };
+    let done = run(&[]).code(253);
+    done.stderr_has("Profile")
+        .stderr_has("no profile nosuch in the AWS config and credentials files")
+        .stderr_has("those there:")
+        .stderr_has("workshop");
+    run(&["--profile", "missing"])
+        .code(252)
+        .stderr_has("--profile missing: no profile missing");
+    // The flag names one that exists: it is used (the user's keys, which
+    // may invoke nothing: the emulator's refusal proves they were sent).
+    let done = run(&["--profile", "workshop"]).output();
+    done.stderr_has("profile workshop");
+    assert!(
+        emu.record
+            .entries()
+            .iter()
+            .any(|e| e.access_key_id.as_deref() == Some(DEMO_ACCESS_KEY)),
+        "{}",
+        done.describe()
+    );
+}
+
+/// AWS_MAX_ATTEMPTS sets the attempts when --max-attempts does not.
+#[test]
+fn aws_max_attempts_is_honoured() {
+    let emu = emulator(Faults {
+        throttle_first: 1,
+        ..Faults::default()
+    });
+    let d = Dir::new();
+    common::sealed(
+        &d,
+        &common::access_keys_config(
+            &emu.base_url,
+            &[],
+            "\n[models]\nTitan = amazon.titan-text-express-v1\n",
+        ),
+    );
+    let run = || {
+        d.run("invoke").args([
+            "--config",
+            "config.properties",
+            "--prompt",
+            "hi",
+            "--model",
+            "Titan",
+        ])
+    };
+    run()
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .code(254)
+        .stderr_has("ThrottlingException");
+    run().env("AWS_MAX_ATTEMPTS", "2").ok();
+    run()
+        .env("AWS_MAX_ATTEMPTS", "eleven")
+        .code(252)
+        .stderr_has("AWS_MAX_ATTEMPTS=eleven");
+    run()
+        .env("AWS_RETRY_MODE", "sometimes")
+        .code(252)
+        .stderr_has("AWS_RETRY_MODE=sometimes");
 }

@@ -41,6 +41,114 @@ pub(crate) struct Context {
     pub(crate) session_token_in_env: bool,
     /// `--read-timeout`, to say how long a silent endpoint was waited for.
     pub(crate) read_timeout: Option<std::time::Duration>,
+    /// The HTTPS proxy of the environment, as `host:port` (never its
+    /// credentials), to name it when it fails.
+    pub(crate) proxy: Option<String>,
+}
+
+/// The HTTPS proxy the environment names (`HTTPS_PROXY`, `ALL_PROXY`, in
+/// either case), as `host:port`: a proxy URL may carry a user and
+/// password, which are never shown.
+pub(crate) fn proxy_from_env() -> Option<String> {
+    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.trim().is_empty())
+        .map(|v| {
+            let url = url::Url::parse(&v).or_else(|_| url::Url::parse(&format!("http://{v}")));
+            match url {
+                Ok(u) => format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or("?"),
+                    u.port_or_known_default().unwrap_or(80)
+                ),
+                Err(_) => "(unreadable proxy URL)".into(),
+            }
+        })
+}
+
+/// aws-config's list of what the chain tried (a line per provider, each
+/// "Name: the credential provider was not enabled: why") on one line:
+/// "no credentials found; tried Environment (environment variable not
+/// set), Profile, ...".
+fn chain_attempts(detail: &str) -> String {
+    let tried: Vec<String> = detail
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (name, rest) = line.trim().split_once(": ")?;
+            let why = rest
+                .trim_start_matches("the credential provider was not enabled")
+                .trim_start_matches(": ")
+                .trim();
+            Some(if why.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name} ({why})")
+            })
+        })
+        .collect();
+    if tried.is_empty() {
+        return detail.to_string();
+    }
+    format!("no credentials found; tried {}", tried.join(", "))
+}
+
+/// What a connection failure was, in words, when its text says: the code,
+/// the message and the hint.
+///
+/// Only Bedrock and STS calls are the tool's own, so only for them is the
+/// host known; the chain's calls go where the AWS settings say.
+fn connect_failure(hop: Hop, lower: &str, ctx: &Context) -> Option<(&'static str, String, String)> {
+    let known = matches!(hop, Hop::Bedrock | Hop::Sts);
+    let target = ctx
+        .host
+        .as_deref()
+        .filter(|_| known)
+        .unwrap_or("the endpoint");
+    let host = without_port(target);
+    if let Some(proxy) = ctx
+        .proxy
+        .as_deref()
+        .filter(|_| lower.contains("tunnel error") || lower.contains("proxy"))
+    {
+        let what = if lower.contains("refused") {
+            "refused the connection"
+        } else if lower.contains("dns error") || lower.contains("lookup address") {
+            "does not resolve"
+        } else {
+            "did not open a tunnel"
+        };
+        return Some((
+            "ProxyFailed",
+            format!("the HTTPS proxy {proxy} (from HTTPS_PROXY) {what}, on the way to {target}"),
+            format!(
+                "check that the proxy runs and allows CONNECT to {target}, or exclude {host} with NO_PROXY (a VPC endpoint needs no proxy)"
+            ),
+        ));
+    }
+    if !known {
+        return None;
+    }
+    if lower.contains("connection refused") {
+        return Some((
+            "ConnectionRefused",
+            format!("connection refused at {target}"),
+            format!(
+                "nothing is listening at {target}: is the endpoint running, and is the port right (AWS endpoints listen on 443)?"
+            ),
+        ));
+    }
+    if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        return Some((
+            "DnsFailed",
+            format!("{host} does not resolve"),
+            format!(
+                "check the name; a VPC endpoint's own DNS names resolve only inside its VPC (or with private DNS on), and `invoke check --resolve {host}:ADDRESS` tests another address"
+            ),
+        ));
+    }
+    None
 }
 
 /// An error and its sources, each shown once and joined by `: `: what
@@ -347,6 +455,15 @@ fn validation_hint(message: &str, ctx: &Context) -> String {
 fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
     let host = ctx.host.as_deref().map_or("the endpoint", without_port);
     let lower = detail.to_ascii_lowercase();
+    if let Some((code, message, hint)) = connect_failure(hop, &lower, ctx) {
+        return Error::Remote {
+            hop,
+            code: code.into(),
+            message,
+            hint: Some(hint),
+            kind: RemoteKind::Network,
+        };
+    }
     let hint = if lower.contains("certificate")
         || lower.contains("tls")
         || lower.contains("handshake")
@@ -358,6 +475,7 @@ fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
     } else {
         match hop {
             Hop::Imds => "the instance metadata service did not answer: not on EC2 or Cloud9, IMDS disabled, or in a container with a hop limit of 1 (it must be 2)".into(),
+            Hop::Chain => "a call the credential chain makes itself (the instance metadata service, SSO, or STS for a profile's role) could not connect: on EC2 or Cloud9 check IMDS (a container needs a hop limit of 2); for a profile, its endpoints follow the AWS settings (AWS_ENDPOINT_URL_STS)".into(),
             Hop::Sts => format!(
                 "cannot reach STS at {host}: in a private subnet without NAT, STS needs its own VPC endpoint (STSEndpointURL) in {}; check DNS and the security group (TCP 443)",
                 ctx.region
@@ -423,9 +541,10 @@ fn credentials_error_unscrubbed(
             code: "CredentialsNotLoaded".into(),
             hint: Some(match hop {
                 Hop::Imds => "no instance role credentials: attach an instance profile with a role to this instance, or check that IMDS is reachable".into(),
+                Hop::Chain => "no source of credentials is set up here: on EC2 or Cloud9, attach an instance profile (and keep IMDS reachable); elsewhere set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile (Profile in the config, or AWS_PROFILE), or run `aws sso login`".into(),
                 _ => format!("no credentials for {}: set them in the environment or a profile (aws configure, aws sso login)", ctx.source),
             }),
-            message: detail,
+            message: if hop == Hop::Chain { chain_attempts(&detail) } else { detail },
             kind: RemoteKind::Credentials,
         },
         _ if detail.to_ascii_lowercase().contains("dispatch failure")

@@ -91,6 +91,10 @@ pub(crate) struct AwsOptions {
     pub(crate) read_timeout: Duration,
     /// Attempts per call, retrying throttling and server errors.
     pub(crate) max_attempts: u32,
+    /// `AWS_RETRY_MODE=adaptive`: the SDK's client-side rate limiting too.
+    pub(crate) adaptive_retries: bool,
+    /// `--profile`, which wins over the config's `Profile`.
+    pub(crate) profile: Option<String>,
     /// `--resolve` overrides.
     pub(crate) overrides: Overrides,
     /// `--auth`, with the key when it is a bearer token.
@@ -112,6 +116,8 @@ impl Default for AwsOptions {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(60),
             max_attempts: 3,
+            adaptive_retries: false,
+            profile: None,
             overrides: Overrides::default(),
             auth: Auth::SigV4 {
                 bearer_in_env: false,
@@ -237,7 +243,11 @@ impl fmt::Debug for Plan {
 impl Plan {
     /// Decides everything: region, CA bundle, endpoints, redaction. Reads
     /// the AWS settings once, through aws-config; sends nothing.
-    pub(crate) async fn new(config: Config, options: AwsOptions) -> Result<Plan> {
+    pub(crate) async fn new(mut config: Config, options: AwsOptions) -> Result<Plan> {
+        if let Some(p) = &options.profile {
+            config.profile = Some(p.clone());
+        }
+        check_profile(&config, options.profile.is_some()).await?;
         let profile = config.profile.as_deref();
         let ca_bundle = ca_bundle(&config, &options)?;
         let http = transport::client(ca_bundle.as_deref(), &options.overrides)?;
@@ -414,6 +424,7 @@ impl Plan {
             scrubber: self.scrubber.clone(),
             read_timeout: Some(self.options.read_timeout),
             session_token_in_env: self.session_token_in_env,
+            proxy: crate::aws::diagnose::proxy_from_env(),
             ..Context::default()
         }
     }
@@ -651,6 +662,39 @@ fn key_location(config: &Config, key: &str) -> Location {
     }
 }
 
+/// A profile named by the config or `--profile` must exist in the AWS
+/// files: the standard chain would otherwise skip it without a word and
+/// use whatever else it finds.
+async fn check_profile(config: &Config, from_flag: bool) -> Result<()> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let Some(name) = config.profile.as_deref() else {
+        return Ok(());
+    };
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None).await;
+    let known: Vec<String> = match &set {
+        Ok(set) if set.get_profile(name).is_some() => return Ok(()),
+        Ok(set) => set.profiles().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    };
+    let there = if known.is_empty() {
+        "there are none".to_string()
+    } else {
+        format!("those there: {}", known.join(", "))
+    };
+    let message = format!(
+        "no profile {name} in the AWS config and credentials files ($AWS_CONFIG_FILE, $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and ~/.aws/credentials); {there}"
+    );
+    Err(if from_flag {
+        Error::Usage(format!("--profile {name}: {message}"))
+    } else {
+        Error::Invalid {
+            at: key_location(config, "Profile"),
+            message,
+        }
+    })
+}
+
 /// The settings shared by every client: region, timeouts, retries, the AWS
 /// profile, and the HTTP client with the CA bundle and `--resolve`.
 async fn base_sdk_config(
@@ -670,7 +714,14 @@ async fn base_sdk_config(
                 .read_timeout(options.read_timeout)
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
+        .retry_config(
+            if options.adaptive_retries {
+                RetryConfig::adaptive()
+            } else {
+                RetryConfig::standard()
+            }
+            .with_max_attempts(options.max_attempts.max(1)),
+        )
         .http_client(http);
     if let Some(p) = profile {
         loader = loader.profile_name(p);

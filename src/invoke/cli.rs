@@ -119,9 +119,15 @@ pub(crate) struct Args {
     /// Seconds to wait for data, also between stream events.
     #[arg(long, value_name = "SECS", default_value_t = 60.0, global = true)]
     pub(crate) read_timeout: f64,
-    /// Attempts per call, retrying throttling and server errors with backoff.
-    #[arg(long, value_name = "N", default_value_t = 3, global = true)]
-    pub(crate) max_attempts: u32,
+    /// Attempts per call, retrying throttling and server errors with
+    /// backoff (default $AWS_MAX_ATTEMPTS, else 3; $AWS_RETRY_MODE=adaptive
+    /// also paces calls).
+    #[arg(long, value_name = "N", global = true)]
+    pub(crate) max_attempts: Option<u32>,
+    /// The AWS profile for the standard chain and the AWS settings; wins
+    /// over the config's Profile, as the AWS CLI's --profile does.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub(crate) profile: Option<String>,
     /// Always ask STS; do not read or write the credential cache.
     #[arg(long, global = true)]
     pub(crate) no_cache: bool,
@@ -291,10 +297,41 @@ impl Args {
     }
 
     fn aws_options(&self, auth_flag: AuthFlag) -> Result<AwsOptions> {
-        if !(1..=10).contains(&self.max_attempts) {
+        let max_attempts = match (self.max_attempts, std::env::var("AWS_MAX_ATTEMPTS")) {
+            (Some(n), _) => n,
+            (None, Ok(v)) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+                Error::Usage(format!(
+                    "AWS_MAX_ATTEMPTS={v}: expected a number from 1 to 10"
+                ))
+            })?,
+            (None, _) => 3,
+        };
+        if !(1..=10).contains(&max_attempts) {
             return Err(Error::Usage(format!(
-                "--max-attempts {}: expected 1 to 10",
-                self.max_attempts
+                "{} {max_attempts}: expected 1 to 10",
+                if self.max_attempts.is_some() {
+                    "--max-attempts"
+                } else {
+                    "AWS_MAX_ATTEMPTS"
+                }
+            )));
+        }
+        let adaptive = match std::env::var("AWS_RETRY_MODE")
+            .ok()
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("" | "standard" | "legacy") => false,
+            Some("adaptive") => true,
+            Some(other) => {
+                return Err(Error::Usage(format!(
+                    "AWS_RETRY_MODE={other}: expected standard or adaptive"
+                )));
+            }
+        };
+        if let Some(p) = self.profile.as_deref().filter(|p| p.trim().is_empty()) {
+            return Err(Error::Usage(format!(
+                "--profile {p:?}: expected a profile name"
             )));
         }
         let region = match &self.region {
@@ -315,7 +352,9 @@ impl Args {
             endpoint_url,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
             read_timeout: seconds("--read-timeout", self.read_timeout)?,
-            max_attempts: self.max_attempts,
+            max_attempts,
+            adaptive_retries: adaptive,
+            profile: self.profile.clone(),
             overrides: Overrides::default(),
             auth: auth(auth_flag)?,
             mfa_code: mfa_code(self.mfa_code.as_deref(), self.mfa_code_fd)?,

@@ -71,7 +71,7 @@ pub(super) async fn source(source: &CredentialSource, plan: &Plan) -> Source {
             let hop = if plan.web_identity_in_env {
                 Hop::WebIdentity
             } else {
-                Hop::Imds
+                Hop::Chain
             };
             standard_chain("Ambient", hop, plan).await
         }
@@ -80,7 +80,7 @@ pub(super) async fn source(source: &CredentialSource, plan: &Plan) -> Source {
             let hop = if plan.web_identity_in_env {
                 Hop::WebIdentity
             } else {
-                Hop::Sts
+                Hop::Chain
             };
             standard_chain("DefaultChain", hop, plan).await
         }
