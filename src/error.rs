@@ -12,35 +12,48 @@ use std::path::{Path, PathBuf};
 
 /// The process exit codes, documented in `docs/exit-codes.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum ExitCode {
     /// Everything worked.
-    Ok = 0,
+    Ok,
     /// Interrupted by the user (Ctrl-C, or end of input at a prompt).
-    Interrupted = 130,
+    Interrupted,
     /// A guardrail intervened; the reply is its message (`--guardrail-ok`
     /// makes this 0).
-    Guardrail = 248,
+    Guardrail,
     /// The service answered, but no answer could be read from the reply.
-    NoAnswer = 249,
+    NoAnswer,
     /// `invoke check`: it works, but a hop would go over a public address.
-    NotPrivate = 250,
+    NotPrivate,
     /// The file was tampered with, or the key does not belong to it.
-    Integrity = 251,
+    Integrity,
     /// Bad command-line arguments, or a request the input does not allow.
-    Usage = 252,
+    Usage,
     /// Invalid configuration or credentials.
-    Config = 253,
+    Config,
     /// The service returned an error.
-    Service = 254,
+    Service,
     /// Anything else, such as an I/O failure while writing.
-    Other = 255,
+    Other,
+    /// `invoke exec`: the command ran, and this is its own exit code.
+    Child(u8),
 }
 
 impl ExitCode {
     /// The numeric code handed to the operating system.
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::Interrupted => 130,
+            ExitCode::Guardrail => 248,
+            ExitCode::NoAnswer => 249,
+            ExitCode::NotPrivate => 250,
+            ExitCode::Integrity => 251,
+            ExitCode::Usage => 252,
+            ExitCode::Config => 253,
+            ExitCode::Service => 254,
+            ExitCode::Other => 255,
+            ExitCode::Child(code) => code,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::config::keys::KeyOptions;
 use crate::config::{EndpointUrl, Region};
 use crate::error::{Error, ExitCode, Result};
 use crate::invoke::call::{Guardrail, Inference};
+use crate::invoke::export::Export;
 use crate::invoke::request::RequestArgs;
 use crate::invoke::{ConfigOptions, Options};
 use crate::output::Format;
@@ -151,6 +152,24 @@ pub(crate) enum Sub {
     Models,
     /// Prove the path hop by hop: config, DNS, TCP, TLS, identities, Bedrock.
     Check(CheckArgs),
+    /// Print the credentials as credential_process JSON, for an AWS profile
+    /// (`credential_process = invoke credentials --config PATH`).
+    Credentials,
+    /// Print `export` lines (credentials, region, the config's endpoints and
+    /// CA bundle), for `eval "$(invoke env)"`.
+    Env,
+    /// Run COMMAND with the credentials, region, endpoints and CA bundle in
+    /// its environment; its exit code is invoke's.
+    Exec {
+        /// The command and its arguments.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<OsString>,
+    },
 }
 
 /// Options of `invoke check`.
@@ -195,6 +214,8 @@ pub(crate) enum Command {
     Models(ConfigOptions),
     /// `invoke check`: prove the path.
     Check(Box<CheckOptions>),
+    /// `invoke credentials`, `env`, `exec`: hand the credentials over.
+    Export(Box<Options>, Export),
 }
 
 /// Parses the command line (help and version exit 0, mistakes 252).
@@ -247,6 +268,18 @@ impl Args {
                     concurrency: check.concurrency.max(1),
                 })))
             }
+            Some(Sub::Credentials) => Ok(Command::Export(
+                Box::new(self.options(config, AuthFlag::Sigv4)?),
+                Export::Process,
+            )),
+            Some(Sub::Env) => Ok(Command::Export(
+                Box::new(self.options(config, AuthFlag::Sigv4)?),
+                Export::Env,
+            )),
+            Some(Sub::Exec { command }) => Ok(Command::Export(
+                Box::new(self.options(config, AuthFlag::Sigv4)?),
+                Export::Exec(command.clone()),
+            )),
             None => Ok(Command::Invoke(Box::new(self.options(config, self.auth)?))),
         }
     }
@@ -455,5 +488,6 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
             crate::invoke::run(*opts, logging).await?;
             Ok(ExitCode::Ok)
         }
+        Command::Export(opts, export) => crate::invoke::export::run(&opts, export).await,
     }
 }

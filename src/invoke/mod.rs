@@ -5,6 +5,7 @@
 
 pub(crate) mod call;
 pub mod cli;
+pub(crate) mod export;
 pub(crate) mod families;
 pub(crate) mod model_choice;
 pub(crate) mod replies;
