@@ -417,6 +417,14 @@ fn workshop_flow_system_prompt_and_template() {
         j["usage"]["input_tokens"], 6,
         "system prompt (3 words) + user (3 words)"
     );
+    // Text piped in fills the template, over UserQueryFile (fixed: it was
+    // ignored whenever the config named a template, so
+    // `echo ... | invoke` sent the workshop's own query).
+    let done = invoke(&d).stdin("out of memory\n").ok();
+    assert_eq!(
+        done.stdout(),
+        "Reply from anthropic.claude-3-haiku-20240307-v1:0: Explain: out of memory\n"
+    );
     // Titan takes no system prompt: it is folded into the user message.
     let done = invoke(&d).args(["--model", "Titan"]).ok();
     assert_eq!(

@@ -24,10 +24,10 @@ use std::time::Duration;
 
 const AFTER_HELP: &str = "\
 The prompt, first found: --body FILE (sent as-is to InvokeModel); --prompt TEXT
-(or - for standard input); text piped on standard input when the config names
-no prompt file; PromptFilePath holding JSON (InvokeModel); the workshop flow
-(SystemPromptFile, and PromptFilePath with {{log_entry}} replaced by
-UserQueryFile or --input FILE).
+(or - for standard input); text piped on standard input (it fills the workshop
+template's {{log_entry}}, or is the prompt without one); PromptFilePath holding
+JSON (InvokeModel); the workshop flow (SystemPromptFile, and PromptFilePath with
+{{log_entry}} replaced by --input FILE or UserQueryFile).
 
 Exit codes:
   0 ok, 130 interrupted, 248 a guardrail intervened (unless --guardrail-ok),

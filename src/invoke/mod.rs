@@ -147,7 +147,7 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
         &opts.request,
         &plan.config,
         &model.id,
-        interactive,
+        request::stdin_piped(),
         read_stdin,
         &mut warnings,
     )?;

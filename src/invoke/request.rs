@@ -2,11 +2,12 @@
 //! system prompt and template, or an InvokeModel body as written.
 //!
 //! Sources, first found wins: `--body FILE`; `--prompt TEXT` (or `-` for
-//! standard input); text piped on standard input when the config names no
-//! prompt file; a `PromptFilePath` that holds JSON (the older workshop's raw
-//! InvokeModel body); the workshop flow, where the `PromptFilePath` template
-//! has its `{{log_entry}}` replaced by `UserQueryFile` (or `--input FILE`)
-//! and `SystemPromptFile` is the system prompt.
+//! standard input); a `PromptFilePath` that holds JSON (the older
+//! workshop's raw InvokeModel body); the workshop flow, where the
+//! `PromptFilePath` template has its `{{log_entry}}` replaced by the text
+//! piped on standard input, else `--input FILE`, else `UserQueryFile`, and
+//! `SystemPromptFile` is the system prompt. Text piped in without a
+//! template (or with one that has no place for it) is the prompt.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -46,12 +47,18 @@ pub(crate) struct RequestArgs {
     pub(crate) body: Option<PathBuf>,
 }
 
-/// Builds the request; `stdin` reads standard input when it may be used.
+/// Builds the request. `stdin_piped` says whether standard input is a
+/// pipe or a file (not a terminal, and not a socket or device that might
+/// never end); `stdin` reads it.
+///
+/// Text piped in is what the user means to send: without a template it is
+/// the prompt; with the workshop's template it fills `{{log_entry}}`, as
+/// `UserQueryFile` would.
 pub(crate) fn build(
     args: &RequestArgs,
     config: &Config,
     model: &str,
-    stdin_is_terminal: bool,
+    stdin_piped: bool,
     stdin: impl FnOnce() -> Result<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Request> {
@@ -63,29 +70,47 @@ pub(crate) fn build(
         Some(text) => return converse_text(text.to_string(), "--prompt"),
         None => {}
     }
-    if config.prompt_file.is_none() && args.input.is_none() && !stdin_is_terminal {
-        let text = stdin()?;
-        if !text.trim().is_empty() {
-            return converse_text(text, "standard input");
-        }
-    }
+    let piped = if stdin_piped && args.input.is_none() {
+        Some(stdin()?).filter(|t| !t.trim().is_empty())
+    } else {
+        None
+    };
     let Some(template_path) = &config.prompt_file else {
-        return Err(Error::Usage(
-            "nothing to send: give --prompt TEXT, pipe text on standard input, or set PromptFilePath in the config".into(),
-        ));
+        return match piped {
+            Some(text) => converse_text(text, "standard input"),
+            None => Err(Error::Usage(
+                "nothing to send: give --prompt TEXT, pipe text on standard input, or set PromptFilePath in the config".into(),
+            )),
+        };
     };
     let template_path = template_path.resolved.clone();
     let template = read(&template_path)?;
-    if serde_json::from_str::<serde_json::Value>(&template).is_ok_and(|v| v.is_object()) {
+    let is_body = serde_json::from_str::<serde_json::Value>(&template).is_ok_and(|v| v.is_object());
+    if let Some(text) = &piped
+        && (is_body || !template.contains(PLACEHOLDER))
+    {
+        warnings.push(format!(
+            "{}: {}; the text on standard input is sent as the prompt instead",
+            template_path.display(),
+            if is_body {
+                "PromptFilePath holds an InvokeModel body"
+            } else {
+                "the template has no {{log_entry}} for it"
+            }
+        ));
+        return converse_text(text.clone(), "standard input");
+    }
+    if is_body {
         return Ok(Request::Invoke {
             body: template.into_bytes(),
             from: template_path,
         });
     }
-    let query = match (&args.input, &config.user_query_file) {
-        (Some(path), _) => Some(read(path)?),
-        (None, Some(path)) => Some(read(&path.resolved)?),
-        (None, None) => None,
+    let query = match (piped, &args.input, &config.user_query_file) {
+        (Some(text), _, _) => Some(text),
+        (None, Some(path), _) => Some(read(path)?),
+        (None, None, Some(path)) => Some(read(&path.resolved)?),
+        (None, None, None) => None,
     };
     let user = match query {
         Some(q) => {
@@ -97,7 +122,15 @@ pub(crate) fn build(
             }
             template.replace(PLACEHOLDER, q.trim_end())
         }
-        None => template,
+        None => {
+            if template.contains(PLACEHOLDER) {
+                warnings.push(format!(
+                    "{}: nothing fills its {PLACEHOLDER}, so it is sent as written: set UserQueryFile, give --input FILE, or pipe the text on standard input",
+                    template_path.display()
+                ));
+            }
+            template
+        }
     };
     let system = match &config.system_prompt_file {
         Some(path) => Some(read(&path.resolved)?),
@@ -110,6 +143,19 @@ pub(crate) fn build(
         },
         system => Request::Converse { system, user },
     })
+}
+
+/// Whether standard input is a pipe or a regular file: text someone
+/// meant to send. A terminal is the user's, and a socket or device (an ssh
+/// session's, `/dev/null`) may never end or holds nothing.
+pub(crate) fn stdin_piped() -> bool {
+    // SAFETY: fstat only writes into the struct it is given.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(0, &mut st) } != 0 {
+        return false;
+    }
+    let kind = st.st_mode & libc::S_IFMT;
+    kind == libc::S_IFIFO || kind == libc::S_IFREG
 }
 
 fn converse_text(text: String, from: &str) -> Result<Request> {
@@ -188,11 +234,13 @@ mod tests {
     }
 
     #[test]
-    fn flags_come_first_and_standard_input_only_when_nothing_else_says() {
+    fn flags_come_first_and_piped_text_is_what_is_meant() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(d.join("body.json"), r#"{"inputText": "hi"}"#).unwrap();
         std::fs::write(d.join("template.txt"), "T {{log_entry}}").unwrap();
+        std::fs::write(d.join("plain.txt"), "no placeholder").unwrap();
+        std::fs::write(d.join("query.txt"), "from the file").unwrap();
         let with_template = config(d, &[("PromptFilePath", "template.txt")]);
         let bare = config(d, &[]);
         let mut w = Vec::new();
@@ -201,7 +249,7 @@ mod tests {
             &args(None, None, Some(d.join("body.json"))),
             &with_template,
             TITAN,
-            false,
+            true,
             unread,
             &mut w,
         );
@@ -211,7 +259,7 @@ mod tests {
             &args(Some("asked"), None, None),
             &with_template,
             CLAUDE,
-            false,
+            true,
             unread,
             &mut w,
         )
@@ -222,26 +270,72 @@ mod tests {
             &args(Some("-"), None, None),
             &with_template,
             CLAUDE,
-            true,
-            || Ok("piped".into()),
-            &mut w,
-        )
-        .unwrap();
-        assert_eq!(user(&r), "piped");
-        // Piped input is used when the config names no prompt file...
-        let r = build(
-            &args(None, None, None),
-            &bare,
-            CLAUDE,
             false,
             || Ok("piped".into()),
             &mut w,
         )
         .unwrap();
         assert_eq!(user(&r), "piped");
-        // ...but not on a terminal, and never over the config's template.
-        let e = build(&args(None, None, None), &bare, CLAUDE, true, unread, &mut w).unwrap_err();
+        // Piped text is the prompt when the config names no template...
+        let r = build(
+            &args(None, None, None),
+            &bare,
+            CLAUDE,
+            true,
+            || Ok("piped".into()),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "piped");
+        // ...and fills the template's {{log_entry}} when it names one
+        // (fixed: it used to be ignored for the template as written).
+        let r = build(
+            &args(None, None, None),
+            &with_template,
+            CLAUDE,
+            true,
+            || Ok("piped\n".into()),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "T piped");
+        // --input names the query itself: standard input is left alone.
+        let r = build(
+            &args(None, Some(d.join("query.txt")), None),
+            &with_template,
+            CLAUDE,
+            true,
+            unread,
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "T from the file");
+        assert!(w.is_empty(), "{w:?}");
+        // A template with no place for it: the piped text is the prompt, said so.
+        let no_place = config(d, &[("PromptFilePath", "plain.txt")]);
+        let r = build(
+            &args(None, None, None),
+            &no_place,
+            CLAUDE,
+            true,
+            || Ok("piped".into()),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(user(&r), "piped");
+        assert!(w.pop().unwrap().contains("sent as the prompt instead"));
+        // A terminal is never read.
+        let e = build(
+            &args(None, None, None),
+            &bare,
+            CLAUDE,
+            false,
+            unread,
+            &mut w,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("nothing to send"), "{e}");
+        // Nothing fills the placeholder: sent as written, with a warning.
         let r = build(
             &args(None, None, None),
             &with_template,
@@ -252,12 +346,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(user(&r), "T {{log_entry}}");
+        assert!(w.pop().unwrap().contains("nothing fills its {{log_entry}}"));
         // Empty piped input is no prompt.
         let e = build(
             &args(None, None, None),
             &bare,
             CLAUDE,
-            false,
+            true,
             || Ok(" \n".into()),
             &mut w,
         )
@@ -283,7 +378,7 @@ mod tests {
             ],
         );
         let mut w = Vec::new();
-        let r = build(&args(None, None, None), &c, CLAUDE, true, unread, &mut w).unwrap();
+        let r = build(&args(None, None, None), &c, CLAUDE, false, unread, &mut w).unwrap();
         assert_eq!(
             r,
             Request::Converse {
@@ -296,14 +391,14 @@ mod tests {
             &args(None, Some(d.join("other.txt")), None),
             &c,
             CLAUDE,
-            true,
+            false,
             unread,
             &mut w,
         )
         .unwrap();
         assert_eq!(user(&r), "Explain: network down");
         // A model without system prompts gets it folded in.
-        let r = build(&args(None, None, None), &c, TITAN, true, unread, &mut w).unwrap();
+        let r = build(&args(None, None, None), &c, TITAN, false, unread, &mut w).unwrap();
         assert_eq!(
             r,
             Request::Converse {
@@ -314,12 +409,12 @@ mod tests {
         assert!(w.is_empty(), "{w:?}");
         // A template without the placeholder: the query is unused, and said so.
         std::fs::write(d.join("template.txt"), "Explain this").unwrap();
-        build(&args(None, None, None), &c, CLAUDE, true, unread, &mut w).unwrap();
+        build(&args(None, None, None), &c, CLAUDE, false, unread, &mut w).unwrap();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("the template has no {{log_entry}}"), "{w:?}");
         // A template that is a JSON object is an InvokeModel body.
         std::fs::write(d.join("template.txt"), r#"{"prompt": "x"}"#).unwrap();
-        let r = build(&args(None, None, None), &c, CLAUDE, true, unread, &mut w).unwrap();
+        let r = build(&args(None, None, None), &c, CLAUDE, false, unread, &mut w).unwrap();
         assert!(matches!(r, Request::Invoke { .. }), "{r:?}");
     }
 }
