@@ -196,9 +196,11 @@ fn vpc_endpoint_of_another_region_fails_at_config() {
     // Nothing may reach it: the check stops before any request.
     emu.expect_no_calls();
     let other = VPCE.replace("us-west-2", "eu-west-1");
-    let d = setup(
-        &emu,
-        &[&format!("VPCEndpointURL = https://{other}:{}", emu.port)],
+    // encrypt-config refuses to seal it (the same rule), so it is plaintext.
+    let d = Dir::new();
+    d.write(
+        "config.properties",
+        &common::access_keys_config(&format!("https://{other}:{}", emu.port), &[], ""),
     );
     let r = check(&d, &[], 253);
     assert_eq!(statuses(&r)[0], ("config".into(), "fail".into()));
@@ -539,4 +541,100 @@ fn load_mode_reports_distribution_errors_and_cost() {
             .windows(2)
             .all(|w| w[0].access_key_id == w[1].access_key_id)
     );
+}
+
+/// A mode 0 config that works needs no STS, and neither does its check
+/// (fixed: check failed when STS could not be reached, while invoke
+/// worked): IMDS is a step of its own, and the identity is the instance
+/// role's credentials.
+#[test]
+fn the_instance_role_is_checked_through_imds_without_sts() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = Dir::new();
+    d.write("ca.pem", emu.ca_pem.as_deref().unwrap());
+    common::sealed(
+        &d,
+        &format!(
+            "[default]\nGetCredentialsFrom = 0\nRegion = us-west-2\nUseVPCe = true\nVPCEndpointURL = https://{VPCE}:{}\nCABundle = ca.pem\nModelID = anthropic.claude-3-haiku-20240307-v1:0\n",
+            emu.port
+        ),
+    );
+    let resolve = format!("{VPCE}:127.0.0.1");
+    let done = d
+        .run("invoke")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &emu.base_url)
+        .args([
+            "check",
+            "--config",
+            "config.properties",
+            "--output",
+            "json",
+            "--resolve",
+            &resolve,
+        ])
+        .ok();
+    let r: Value = serde_json::from_str(&done.stdout()).unwrap();
+    let imds = step(&r, "imds");
+    assert_eq!(imds["status"], "pass", "{r:#}");
+    assert!(
+        imds["summary"]
+            .as_str()
+            .unwrap()
+            .contains("WorkshopInstanceRole"),
+        "{r:#}"
+    );
+    let identity = step(&r, "identity");
+    assert_eq!(identity["status"], "pass", "{r:#}");
+    assert!(
+        identity["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no STS call"),
+        "{r:#}"
+    );
+    assert_eq!(step(&r, "bedrock")["status"], "pass", "{r:#}");
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["target"] != "sts"),
+        "no STS hop probed: {r:#}"
+    );
+    assert!(emu.record.entries().iter().all(|e| e.service != "sts"));
+
+    // IMDS that does not answer fails its own step, with its hint.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let done = d
+        .run("invoke")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            &format!("http://127.0.0.1:{closed}"),
+        )
+        .args([
+            "check",
+            "--config",
+            "config.properties",
+            "--output",
+            "json",
+            "--resolve",
+            &resolve,
+        ])
+        .output();
+    assert_ne!(done.output.status.code(), Some(0));
+    let r: Value = serde_json::from_str(&done.stdout()).unwrap();
+    let imds = step(&r, "imds");
+    assert_eq!(imds["status"], "fail", "{r:#}");
+    assert!(
+        imds["hint"]
+            .as_str()
+            .unwrap()
+            .contains("instance metadata service"),
+        "{r:#}"
+    );
+    assert_eq!(step(&r, "identity")["status"], "skip", "{r:#}");
 }

@@ -684,3 +684,37 @@ impl ArgPath for common::Run {
         self.args([p])
     }
 }
+
+/// `encrypt-config --check` and `invoke` judge a config by the same rules:
+/// a VPC endpoint of another region than `Region` is refused by both,
+/// with the same words (fixed: --check passed it and invoke refused it).
+#[test]
+fn check_and_invoke_refuse_a_vpc_endpoint_of_another_region() {
+    let d = Dir::new();
+    d.write(
+        "plain.properties",
+        "[default]\nGetCredentialsFrom = 0\nRegion = us-west-2\nUseVPCe = true\n\
+         VPCEndpointURL = https://vpce-0123456789abcdef0-abcdefgh.bedrock-runtime.us-east-1.vpce.amazonaws.com\n",
+    );
+    let words = "the endpoint is in region us-east-1 but requests would be signed for us-west-2";
+    d.run("encrypt-config")
+        .args(["--check", "plain.properties"])
+        .code(253)
+        .stderr_has("VPCEndpointURL")
+        .stderr_has(words);
+    d.run("encrypt-config")
+        .args(["plain.properties", "-o", "config.properties"])
+        .code(253)
+        .stderr_has(words);
+    assert!(!d.exists("config.properties"), "nothing written");
+    d.run("invoke")
+        .args([
+            "--config",
+            "plain.properties",
+            "--prompt",
+            "hi",
+            "--dry-run",
+        ])
+        .code(253)
+        .stderr_has(words);
+}

@@ -501,6 +501,22 @@ fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
     }
 }
 
+/// Diagnoses a failed call to the instance metadata service.
+pub(crate) fn imds_error(err: &dyn std::error::Error, ctx: &Context) -> Error {
+    let detail = ctx.scrubber.scrub(&chain(err));
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("forbidden") || lower.contains("403") {
+        return Error::Remote {
+            hop: Hop::Imds,
+            code: "Forbidden".into(),
+            message: detail,
+            hint: Some("IMDS refused the token request: IMDS is disabled on this instance (its metadata options), or a container's hop limit of 1 stops the answer (it must be 2)".into()),
+            kind: RemoteKind::Network,
+        };
+    }
+    network(Hop::Imds, "ImdsUnavailable", detail, ctx)
+}
+
 /// Diagnoses a credentials provider failure: an STS error inside it gets
 /// the STS diagnosis; otherwise the failure is described for its hop.
 pub(crate) fn credentials_error(

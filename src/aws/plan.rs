@@ -739,10 +739,7 @@ fn check_region(endpoint: &Endpoint, region: &Region, config: &Config) -> Result
     if named == region.as_str() {
         return Ok(());
     }
-    let message = format!(
-        "the endpoint is in region {named} but requests would be signed for {region}; \
-         they would be refused (InvalidSignatureException). Set Region = {named}, or use the VPC endpoint of {region}"
-    );
+    let message = crate::config::types::region_mismatch(named, region);
     Err(match endpoint.origin {
         Origin::Vpc => Error::Invalid {
             at: key_location(config, "VPCEndpointURL"),

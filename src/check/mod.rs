@@ -1,8 +1,9 @@
 //! `invoke check`: proves the path to Bedrock hop by hop.
 //!
 //! Configuration ([`setup`]), name resolution, TCP and TLS for each host
-//! ([`network`], [`tls_probe`]), the identities at each step
-//! ([`identity`]), the smallest Bedrock call and optionally the same call
+//! the call goes to ([`network`], [`tls_probe`]; STS only when a role is
+//! assumed), the instance metadata service for the instance role
+//! ([`imds`]), the identities at each step ([`identity`]), the smallest Bedrock call and optionally the same call
 //! through the public endpoint ([`bedrock`]), and the load mode ([`load`]).
 //! Each step is timed and reported as pass, warn, fail or skip, with the
 //! likely cause and fix on failure ([`report`]). A step that fails stops
@@ -10,6 +11,7 @@
 
 mod bedrock;
 mod identity;
+mod imds;
 mod load;
 mod network;
 pub(crate) mod report;
@@ -84,6 +86,18 @@ pub(crate) async fn check(opts: &CheckOptions) -> Report {
                 &["identity", "bedrock"],
                 "a network step failed",
             );
+            return Report::new(path, steps);
+        }
+    }
+    if matches!(
+        setup.plan.config.source,
+        crate::config::CredentialSource::InstanceRole
+    ) {
+        let step = imds::run(&setup).await;
+        let failed = step.status == report::Status::Fail;
+        steps.push(step);
+        if failed {
+            skip_all(&mut steps, &["identity", "bedrock"], "IMDS failed");
             return Report::new(path, steps);
         }
     }

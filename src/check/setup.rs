@@ -47,10 +47,11 @@ impl Setup {
             .as_deref()
             .map(crate::aws::transport::read_bundle)
             .transpose()?;
-        let targets = vec![
-            Target::new("bedrock", Hop::Bedrock, &plan.bedrock.url),
-            Target::new("sts", Hop::Sts, &plan.sts.url),
-        ];
+        // STS is a hop only when the call makes it: a role to assume.
+        let mut targets = vec![Target::new("bedrock", Hop::Bedrock, &plan.bedrock.url)];
+        if plan.config.source.role().is_some() {
+            targets.push(Target::new("sts", Hop::Sts, &plan.sts.url));
+        }
         let mut warnings = loaded.warnings;
         warnings.extend(plan.warnings.iter().cloned());
         Ok(Setup {

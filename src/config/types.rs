@@ -199,6 +199,15 @@ impl EndpointUrl {
     }
 }
 
+/// Why a VPC endpoint of region `named` cannot be used with `region`: the
+/// same words from `encrypt-config --check` as from `invoke`.
+pub fn region_mismatch(named: &str, region: &Region) -> String {
+    format!(
+        "the endpoint is in region {named} but requests would be signed for {region}; \
+         they would be refused (InvalidSignatureException). Set Region = {named}, or use the VPC endpoint of {region}"
+    )
+}
+
 /// The region named in a VPC endpoint host name:
 /// `vpce-<id>.bedrock-runtime.<region>.vpce.amazonaws.com` (or `.sts.`).
 pub fn vpce_region(host: &str) -> Option<&str> {

@@ -184,6 +184,19 @@ pub fn validate(values: &Values) -> Result<Validated> {
         Region::parse(v.value.expose())
     })?;
     let source = source(values, mode, &mut warnings)?;
+    if let Some(region) = &region {
+        for (key, url) in [
+            ("VPCEndpointURL", &vpc_endpoint_of(&bedrock)),
+            ("STSEndpointURL", &sts_endpoint),
+        ] {
+            if let Some(named) = url.as_ref().and_then(|u| u.vpce_region())
+                && named != region.as_str()
+            {
+                let v = values.get(key).expect("an endpoint read from this key");
+                return Err(values.invalid(v, super::types::region_mismatch(named, region)));
+            }
+        }
+    }
     let config = Config {
         path: values.path.clone(),
         bedrock,
@@ -204,6 +217,14 @@ pub fn validate(values: &Values) -> Result<Validated> {
         endpoints,
     };
     Ok(Validated { config, warnings })
+}
+
+/// The VPC endpoint of a Bedrock endpoint choice, if it is one.
+fn vpc_endpoint_of(bedrock: &BedrockEndpoint) -> Option<EndpointUrl> {
+    match bedrock {
+        BedrockEndpoint::Vpc(url) => Some(url.clone()),
+        BedrockEndpoint::Public => None,
+    }
 }
 
 /// Refuses a template placeholder left in, and warns of unknown keys.
