@@ -399,17 +399,24 @@ fn set_changes_one_field_and_reseals() {
     assert_eq!(c.sensitive("SecretKey").unwrap().expose(), SECRETS[1]);
     assert!(!d.read("config.properties").contains("AKIANEWKEYEXAMPLE123"));
 
+    // A Region the VPC endpoint is not in is refused, and nothing changes.
+    let before = d.read("config.properties");
     d.run("encrypt-config")
         .args(["--set", "Region", "config.properties"])
         .stdin("eu-central-1\n")
+        .code(253)
+        .stderr_has(
+            "the endpoint is in region us-west-2 but requests would be signed for eu-central-1",
+        );
+    assert_eq!(d.read("config.properties"), before);
+    d.run("encrypt-config")
+        .args(["--set", "ModelID", "config.properties"])
+        .stdin("Titan\n")
         .ok();
-    assert!(
-        d.read("config.properties")
-            .contains("Region = eu-central-1")
-    );
+    assert!(d.read("config.properties").contains("ModelID = Titan"));
     assert_eq!(
-        open(&d, "config.properties").region.unwrap().as_str(),
-        "eu-central-1"
+        open(&d, "config.properties").model_id.as_deref(),
+        Some("Titan")
     );
 
     // A new model alias, in [models].
