@@ -328,8 +328,8 @@ fn set_on_a_linked_config_writes_the_target_and_removes_crash_leftovers() {
     std::fs::write(&fresh, "another writer at work").unwrap();
 
     d.run("encrypt-config")
-        .args(["--set", "Region", "config.properties"])
-        .stdin("eu-central-1\n")
+        .args(["--set", "ModelID", "config.properties"])
+        .stdin("Titan\n")
         .ok();
 
     for link in [&config, &key] {
@@ -340,10 +340,10 @@ fn set_on_a_linked_config_writes_the_target_and_removes_crash_leftovers() {
         );
     }
     let target = d.read("real/config.properties");
-    assert!(target.contains("Region = eu-central-1"), "{target}");
+    assert!(target.contains("ModelID = Titan"), "{target}");
     assert_eq!(common::mode(&real.join("config.properties")), 0o600);
     let (_, v) = sealed::open_validated(&config, &KeyOptions::default()).unwrap();
-    assert_eq!(v.config.region.as_ref().unwrap().as_str(), "eu-central-1");
+    assert_eq!(v.config.model_id.as_deref(), Some("Titan"));
     assert_eq!(
         v.config.sensitive("SecretKey").unwrap().expose(),
         SECRETS[1]
@@ -400,8 +400,8 @@ fn a_crash_leftover_is_removed_by_the_next_write() {
     let other = crash_leftover(d.path(), "plain.properties");
     d.write(".config.properties.Zz9yX8.tmp", "another writer at work");
     d.run("encrypt-config")
-        .args(["--set", "Region", "config.properties"])
-        .stdin("eu-central-1\n")
+        .args(["--set", "ModelID", "config.properties"])
+        .stdin("Titan\n")
         .ok();
     assert!(!stale.exists(), "the leftover is removed");
     assert!(
@@ -409,8 +409,5 @@ fn a_crash_leftover_is_removed_by_the_next_write() {
         "another file's leftover is not this write's business"
     );
     assert!(d.exists(".config.properties.Zz9yX8.tmp"));
-    assert!(
-        d.read("config.properties")
-            .contains("Region = eu-central-1")
-    );
+    assert!(d.read("config.properties").contains("ModelID = Titan"));
 }

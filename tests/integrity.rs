@@ -284,8 +284,8 @@ fn an_older_copy_put_back_is_refused_as_a_rollback() {
     let d = victim();
     let old = d.read("config.properties");
     d.run("encrypt-config")
-        .args(["--set", "Region", "config.properties"])
-        .stdin("eu-west-1\n")
+        .args(["--set", "ModelID", "config.properties"])
+        .stdin("Titan\n")
         .ok();
     check(&d).ok().stdout_has("generation          2");
     d.write("config.properties", &old);
@@ -323,8 +323,8 @@ fn a_reader_records_the_generation_it_saw() {
     let d = victim();
     let first = d.read("config.properties");
     d.run("encrypt-config")
-        .args(["--set", "Region", "config.properties"])
-        .stdin("eu-west-1\n")
+        .args(["--set", "ModelID", "config.properties"])
+        .stdin("Titan\n")
         .ok();
     forget(&d);
     d.run("invoke")

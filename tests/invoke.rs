@@ -887,10 +887,11 @@ fn refused_before_any_network_call() {
         .args(["--prompt", "hi"])
         .code(251)
         .stderr_has("integrity check failed");
-    // A VPC endpoint of another region.
+    // A VPC endpoint of another region (a plaintext file: encrypt-config
+    // refuses to seal it, by the same rule).
     let d = Dir::new();
-    sealed(
-        &d,
+    d.write(
+        "config.properties",
         &access_keys_config(
             &emu.base_url,
             &[
@@ -903,6 +904,8 @@ fn refused_before_any_network_call() {
         .code(253)
         .stderr_has("[default] VPCEndpointURL: the endpoint is in region eu-west-1 but requests would be signed for us-west-2");
     // --region against the file's Region.
+    let d = Dir::new();
+    sealed(&d, &access_keys_config(&emu.base_url, &[]));
     invoke(&d)
         .args(["--prompt", "hi", "--region", "eu-west-1"])
         .code(252)
