@@ -268,6 +268,34 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error as `--output json` reports it: machine fields (`hop`,
+    /// `code`, `file`, `line`, `section`, `key`) where the error has them,
+    /// and the same `message` and `hint` a person reads on stderr.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let mut v = match self {
+            Error::Remote {
+                hop,
+                code,
+                message,
+                hint,
+                ..
+            } => json!({"hop": hop.to_string(), "code": code, "message": message, "hint": hint}),
+            Error::Invalid { at, message } => json!({
+                "file": at.file, "line": at.line, "section": at.section, "key": at.key,
+                "message": message,
+            }),
+            Error::Syntax {
+                path,
+                line,
+                message,
+            } => json!({"file": path, "line": line, "message": message}),
+            other => json!({"message": other.to_string()}),
+        };
+        v["exit_code"] = self.exit_code().code().into();
+        json!({ "schema": crate::output::SCHEMA, "error": v })
+    }
+
     /// The exit code for this error: the single table the binaries use.
     pub fn exit_code(&self) -> ExitCode {
         match self {

@@ -26,6 +26,11 @@ pub(crate) fn iso_time(t: std::time::SystemTime) -> String {
         .unwrap_or_else(|_| format!("{secs} s after 1970"))
 }
 
+/// The version of the JSON that `--output json` prints, in every object
+/// (`invoke`, `check`, `--dry-run`, `models`, errors): bumped when a field
+/// changes meaning or goes away, not when one is added.
+pub(crate) const SCHEMA: &str = "bedrock-private/1";
+
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub(crate) enum Format {
@@ -36,8 +41,19 @@ pub(crate) enum Format {
     Json,
 }
 
-/// A line on stderr about what the tool does.
+/// `--quiet`: no notes.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the notes off (`--quiet`) or on.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A line on stderr about what the tool does, unless `--quiet`.
 pub(crate) fn note(label: &str, text: &str) {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     if colour_allowed() {
         eprintln!("\x1b[2minvoke: {label:<11}\x1b[0m {text}");
     } else {
@@ -45,8 +61,18 @@ pub(crate) fn note(label: &str, text: &str) {
     }
 }
 
+/// Whether a JSON object went to stdout: `--output json` prints one.
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a JSON object was printed already (an error found after the
+/// report, such as a guardrail's intervention, is then on stderr only).
+pub(crate) fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn print_json(value: &impl serde::Serialize) {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: the JSON output could not be written: {e}"),
@@ -62,10 +88,10 @@ pub(crate) fn print_rows(rows: &[(&str, String)], format: Format) {
             }
         }
         Format::Json => {
-            let map: serde_json::Map<String, serde_json::Value> = rows
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone().into()))
-                .collect();
+            let map: serde_json::Map<String, serde_json::Value> =
+                std::iter::once(("schema".to_string(), SCHEMA.into()))
+                    .chain(rows.iter().map(|(k, v)| (k.to_string(), v.clone().into())))
+                    .collect();
             print_json(&map);
         }
     }

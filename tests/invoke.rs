@@ -1214,3 +1214,121 @@ fn assumed_role_credentials_are_cached_between_runs() {
         .ok();
     assert_eq!(assume_roles(), 5);
 }
+
+/// One versioned JSON for every command: a call, --dry-run, models, check,
+/// and errors, which go to stdout as JSON too (with their machine fields),
+/// besides the line on stderr; --quiet leaves out the progress lines.
+#[test]
+fn json_everywhere_and_quiet() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(&d, &access_keys_config(&emu.base_url, &[]));
+    let schema = "bedrock-private/1";
+    let call = json(
+        &invoke(&d)
+            .args(["--prompt", "hi", "--model", "Titan", "--output", "json"])
+            .ok(),
+    );
+    assert_eq!(call["schema"], schema, "{call}");
+    let dry = json(
+        &invoke(&d)
+            .args([
+                "--prompt",
+                "hi",
+                "--model",
+                "Titan",
+                "--output",
+                "json",
+                "--dry-run",
+            ])
+            .ok(),
+    );
+    assert_eq!(dry["schema"], schema, "{dry}");
+    let models = json(&invoke(&d).args(["models", "--output", "json"]).ok());
+    assert_eq!(models["schema"], schema);
+    assert_eq!(models["models"][4]["alias"], "Titan", "{models}");
+    assert_eq!(
+        models["models"][4]["model_id"],
+        "amazon.titan-text-express-v1"
+    );
+    assert_eq!(models["models"][4]["number"], 5);
+    let check = json(
+        &invoke(&d)
+            .args(["check", "--no-invoke", "--output", "json"])
+            .ok(),
+    );
+    assert_eq!(check["schema"], schema);
+
+    // A failure: the stderr line, and the same in JSON on stdout.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let broken = Dir::new();
+    sealed(
+        &broken,
+        &access_keys_config(
+            &emu.base_url,
+            &[&format!("VPCEndpointURL = http://127.0.0.1:{closed}")],
+        ),
+    );
+    let done = invoke(&broken)
+        .args([
+            "--prompt",
+            "hi",
+            "--model",
+            "Titan",
+            "--output",
+            "json",
+            "--max-attempts",
+            "1",
+        ])
+        .code(255);
+    done.stderr_has("invoke: error: Bedrock: ConnectionRefused");
+    let e = json(&done);
+    assert_eq!(e["schema"], schema);
+    assert_eq!(e["error"]["hop"], "Bedrock", "{e}");
+    assert_eq!(e["error"]["code"], "ConnectionRefused");
+    assert_eq!(e["error"]["exit_code"], 255);
+    assert!(
+        e["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is listening")
+    );
+    // A config error names its file and key as fields.
+    let done = invoke(&d)
+        .args([
+            "--prompt",
+            "hi",
+            "--model",
+            "NoSuchAlias",
+            "--output",
+            "json",
+        ])
+        .output();
+    let e = json(&done);
+    assert!(e["error"]["message"].is_string(), "{e}");
+    assert_eq!(e["error"]["exit_code"], done.output.status.code().unwrap());
+
+    // --quiet: the answer, and no progress lines.
+    let done = invoke(&d)
+        .args(["--prompt", "hi", "--model", "Titan", "--quiet"])
+        .ok();
+    assert!(
+        done.stdout().starts_with("Reply from"),
+        "{}",
+        done.describe()
+    );
+    assert!(
+        !done.stderr().contains("invoke: endpoint"),
+        "{}",
+        done.describe()
+    );
+    assert!(
+        !done.stderr().contains("invoke: done"),
+        "{}",
+        done.describe()
+    );
+}

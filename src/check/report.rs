@@ -107,6 +107,8 @@ impl Step {
 /// The whole report and its exit code.
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
+    /// The JSON schema's version ([`crate::output::SCHEMA`]).
+    pub(crate) schema: &'static str,
     /// The config checked.
     pub(crate) config: PathBuf,
     /// Every step, in order.
@@ -137,6 +139,7 @@ impl Report {
             })
             .unwrap_or(ExitCode::Ok);
         Report {
+            schema: crate::output::SCHEMA,
             config,
             steps,
             exit_code: exit,

@@ -95,6 +95,10 @@ pub(crate) struct Args {
     /// Wait for the whole reply instead of streaming it.
     #[arg(long)]
     pub(crate) no_stream: bool,
+    /// Leave out the `invoke:` lines on stderr about what is being done
+    /// (warnings and errors still show).
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     pub(crate) output: Format,
@@ -211,7 +215,7 @@ pub(crate) enum Command {
     /// `invoke`: call a model.
     Invoke(Box<Options>),
     /// `invoke models`: list the aliases.
-    Models(ConfigOptions),
+    Models(ConfigOptions, Format),
     /// `invoke check`: prove the path.
     Check(Box<CheckOptions>),
     /// `invoke credentials`, `env`, `exec`: hand the credentials over.
@@ -253,7 +257,7 @@ impl Args {
             keys: KeyOptions::from_env(self.key_file.clone(), self.require_sealed),
         };
         match &self.command {
-            Some(Sub::Models) => Ok(Command::Models(config)),
+            Some(Sub::Models) => Ok(Command::Models(config, self.output)),
             Some(Sub::Check(check)) => {
                 // The check always signs with SigV4: it proves the config's
                 // credentials, whatever --auth says.
@@ -455,6 +459,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("invoke: error: {e}");
+            if args.output == Format::Json && !crate::output::json_printed() {
+                // A script reading stdout learns of the failure there too.
+                crate::output::print_json(&e.to_json());
+            }
             e.exit_code()
         }
     }
@@ -462,6 +470,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// Starts logging and the runtime, and runs the command the arguments say.
 fn run(args: &Args) -> Result<ExitCode> {
+    crate::output::set_quiet(args.quiet);
     let logging = crate::logging::init(args.debug, args.log_file.as_deref())
         .map_err(|e| Error::Usage(format!("cannot open the log file: {e}")))?;
     let command = args.command()?;
@@ -475,8 +484,8 @@ fn run(args: &Args) -> Result<ExitCode> {
 /// Runs the command and returns the exit code to use.
 async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<ExitCode> {
     match command {
-        Command::Models(config) => {
-            crate::invoke::list_models(&config)?;
+        Command::Models(config, format) => {
+            crate::invoke::list_models(&config, format)?;
             Ok(ExitCode::Ok)
         }
         Command::Check(opts) => {

@@ -406,6 +406,7 @@ fn report(
         return;
     }
     let report = CallReport {
+        schema: output::SCHEMA,
         text: reply.text.clone(),
         model: model.id.clone(),
         alias: model.alias.clone(),
@@ -478,7 +479,7 @@ fn print_plan(plan: &Plan, model: &ModelChoice, request: &Request, op: &str, opt
 }
 
 /// `invoke models`: the aliases of the config, numbered as in the menu.
-pub(crate) fn list_models(opts: &ConfigOptions) -> Result<()> {
+pub(crate) fn list_models(opts: &ConfigOptions, format: Format) -> Result<()> {
     let loaded = load(opts, &mut Terminal)?;
     warn_all(&loaded.warnings);
     let config = loaded.config;
@@ -487,6 +488,20 @@ pub(crate) fn list_models(opts: &ConfigOptions) -> Result<()> {
             "{} has no [models] section",
             config.path.display()
         )));
+    }
+    if format == Format::Json {
+        let models: Vec<serde_json::Value> = config
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| serde_json::json!({"number": i + 1, "alias": m.alias, "model_id": m.id}))
+            .collect();
+        output::print_json(&serde_json::json!({
+            "schema": crate::output::SCHEMA,
+            "models": models,
+            "default": config.model_id,
+        }));
+        return Ok(());
     }
     for line in model_choice::menu(&config.models) {
         println!("{line}");

@@ -187,6 +187,8 @@ pub(crate) fn ms(d: Duration) -> f64 {
 /// The result of a call, as `--output json` prints it.
 #[derive(Debug, Serialize)]
 pub(crate) struct CallReport {
+    /// The JSON schema's version ([`crate::output::SCHEMA`]).
+    pub(crate) schema: &'static str,
     /// The reply text.
     pub(crate) text: String,
     /// Model id.
