@@ -609,3 +609,70 @@ fn an_sts_that_drops_connections_gets_no_diagnostic_calls() {
     );
     assert!(took < Duration::from_secs(4), "took {took:?}");
 }
+
+/// `invoke cache list` shows the folder and its entries (the config's own
+/// with its redacted key and expiry, never a secret); `invoke cache clear`
+/// empties it, and the next call asks STS again.
+#[test]
+fn the_cache_can_be_listed_and_cleared() {
+    let emu = common::emulator(bedrock_emulator::Faults::default());
+    let d = common::Dir::new();
+    common::sealed(
+        &d,
+        &common::access_keys_config(
+            &emu.base_url,
+            &[],
+            "\n[models]\nTitan = amazon.titan-text-express-v1\n",
+        ),
+    );
+    let call = || {
+        d.run("invoke")
+            .args([
+                "--config",
+                "config.properties",
+                "--prompt",
+                "hi",
+                "--model",
+                "Titan",
+            ])
+            .ok()
+    };
+    let assumed = || {
+        emu.record
+            .entries()
+            .iter()
+            .filter(|e| e.operation == "AssumeRole")
+            .count()
+    };
+    call();
+    call();
+    assert_eq!(assumed(), 1, "the second call used the cache");
+    let done = d
+        .run("invoke")
+        .args(["cache", "list", "--config", "config.properties"])
+        .ok();
+    let out = done.stdout();
+    assert!(
+        out.contains(".cache/bedrock-private/credentials (1 entry)"),
+        "{out}"
+    );
+    assert!(out.contains("this config's: key ASIA"), "{out}");
+    assert!(out.contains("expires 20"), "{out}");
+    assert!(
+        !done
+            .all()
+            .contains(bedrock_emulator::identity::DEMO_SECRET_KEY)
+    );
+    d.run("invoke")
+        .args(["cache", "clear", "--config", "config.properties"])
+        .ok()
+        .stdout_has("removed 1 cached session(s)");
+    let out = d
+        .run("invoke")
+        .args(["cache", "list", "--config", "config.properties"])
+        .ok()
+        .stdout();
+    assert!(out.contains("(0 entries)"), "{out}");
+    call();
+    assert_eq!(assumed(), 2, "after clear, STS again");
+}

@@ -1332,3 +1332,38 @@ fn json_everywhere_and_quiet() {
         done.describe()
     );
 }
+
+/// `--version` names the SDK and TLS stack built in; completions come from
+/// the same definitions as the parser (every subcommand in them).
+#[test]
+fn version_and_completions() {
+    let d = Dir::new();
+    let done = d.run("invoke").args(["--version"]).ok();
+    let v = done.stdout();
+    for part in [
+        "invoke 0.",
+        "aws-sdk-bedrockruntime 1.",
+        "aws-config 1.",
+        "TLS: rustls 0.",
+        "with ring 0.",
+    ] {
+        assert!(v.contains(part), "{part}: {v}");
+    }
+    let done = d.run("invoke").args(["completions", "bash"]).ok();
+    let script = done.stdout();
+    for sub in [
+        "check",
+        "models",
+        "credentials",
+        "env",
+        "exec",
+        "cache",
+        "completions",
+    ] {
+        assert!(
+            script.contains(sub),
+            "{sub} missing from the bash completions"
+        );
+    }
+    d.run("invoke").args(["completions", "tcsh"]).code(252);
+}

@@ -37,6 +37,7 @@ Exit codes:
 #[command(
     name = "encrypt-config",
     version,
+    long_version = env!("BEDROCK_PRIVATE_LONG_VERSION"),
     about = "Encrypt the sensitive fields of a Bedrock access properties file",
     after_help = AFTER_HELP,
     group(ArgGroup::new("action").args(["check", "set", "rotate", "upgrade"]).multiple(false))

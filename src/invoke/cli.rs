@@ -43,6 +43,7 @@ Exit codes:
 #[command(
     name = "invoke",
     version,
+    long_version = env!("BEDROCK_PRIVATE_LONG_VERSION"),
     about = "Call Amazon Bedrock with the credentials and network path a properties file describes",
     after_help = AFTER_HELP
 )]
@@ -162,6 +163,18 @@ pub(crate) enum Sub {
     /// Print `export` lines (credentials, region, the config's endpoints and
     /// CA bundle), for `eval "$(invoke env)"`.
     Env,
+    /// Print a shell completion script: `invoke completions bash >
+    /// ~/.local/share/bash-completion/completions/invoke`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// The credential cache: list its entries, or clear it.
+    Cache {
+        /// `list` or `clear`.
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Run COMMAND with the credentials, region, endpoints and CA bundle in
     /// its environment; its exit code is invoke's.
     Exec {
@@ -174,6 +187,16 @@ pub(crate) enum Sub {
         )]
         command: Vec<OsString>,
     },
+}
+
+/// What to do with the credential cache.
+#[derive(Subcommand, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheAction {
+    /// The folder and its entries: when each was written and, for the
+    /// config's own, when the session expires (and its key id, redacted).
+    List,
+    /// Remove every entry: the next call asks STS again.
+    Clear,
 }
 
 /// Options of `invoke check`.
@@ -218,6 +241,10 @@ pub(crate) enum Command {
     Models(ConfigOptions, Format),
     /// `invoke check`: prove the path.
     Check(Box<CheckOptions>),
+    /// `invoke completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `invoke cache list|clear`.
+    Cache(Box<Options>, CacheAction),
     /// `invoke credentials`, `env`, `exec`: hand the credentials over.
     Export(Box<Options>, Export),
 }
@@ -272,6 +299,11 @@ impl Args {
                     concurrency: check.concurrency.max(1),
                 })))
             }
+            Some(Sub::Completions { shell }) => Ok(Command::Completions(*shell)),
+            Some(Sub::Cache { action }) => Ok(Command::Cache(
+                Box::new(self.options(config, AuthFlag::Sigv4)?),
+                *action,
+            )),
             Some(Sub::Credentials) => Ok(Command::Export(
                 Box::new(self.options(config, AuthFlag::Sigv4)?),
                 Export::Process,
@@ -498,5 +530,16 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
             Ok(ExitCode::Ok)
         }
         Command::Export(opts, export) => crate::invoke::export::run(&opts, export).await,
+        Command::Cache(opts, action) => crate::invoke::export::cache(&opts, action),
+        Command::Completions(shell) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut <Args as CommandFactory>::command(),
+                "invoke",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::Ok)
+        }
     }
 }

@@ -93,6 +93,65 @@ pub(crate) async fn run(opts: &Options, export: Export) -> Result<ExitCode> {
     }
 }
 
+/// `invoke cache list|clear`. The folder is the run's (`--no-cache` has
+/// none); entries are told apart with the config's key when a config is
+/// found (`--config`, else `./config.properties`), listed without it.
+pub(crate) fn cache(opts: &Options, action: super::cli::CacheAction) -> Result<ExitCode> {
+    use crate::aws::credentials::cache::CredentialCache;
+    let Some(dir) = opts.aws.cache_dir.clone() else {
+        return Err(Error::Usage(
+            "invoke cache: no cache folder (--no-cache, or no HOME, XDG_CACHE_HOME or BEDROCK_PRIVATE_CACHE_DIR)".into(),
+        ));
+    };
+    let wanted = opts.config.path.is_some() || std::path::Path::new(super::DEFAULT_CONFIG).exists();
+    let key = if wanted {
+        load(&opts.config, &mut Terminal)?.key
+    } else {
+        None
+    };
+    let cache = CredentialCache::new(
+        dir.clone(),
+        key.unwrap_or_else(crate::config::crypto::ConfigKey::generate),
+    );
+    match action {
+        super::cli::CacheAction::Clear => {
+            let n = cache.clear();
+            println!("removed {n} cached session(s) from {}", dir.display());
+        }
+        super::cli::CacheAction::List => {
+            let entries = cache.entries();
+            println!(
+                "{} ({} entr{})",
+                dir.display(),
+                entries.len(),
+                if entries.len() == 1 { "y" } else { "ies" }
+            );
+            let now = SystemTime::now();
+            for e in entries {
+                let name = e
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let written = std::fs::metadata(&e.path)
+                    .and_then(|m| m.modified())
+                    .map(crate::output::iso_time)
+                    .unwrap_or_else(|_| "?".into());
+                let what = match e.session {
+                    Some((expires, key)) if expires > now => format!(
+                        "this config's: key {key}, expires {}",
+                        crate::output::iso_time(expires)
+                    ),
+                    Some((_, key)) => format!("this config's: key {key}, expired"),
+                    None => "another config's (or unreadable)".into(),
+                };
+                println!("  {name}  written {written}  {what}");
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
 /// The `credential_process` output, version 1.
 fn process_json(h: &Handed) -> String {
     let mut v = serde_json::json!({

@@ -103,6 +103,16 @@ impl CacheKey {
     }
 }
 
+/// An entry of the cache folder, as `invoke cache list` shows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its file.
+    pub path: PathBuf,
+    /// When this config's key opens it: when the session expires, and its
+    /// access key id, redacted.
+    pub session: Option<(SystemTime, String)>,
+}
+
 /// The cache of one config (entries are encrypted with its key).
 ///
 /// Clones share what one run learns: whether the folder may be used (decided,
@@ -222,6 +232,45 @@ impl CredentialCache {
         ) {
             tracing::debug!(error = %e, "cache entry not written");
         }
+    }
+
+    /// Every entry in the folder: its path, and for those this config's
+    /// key opens, when the session expires and its access key id.
+    pub fn entries(&self) -> Vec<Entry> {
+        let Ok(listing) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<Entry> = listing
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cred"))
+            .map(|path| {
+                let session = read_entry(&path)
+                    .ok()
+                    .and_then(|t| self.key.decrypt_token(&t))
+                    .and_then(|plain| {
+                        serde_json::from_str::<serde_json::Value>(plain.expose()).ok()
+                    })
+                    .and_then(|v| {
+                        let expires = UNIX_EPOCH
+                            + std::time::Duration::from_secs(v.get("expires")?.as_u64()?);
+                        let key_id = Secret::new(v.get("access_key_id")?.as_str()?);
+                        Some((expires, crate::secret::redact_access_key(&key_id)))
+                    });
+                Entry { path, session }
+            })
+            .collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        entries
+    }
+
+    /// Removes every entry of the folder (only `*.cred` files, never a
+    /// link's target); the number removed.
+    pub fn clear(&self) -> usize {
+        self.entries()
+            .iter()
+            .filter(|e| std::fs::remove_file(&e.path).is_ok())
+            .count()
     }
 
     /// Removes the entry for `k`, which AWS refused (expired or revoked
