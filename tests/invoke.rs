@@ -1367,3 +1367,38 @@ fn version_and_completions() {
     }
     d.run("invoke").args(["completions", "tcsh"]).code(252);
 }
+
+/// Without --config and without ./config.properties, the config is found
+/// in the user's configuration folder (XDG_CONFIG_HOME, else ~/.config).
+#[test]
+fn the_config_is_found_in_the_user_configuration_folder() {
+    let emu = emulator(Faults::default());
+    // Only --dry-run: nothing is sent.
+    emu.expect_no_calls();
+    let home = Dir::new();
+    let place = home.join(".config/bedrock-private");
+    std::fs::create_dir_all(&place).unwrap();
+    let staging = Dir::new();
+    sealed(&staging, &access_keys_config(&emu.base_url, &[]));
+    for f in ["config.properties", "config.properties.key"] {
+        std::fs::copy(staging.join(f), place.join(f)).unwrap();
+    }
+    let done = home
+        .run("invoke")
+        .args(["--prompt", "hi", "--model", "Titan", "--dry-run"])
+        .ok();
+    assert!(done.all().contains("us-west-2"), "{}", done.describe());
+    // XDG_CONFIG_HOME moves it.
+    let elsewhere = Dir::new();
+    std::fs::create_dir_all(elsewhere.join("bedrock-private")).unwrap();
+    for f in ["config.properties", "config.properties.key"] {
+        std::fs::rename(place.join(f), elsewhere.join("bedrock-private").join(f)).unwrap();
+    }
+    home.run("invoke")
+        .env("XDG_CONFIG_HOME", elsewhere.path().to_str().unwrap())
+        .args(["--prompt", "hi", "--model", "Titan", "--dry-run"])
+        .ok();
+    home.run("invoke")
+        .args(["--prompt", "hi", "--model", "Titan", "--dry-run"])
+        .code(253);
+}

@@ -103,7 +103,9 @@ pub(crate) fn cache(opts: &Options, action: super::cli::CacheAction) -> Result<E
             "invoke cache: no cache folder (--no-cache, or no HOME, XDG_CACHE_HOME or BEDROCK_PRIVATE_CACHE_DIR)".into(),
         ));
     };
-    let wanted = opts.config.path.is_some() || std::path::Path::new(super::DEFAULT_CONFIG).exists();
+    let wanted = opts.config.path.is_some()
+        || std::path::Path::new(super::DEFAULT_CONFIG).exists()
+        || super::user_config().is_some_and(|p| p.exists());
     let key = if wanted {
         load(&opts.config, &mut Terminal)?.key
     } else {

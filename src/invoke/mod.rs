@@ -81,13 +81,31 @@ pub(crate) struct Loaded {
     pub(crate) warnings: Vec<String>,
 }
 
-/// Finds the config: `--config`, else `./config.properties`, else asks on a terminal.
+/// The config's place in the user's configuration folder:
+/// `$XDG_CONFIG_HOME/bedrock-private/config.properties`, else
+/// `~/.config/bedrock-private/config.properties`.
+pub(crate) fn user_config() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("bedrock-private").join(DEFAULT_CONFIG))
+}
+
+/// Finds the config: `--config`, else `./config.properties`, else the
+/// user's configuration folder ([`user_config`]), else asks on a terminal.
 fn config_path(flag: Option<&Path>, prompter: &mut dyn Prompter) -> Result<PathBuf> {
     if let Some(p) = flag {
         return Ok(p.to_path_buf());
     }
     let default = PathBuf::from(DEFAULT_CONFIG);
-    if default.exists() || !Terminal::is_interactive() {
+    if default.exists() {
+        return Ok(default);
+    }
+    if let Some(user) = user_config().filter(|p| p.exists()) {
+        return Ok(user);
+    }
+    if !Terminal::is_interactive() {
         return Ok(default);
     }
     let answer = prompter.line(&format!("Configuration file [{DEFAULT_CONFIG}]: "))?;
