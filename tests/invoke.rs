@@ -1402,3 +1402,17 @@ fn the_config_is_found_in_the_user_configuration_folder() {
         .args(["--prompt", "hi", "--model", "Titan", "--dry-run"])
         .code(253);
 }
+
+/// A mistyped alias gets a suggestion, as a mistyped key does.
+#[test]
+fn a_mistyped_alias_gets_a_suggestion() {
+    let emu = emulator(Faults::default());
+    emu.expect_no_calls();
+    let d = Dir::new();
+    sealed(&d, &access_keys_config(&emu.base_url, &[]));
+    invoke(&d)
+        .args(["--prompt", "hi", "--model", "Titn"])
+        .code(252)
+        .stderr_has("--model Titn: not an alias")
+        .stderr_has("did you mean Titan?");
+}

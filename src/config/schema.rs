@@ -91,18 +91,28 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 /// " (did you mean K?)" for a key that is a prefix of a known key, has one
 /// as a prefix, or is within two edits of one; empty otherwise.
 pub(crate) fn suggestion(key: &str) -> String {
-    let key = key.as_bytes();
-    let prefix = |long: &[u8], short: &[u8]| {
-        long.len() >= short.len() && long[..short.len()].eq_ignore_ascii_case(short)
-    };
-    KNOWN_KEYS
-        .iter()
-        .find(|k| {
-            let k = k.as_bytes();
-            prefix(k, key) || prefix(key, k) || within_two_edits(k, key)
-        })
+    closest(key, KNOWN_KEYS.iter().copied())
         .map(|k| format!(" (did you mean {k}?)"))
         .unwrap_or_default()
+}
+
+/// The first of `candidates` that `word` looks like a typing slip of: one
+/// is the other's beginning, or they are at most two edits apart (ASCII
+/// case ignored).
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let w = word.as_bytes();
+    let prefix = |long: &[u8], short: &[u8]| {
+        !short.is_empty()
+            && long.len() >= short.len()
+            && long[..short.len()].eq_ignore_ascii_case(short)
+    };
+    candidates.into_iter().find(|c| {
+        let c = c.as_bytes();
+        prefix(c, w) || prefix(w, c) || within_two_edits(c, w)
+    })
 }
 
 /// Whether the edit distance of `a` and `b`, ignoring ASCII case, is at

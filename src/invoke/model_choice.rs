@@ -65,20 +65,25 @@ pub(crate) fn choose(
     interactive: bool,
     prompter: &mut dyn Prompter,
 ) -> Result<ModelChoice> {
-    let aliases = || {
-        if config.models.is_empty() {
-            "the config has no [models] section".to_string()
-        } else {
-            let names: Vec<&str> = config.models.iter().map(|m| m.alias.as_str()).collect();
-            format!("aliases: {}", names.join(", "))
-        }
+    let aliases = |name: &str| {
+        let guess =
+            crate::config::schema::closest(name, config.models.iter().map(|m| m.alias.as_str()))
+                .map(|a| format!("did you mean {a}? "))
+                .unwrap_or_default();
+        guess
+            + &if config.models.is_empty() {
+                "the config has no [models] section".to_string()
+            } else {
+                let names: Vec<&str> = config.models.iter().map(|m| m.alias.as_str()).collect();
+                format!("aliases: {}", names.join(", "))
+            }
     };
     if let Some(name) = flag {
         return lookup(name, &config.models).ok_or_else(|| {
             Error::Usage(format!(
                 "--model {name}: not an alias, a number from 1 to {} or a model id; {}",
                 config.models.len(),
-                aliases()
+                aliases(name)
             ))
         });
     }
@@ -86,7 +91,7 @@ pub(crate) fn choose(
         return lookup(name, &config.models).ok_or_else(|| {
             Error::Usage(format!(
                 "ModelID = {name}: not an alias or a model id; {}",
-                aliases()
+                aliases(name)
             ))
         });
     }
@@ -100,13 +105,21 @@ pub(crate) fn choose(
                 .ok_or(Error::Interrupted)?;
             match lookup(&answer, &config.models) {
                 Some(choice) => return Ok(choice),
-                None => eprintln!("not a model: {answer}"),
+                None => eprintln!(
+                    "not a model: {answer}{}",
+                    crate::config::schema::closest(
+                        answer.trim(),
+                        config.models.iter().map(|m| m.alias.as_str())
+                    )
+                    .map(|a| format!(" (did you mean {a}?)"))
+                    .unwrap_or_default()
+                ),
             }
         }
     }
     Err(Error::Usage(format!(
         "no model chosen: give --model ALIAS or set ModelID in the config; {}",
-        aliases()
+        aliases("")
     )))
 }
 
