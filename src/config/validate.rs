@@ -227,19 +227,38 @@ fn vpc_endpoint_of(bedrock: &BedrockEndpoint) -> Option<EndpointUrl> {
     }
 }
 
-/// Refuses a template placeholder left in, and warns of unknown keys.
+/// Refuses template placeholders left in, all of them in one error (a
+/// template just copied has several, and one per run would take as many
+/// runs), and warns of unknown keys.
 fn check_keys(values: &Values, warnings: &mut Vec<String>) -> Result<()> {
+    let placeholders: Vec<&Value> = values
+        .default
+        .iter()
+        .filter(|v| {
+            let text = v.value.expose();
+            text.starts_with('<') && text.ends_with('>')
+        })
+        .collect();
+    if let Some(first) = placeholders.first() {
+        let others: Vec<String> = placeholders[1..]
+            .iter()
+            .map(|v| format!("line {} {}", v.line, shown_name(&v.key)))
+            .collect();
+        let text = first.value.expose();
+        return Err(values.invalid(
+            first,
+            format!(
+                "template placeholder left in; replace the value in <angle brackets> ({} characters) with a real one{}",
+                text.chars().count(),
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} more: {}", others.len(), others.join(", "))
+                }
+            ),
+        ));
+    }
     for v in &values.default {
-        let text = v.value.expose();
-        if text.starts_with('<') && text.ends_with('>') {
-            return Err(values.invalid(
-                v,
-                format!(
-                    "template placeholder left in; replace the value in <angle brackets> ({} characters) with a real one",
-                    text.chars().count()
-                ),
-            ));
-        }
         if schema::canonical_key(&v.key).is_none() {
             warnings.push(format!(
                 "{}:{}: [default] {}: unknown key, ignored{}",
@@ -484,6 +503,25 @@ mod tests {
 
     fn error(pairs: &[(&str, &str)]) -> String {
         validate(&values(pairs)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_placeholder_left_in_is_named_at_once() {
+        let e = error(&[
+            ("GetCredentialsFrom", "2"),
+            ("AccessKey", "<access-key>"),
+            ("SecretKey", "<secret-key>"),
+            ("Region", "us-west-2"),
+            ("AssumeRoleARN", "<role-arn>"),
+        ]);
+        assert!(
+            e.contains("[default] AccessKey: template placeholder left in"),
+            "{e}"
+        );
+        assert!(
+            e.contains("2 more: line 4 SecretKey, line 6 AssumeRoleARN"),
+            "{e}"
+        );
     }
 
     #[test]
