@@ -470,9 +470,11 @@ fn prompt_secrets_keeps_plaintext_off_disk() {
                     AssumeRoleARN = <iam-role-arn>\nVPCEndpointURL = <bedrock-vpc-endpoint-url>\n";
     d.write("template.properties", template);
     // Answers in the order asked: AccessKey, SecretKey, AssumeRoleARN,
-    // ExternalId, MFASerial, VPCEndpointURL, STSEndpointURL.
+    // ExternalId, MFASerial, VPCEndpointURL, STSEndpointURL. The first
+    // access key is a slip (a space in it): it is refused at once and asked
+    // again, and nothing typed before is lost.
     let answers = format!(
-        "{}\n{}\n{}\n{}\n\n{}\n\n",
+        "AKIA SLIP\n{}\n{}\n{}\n{}\n\n{}\n\n",
         SECRETS[0], SECRETS[1], SECRETS[2], SECRETS[4], SECRETS[3]
     );
     let done = d
@@ -485,7 +487,16 @@ fn prompt_secrets_keeps_plaintext_off_disk() {
         ])
         .stdin(&answers)
         .ok();
-    done.stderr_has("AccessKey (Enter to leave unset): ");
+    done.stderr_has("AccessKey (Enter to leave unset): ")
+        .stderr_has("AccessKey: expected an access key id")
+        .stderr_has("try again");
+    assert!(!done.all().contains("AKIA SLIP"), "the slip is not echoed");
+    // The template never held a secret: no advice to delete it.
+    assert!(
+        !done.all().contains("delete the plaintext input"),
+        "{}",
+        done.describe()
+    );
     assert_eq!(d.read("template.properties"), template);
     let c = open(&d, "config.properties");
     assert_eq!(c.sensitive("AccessKey").unwrap().expose(), SECRETS[0]);

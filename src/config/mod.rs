@@ -23,4 +23,4 @@ pub use types::{
     AccessKeys, BedrockEndpoint, Config, ConfigPath, CredentialSource, EndpointUrl, Mode,
     ModelAlias, Region, RoleArn, RoleToAssume,
 };
-pub use validate::{Validated, Value, Values, validate};
+pub use validate::{Validated, Value, Values, check_field, validate};

@@ -416,6 +416,34 @@ fn role(values: &Values) -> Result<Option<RoleToAssume>> {
     }))
 }
 
+/// Whether `value` has the form the sensitive field `key` takes, by the
+/// rules [`validate`] applies: the message (never showing the value) when
+/// it has not. For asking a value again as soon as it is typed.
+pub fn check_field(key: &str, value: &Secret) -> std::result::Result<(), String> {
+    let values = Values {
+        path: PathBuf::from("typed"),
+        default: vec![Value {
+            line: 1,
+            key: key.to_string(),
+            value: value.clone(),
+        }],
+        models: vec![],
+    };
+    let result = match key {
+        "AccessKey" => access_keys(&values).map(|_| ()),
+        "AssumeRoleARN" | "ExternalId" | "MFASerial" | "RoleSessionName" => {
+            role(&values).map(|_| ())
+        }
+        "VPCEndpointURL" | "STSEndpointURL" => values.endpoint(key).map(|_| ()),
+        _ => Ok(()),
+    };
+    match result {
+        Err(Error::Invalid { message, .. }) => Err(message),
+        Err(e) => Err(e.to_string()),
+        Ok(()) => Ok(()),
+    }
+}
+
 fn fallback_path(values: &Values, key: &str) -> Option<ConfigPath> {
     values
         .text(key)

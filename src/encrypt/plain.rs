@@ -292,13 +292,25 @@ fn ask_secrets(doc: &mut Document, prompter: &mut dyn Prompter) -> Result<()> {
             }
             _ => "Enter to leave unset",
         };
-        let Some(value) = prompter.secret(&format!("{field} ({hint}): "))? else {
-            continue;
+        // Each value is checked as it is typed and asked again when it does
+        // not fit, so one slip does not lose everything typed before it.
+        let value = loop {
+            let Some(value) = prompter.secret(&format!("{field} ({hint}): "))? else {
+                break None;
+            };
+            let value = crate::secret::Secret::new(value.expose().trim());
+            if value.expose().is_empty() {
+                break Some(value);
+            }
+            match crate::config::check_field(field, &value) {
+                Ok(()) => break Some(value),
+                Err(why) => eprintln!("{field}: {why}; try again (Ctrl-D to stop)"),
+            }
         };
-        let value = value.expose().trim().to_string();
+        let Some(value) = value else { continue };
         match existing {
-            Some(e) => doc.set_value(e.index, &value),
-            None => doc.insert(DEFAULT_SECTION, field, &value),
+            Some(e) => doc.set_value(e.index, value.expose()),
+            None => doc.insert(DEFAULT_SECTION, field, value.expose()),
         }
     }
     Ok(())
@@ -431,6 +443,20 @@ fn finish(
     })
 }
 
+/// Whether the file at `path` has a sensitive field with a real value in
+/// `[default]` (not empty, not a `<placeholder>`).
+fn input_holds_secrets(path: &Path) -> bool {
+    let Ok(doc) = Document::read(path) else {
+        return true;
+    };
+    doc.entries().iter().any(|e| {
+        e.section.eq_ignore_ascii_case(DEFAULT_SECTION)
+            && schema::is_sensitive(&e.key)
+            && !e.value.trim().is_empty()
+            && !e.value.trim().starts_with('<')
+    })
+}
+
 /// What to do after encrypting, and the warning an embedded key deserves.
 fn next_steps(opts: &EncryptOptions, warnings: &mut Vec<String>) -> Vec<String> {
     if opts.key_dest == KeyDest::Embed {
@@ -441,10 +467,14 @@ fn next_steps(opts: &EncryptOptions, warnings: &mut Vec<String>) -> Vec<String> 
         ));
     }
     let mut next = super::check_next(&opts.output);
-    next.push(format!(
-        "then delete the plaintext input, which still holds the secrets: rm {}",
-        opts.input.display()
-    ));
+    // With --prompt-secrets the input may be a template that never held a
+    // secret: deleting it is advice only where there is something to lose.
+    if !opts.prompt_secrets || input_holds_secrets(&opts.input) {
+        next.push(format!(
+            "then delete the plaintext input, which still holds the secrets: rm {}",
+            opts.input.display()
+        ));
+    }
     if opts.key_dest == KeyDest::Env {
         next.push(format!("readers need ${KEY_ENV} set to the same key"));
     }
