@@ -52,6 +52,8 @@ impl Terminal {
 impl Prompter for Terminal {
     fn secret(&mut self, question: &str) -> Result<Option<Secret>> {
         if Terminal::is_interactive() {
+            // Ctrl-C while echo is off must not leave the terminal silent.
+            let _restore = interrupt::Guard::new();
             let answer = rpassword::prompt_password(question).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     Error::Interrupted
@@ -122,4 +124,86 @@ pub(crate) fn line_from_fd(_fd: i32) -> std::io::Result<Option<Secret>> {
         std::io::ErrorKind::Unsupported,
         "file descriptors are only supported on Unix",
     ))
+}
+
+/// Ctrl-C at a hidden prompt: the terminal's settings as they were before
+/// echo was turned off are put back, and the tool exits 130, as on any
+/// other interrupt. Without this the shell is left with echo off.
+#[cfg(unix)]
+mod interrupt {
+    use std::cell::UnsafeCell;
+    use std::mem::MaybeUninit;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// The terminal's settings, written before the handler is installed and
+    /// only read by it.
+    struct Saved(UnsafeCell<MaybeUninit<libc::termios>>);
+    // SAFETY: written once per prompt before the handler can run, then only
+    // read (by the handler) until the guard is dropped.
+    unsafe impl Sync for Saved {}
+    static SAVED: Saved = Saved(UnsafeCell::new(MaybeUninit::uninit()));
+    /// The terminal's descriptor, or -1.
+    static TTY: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_interrupt(_: libc::c_int) {
+        let fd = TTY.load(Ordering::SeqCst);
+        // SAFETY: tcsetattr, write and _exit are async-signal-safe; SAVED
+        // was filled before the handler was installed.
+        unsafe {
+            if fd >= 0 {
+                libc::tcsetattr(fd, libc::TCSANOW, (*SAVED.0.get()).as_ptr());
+            }
+            libc::write(2, b"\n".as_ptr().cast(), 1);
+            libc::_exit(130);
+        }
+    }
+
+    /// Installed for the time of one prompt; the previous handler is put
+    /// back when it is dropped.
+    pub(super) struct Guard {
+        old: libc::sigaction,
+        fd: libc::c_int,
+    }
+
+    impl Guard {
+        pub(super) fn new() -> Guard {
+            // SAFETY: plain libc calls on structs owned here.
+            unsafe {
+                let fd = libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+                if fd >= 0 && libc::tcgetattr(fd, (*SAVED.0.get()).as_mut_ptr()) == 0 {
+                    TTY.store(fd, Ordering::SeqCst);
+                }
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction =
+                    on_interrupt as extern "C" fn(libc::c_int) as *const () as usize;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGINT, &action, &mut old);
+                Guard { old, fd }
+            }
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            // SAFETY: restores what `new` saved.
+            unsafe {
+                libc::sigaction(libc::SIGINT, &self.old, std::ptr::null_mut());
+                TTY.store(-1, Ordering::SeqCst);
+                if self.fd >= 0 {
+                    libc::close(self.fd);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod interrupt {
+    pub(super) struct Guard;
+    impl Guard {
+        pub(super) fn new() -> Guard {
+            Guard
+        }
+    }
 }
