@@ -638,3 +638,119 @@ fn the_instance_role_is_checked_through_imds_without_sts() {
     );
     assert_eq!(step(&r, "identity")["status"], "skip", "{r:#}");
 }
+
+/// A CONNECT proxy on loopback that sends every tunnel to `upstream`, and
+/// counts them.
+fn connect_proxy(upstream: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let mut server = server;
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                });
+                let _ = std::io::copy(&mut server, &mut client);
+            });
+        }
+    });
+    (port, count)
+}
+
+/// With HTTPS_PROXY set, check says which hops go through the proxy and
+/// tests the proxy (its name, a connection, a CONNECT tunnel) for those,
+/// as the calls will use it; a proxy that is not there fails that step
+/// with its own hint, and NO_PROXY takes a host off the proxy.
+#[test]
+fn check_follows_the_https_proxy() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let d = setup(&emu, &[]);
+    let (proxy, tunnels) = connect_proxy(emu.port);
+    let run = |proxy_url: &str, no_proxy: &str, code: i32| {
+        let resolve = format!("{VPCE}:127.0.0.1");
+        let done = d
+            .run("invoke")
+            .env("HTTPS_PROXY", proxy_url)
+            .env("NO_PROXY", no_proxy)
+            .args([
+                "check",
+                "--config",
+                "config.properties",
+                "--output",
+                "json",
+                "--max-attempts",
+                "1",
+                "--resolve",
+                &resolve,
+            ])
+            .code(code);
+        serde_json::from_str::<Value>(&done.stdout()).unwrap()
+    };
+    let r = run(&format!("http://127.0.0.1:{proxy}"), "", 0);
+    let dns = step(&r, "dns bedrock");
+    assert!(
+        dns["summary"]
+            .as_str()
+            .unwrap()
+            .contains("goes through the HTTPS proxy 127.0.0.1:"),
+        "{r:#}"
+    );
+    assert!(
+        step(&r, "tcp bedrock")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("opened a tunnel"),
+        "{r:#}"
+    );
+    assert_eq!(step(&r, "bedrock")["status"], "pass", "{r:#}");
+    assert!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the check and the call used the proxy"
+    );
+
+    // A proxy that is not there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = run(&format!("http://127.0.0.1:{closed}"), "", 255);
+    let tcp = step(&r, "tcp bedrock");
+    assert_eq!(tcp["status"], "fail", "{r:#}");
+    assert!(tcp["hint"].as_str().unwrap().contains("NO_PROXY"), "{r:#}");
+
+    // NO_PROXY takes the endpoints off the proxy (the Bedrock one by name,
+    // STS by address): the direct path, as before.
+    let r = run(
+        &format!("http://127.0.0.1:{closed}"),
+        &format!("{VPCE},127.0.0.1"),
+        0,
+    );
+    assert!(
+        !step(&r, "dns bedrock")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("proxy"),
+        "{r:#}"
+    );
+}

@@ -52,7 +52,14 @@ pub(crate) enum Outcome {
 /// Resolves, connects to and shakes hands with every target in turn.
 pub(crate) async fn run(setup: &Setup, opts: &CheckOptions, steps: &mut Vec<Step>) -> Outcome {
     let mut outcome = Outcome::Reachable;
+    let proxies = hyper_util::client::proxy::matcher::Matcher::from_env();
     for target in &setup.targets {
+        if let Some(proxy) = proxy_for(&proxies, target) {
+            if !through_proxy(target, &proxy, opts, steps).await {
+                outcome = Outcome::Unreachable;
+            }
+            continue;
+        }
         let started = Instant::now();
         let overrides = &opts.invoke.aws.overrides;
         let addresses = match overrides
@@ -103,6 +110,148 @@ pub(crate) async fn run(setup: &Setup, opts: &CheckOptions, steps: &mut Vec<Step
         steps.push(tls);
     }
     outcome
+}
+
+/// The HTTPS proxy the environment sends `target` through (`HTTPS_PROXY`,
+/// unless `NO_PROXY` names the host), as `host:port`: what the SDK's client
+/// does, by the same rules.
+fn proxy_for(
+    proxies: &hyper_util::client::proxy::matcher::Matcher,
+    target: &Target,
+) -> Option<(String, u16)> {
+    let scheme = if target.https { "https" } else { "http" };
+    let uri: http::Uri = format!("{scheme}://{}:{}/", target.host, target.port)
+        .parse()
+        .ok()?;
+    let proxy = proxies.intercept(&uri)?;
+    let host = proxy.uri().host()?.to_string();
+    let port = proxy
+        .uri()
+        .port_u16()
+        .unwrap_or(if proxy.uri().scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    Some((host, port))
+}
+
+/// The network steps for a target reached through an HTTPS proxy: the
+/// proxy's name and a connection to it, then a tunnel (`CONNECT`) to the
+/// target through it. The name of the target is the proxy's to resolve,
+/// and TLS runs end to end inside the tunnel, which the Bedrock step
+/// proves. False when a step failed.
+async fn through_proxy(
+    target: &Target,
+    (proxy_host, proxy_port): &(String, u16),
+    opts: &CheckOptions,
+    steps: &mut Vec<Step>,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let proxy = format!("{proxy_host}:{proxy_port}");
+    let wait = opts.invoke.aws.connect_timeout;
+    let addresses = match opts.invoke.aws.overrides.lookup(proxy_host, wait).await {
+        Ok(a) if !a.is_empty() => a,
+        result => {
+            let why = result
+                .err()
+                .map_or("no addresses".into(), |e| e.to_string());
+            steps.push(
+                Step::new("dns", Some(target.name), Status::Fail, started, format!("the HTTPS proxy {proxy}: {why}"))
+                    .fail_with(
+                        format!("{} goes through the HTTPS proxy {proxy} (HTTPS_PROXY), whose name does not resolve: check HTTPS_PROXY, or exclude {} with NO_PROXY", target.shown, target.shown),
+                        ExitCode::Other,
+                    ),
+            );
+            steps.push(Step::skip(
+                "tcp",
+                Some(target.name),
+                "the proxy does not resolve",
+            ));
+            steps.push(Step::skip(
+                "tls",
+                Some(target.name),
+                "the proxy does not resolve",
+            ));
+            return false;
+        }
+    };
+    steps.push(Step::new(
+        "dns",
+        Some(target.name),
+        Status::Pass,
+        started,
+        format!(
+            "{} goes through the HTTPS proxy {proxy} (HTTPS_PROXY), which resolves it; {proxy_host} -> {}",
+            target.shown,
+            addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    ));
+    let started = Instant::now();
+    let addr = SocketAddr::new(addresses[0], *proxy_port);
+    let tunnel = async {
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        let request = format!(
+            "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n",
+            host = target.host,
+            port = target.port
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut answer = vec![0u8; 1024];
+        let n = stream.read(&mut answer).await.map_err(|e| e.to_string())?;
+        let status = String::from_utf8_lossy(&answer[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        Ok::<String, String>(status)
+    };
+    let (status, line) = match tokio::time::timeout(wait, tunnel).await {
+        Ok(Ok(line)) if line.split_whitespace().nth(1) == Some("200") => (Status::Pass, line),
+        Ok(Ok(line)) => (
+            Status::Fail,
+            format!("the proxy answered CONNECT with: {line}"),
+        ),
+        Ok(Err(e)) => (Status::Fail, e),
+        Err(_) => (Status::Fail, format!("no answer within {wait:?}")),
+    };
+    if status == Status::Fail {
+        steps.push(
+            Step::new("tcp", Some(target.name), Status::Fail, started, format!("through the HTTPS proxy {proxy}: {line}"))
+                .fail_with(
+                    format!("the HTTPS proxy {proxy} gives no tunnel to {}: check that it runs and allows CONNECT to port {}, or exclude {} with NO_PROXY (a VPC endpoint needs no proxy)", target.shown, target.port, target.shown),
+                    ExitCode::Other,
+                ),
+        );
+        steps.push(Step::skip(
+            "tls",
+            Some(target.name),
+            "no tunnel through the proxy",
+        ));
+        return false;
+    }
+    steps.push(Step::new(
+        "tcp",
+        Some(target.name),
+        Status::Pass,
+        started,
+        format!(
+            "the HTTPS proxy {proxy} opened a tunnel to {}",
+            target.shown
+        ),
+    ));
+    steps.push(Step::skip(
+        "tls",
+        Some(target.name),
+        "inside the proxy's tunnel: the Bedrock step proves TLS end to end",
+    ));
+    true
 }
 
 fn unresolved(target: &Target, why: &str, scrubber: &Scrubber, started: Instant) -> Step {
