@@ -51,6 +51,7 @@ pub(crate) fn set_quiet(quiet: bool) {
 
 /// A line on stderr about what the tool does, unless `--quiet`.
 pub(crate) fn note(label: &str, text: &str) {
+    waiting_done();
     if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
@@ -58,6 +59,30 @@ pub(crate) fn note(label: &str, text: &str) {
         eprintln!("\x1b[2minvoke: {label:<11}\x1b[0m {text}");
     } else {
         eprintln!("invoke: {label:<11} {text}");
+    }
+}
+
+/// Whether the "waiting" line is on the terminal, to be erased.
+static WAITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Shows that the request is out and the first word not yet in: on a
+/// terminal only (stderr and stdout both), never with `--quiet`, and
+/// erased by [`waiting_done`] before anything else is written there.
+pub(crate) fn waiting(what: &str) {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed)
+        || !std::io::stderr().is_terminal()
+        || !std::io::stdout().is_terminal()
+    {
+        return;
+    }
+    eprint!("\x1b[2minvoke: {what}…\x1b[0m");
+    WAITING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Erases the line [`waiting`] showed, if it is there.
+pub(crate) fn waiting_done() {
+    if WAITING.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        eprint!("\r\x1b[K");
     }
 }
 

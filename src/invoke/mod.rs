@@ -274,6 +274,9 @@ async fn call_with_credentials(
     let mut stream_tries = 1;
     loop {
         let mut reply = Reply::new(opts.format == Format::Text);
+        if opts.format == Format::Text {
+            output::waiting("waiting for the first token");
+        }
         let sent = send(
             plan,
             opts,
@@ -286,10 +289,12 @@ async fn call_with_credentials(
         let outcome = tokio::select! {
             r = sent => r,
             _ = tokio::signal::ctrl_c() => {
+                output::waiting_done();
                 reply.finish();
                 return Err(Error::Interrupted);
             }
         };
+        output::waiting_done();
         reply.finish();
         if let Err(e) = &outcome
             && retry_stream(e, &reply, stream_tries, plan.options.max_attempts).await

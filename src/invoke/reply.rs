@@ -70,6 +70,7 @@ impl Reply {
         if self.first_token.is_none() {
             self.first_token = Some(self.started.elapsed());
         }
+        crate::output::waiting_done();
         if self.print && self.reasoning_shown && self.text.is_empty() {
             eprintln!();
         }
@@ -87,6 +88,7 @@ impl Reply {
             return;
         }
         self.reasoning.push_str(piece);
+        crate::output::waiting_done();
         if self.print {
             if !self.reasoning_shown {
                 crate::output::note("reasoning", "");
