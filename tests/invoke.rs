@@ -1333,8 +1333,8 @@ fn json_everywhere_and_quiet() {
     );
 }
 
-/// `--version` names the SDK and TLS stack built in; completions come from
-/// the same definitions as the parser (every subcommand in them).
+/// `--version` names the SDK and TLS stack built in; completions and the
+/// manual page come from the same definitions as the parser.
 #[test]
 fn version_and_completions() {
     let d = Dir::new();
@@ -1366,6 +1366,12 @@ fn version_and_completions() {
         );
     }
     d.run("invoke").args(["completions", "tcsh"]).code(252);
+    let page = d.run("invoke").args(["man"]).ok().stdout();
+    assert!(page.contains(".TH invoke 1"), "{page}");
+    assert!(
+        page.contains("credentials") && page.contains("check"),
+        "{page}"
+    );
 }
 
 /// Without --config and without ./config.properties, the config is found

@@ -169,6 +169,9 @@ pub(crate) enum Sub {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff): `invoke man >
+    /// ~/.local/share/man/man1/invoke.1`.
+    Man,
     /// The credential cache: list its entries, or clear it.
     Cache {
         /// `list` or `clear`.
@@ -243,6 +246,8 @@ pub(crate) enum Command {
     Check(Box<CheckOptions>),
     /// `invoke completions SHELL`.
     Completions(clap_complete::Shell),
+    /// `invoke man`.
+    Man,
     /// `invoke cache list|clear`.
     Cache(Box<Options>, CacheAction),
     /// `invoke credentials`, `env`, `exec`: hand the credentials over.
@@ -300,6 +305,7 @@ impl Args {
                 })))
             }
             Some(Sub::Completions { shell }) => Ok(Command::Completions(*shell)),
+            Some(Sub::Man) => Ok(Command::Man),
             Some(Sub::Cache { action }) => Ok(Command::Cache(
                 Box::new(self.options(config, AuthFlag::Sigv4)?),
                 *action,
@@ -531,6 +537,20 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
         }
         Command::Export(opts, export) => crate::invoke::export::run(&opts, export).await,
         Command::Cache(opts, action) => crate::invoke::export::cache(&opts, action),
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(<Args as CommandFactory>::command())
+                .render(&mut std::io::stdout())
+                .or_else(|e| match e.kind() {
+                    // `invoke man | head`: the reader had enough.
+                    std::io::ErrorKind::BrokenPipe => Ok(()),
+                    _ => Err(Error::Write {
+                        path: "standard output".into(),
+                        source: e,
+                    }),
+                })?;
+            Ok(ExitCode::Ok)
+        }
         Command::Completions(shell) => {
             use clap::CommandFactory;
             clap_complete::generate(
