@@ -361,3 +361,56 @@ fn guardrails_are_sent_and_their_interventions_are_not_success() {
         .code(254)
         .stderr_has("The guardrail identifier or version provided in the request does not exist.");
 }
+
+/// Images and documents go with the prompt as Converse content blocks (the
+/// emulator acknowledges each by format, name and size); a model the guide
+/// lists without image input is refused before any call, and so is a file
+/// of a format Converse does not name.
+#[test]
+fn images_and_documents_go_with_the_prompt() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    std::fs::write(d.join("chart.png"), [0x89, b'P', b'N', b'G', 1, 2, 3, 4]).unwrap();
+    d.write("Q3 notes.md", "# Notes\nrevenue up\n");
+    for stream in [true, false] {
+        let mut args = vec![
+            "--prompt",
+            "describe",
+            "--image",
+            "chart.png",
+            "--document",
+            "Q3 notes.md",
+            "--model",
+            "Claude-3-Haiku",
+        ];
+        if !stream {
+            args.push("--no-stream");
+        }
+        let done = invoke(&d, &args).ok();
+        assert_eq!(
+            done.stdout().trim(),
+            "Reply from anthropic.claude-3-haiku-20240307-v1:0: describe [image png, 8 bytes] [document md \"Q3 notes\", 19 bytes]",
+            "{}",
+            done.describe()
+        );
+    }
+    let before = emu.record.entries().len();
+    invoke(
+        &d,
+        &[
+            "--prompt",
+            "describe",
+            "--image",
+            "chart.png",
+            "--model",
+            "amazon.titan-text-express-v1",
+        ],
+    )
+    .code(252)
+    .stderr_has("amazon.titan-text-express-v1 takes no images");
+    invoke(&d, &["--prompt", "describe", "--image", "Q3 notes.md"])
+        .code(252)
+        .stderr_has("expected a .png, .jpg, .jpeg, .gif or .webp file");
+    invoke(&d, &["--body", "x.json", "--image", "chart.png"]).code(252);
+    assert_eq!(emu.record.entries().len(), before, "nothing was sent");
+}

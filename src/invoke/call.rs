@@ -110,10 +110,28 @@ impl Call<'_> {
     /// Sends `request` and feeds the reply to `reply`.
     pub(crate) async fn send(&self, request: &Request, reply: &mut Reply) -> Result<Ending> {
         match (request, self.stream) {
-            (Request::Converse { system, user }, true) => {
-                self.converse_stream(system, user, reply).await
+            (
+                Request::Converse {
+                    system,
+                    user,
+                    attachments,
+                },
+                true,
+            ) => {
+                self.converse_stream(system, user_message(user, attachments), reply)
+                    .await
             }
-            (Request::Converse { system, user }, false) => self.converse(system, user, reply).await,
+            (
+                Request::Converse {
+                    system,
+                    user,
+                    attachments,
+                },
+                false,
+            ) => {
+                self.converse(system, user_message(user, attachments), reply)
+                    .await
+            }
             (Request::Invoke { body, .. }, true) => self.invoke_stream(body, reply).await,
             (Request::Invoke { body, .. }, false) => self.invoke(body, reply).await,
         }
@@ -140,7 +158,7 @@ impl Call<'_> {
     async fn converse_stream(
         &self,
         system: &Option<String>,
-        user: &str,
+        message: Message,
         reply: &mut Reply,
     ) -> Result<Ending> {
         let mut out = self
@@ -148,7 +166,7 @@ impl Call<'_> {
             .converse_stream()
             .model_id(self.model)
             .set_system(system_blocks(system))
-            .messages(user_message(user))
+            .messages(message)
             .inference_config(self.inference())
             .set_guardrail_config(self.guardrail.map(|g| {
                 GuardrailStreamConfiguration::builder()
@@ -195,7 +213,7 @@ impl Call<'_> {
     async fn converse(
         &self,
         system: &Option<String>,
-        user: &str,
+        message: Message,
         reply: &mut Reply,
     ) -> Result<Ending> {
         let out = self
@@ -203,7 +221,7 @@ impl Call<'_> {
             .converse()
             .model_id(self.model)
             .set_system(system_blocks(system))
-            .messages(user_message(user))
+            .messages(message)
             .inference_config(self.inference())
             .set_guardrail_config(self.guardrail.map(|g| {
                 GuardrailConfiguration::builder()
@@ -360,10 +378,15 @@ fn document_json(d: &aws_smithy_types::Document) -> serde_json::Value {
     }
 }
 
-fn user_message(text: &str) -> Message {
+fn user_message(text: &str, attachments: &[super::attach::Attachment]) -> Message {
     Message::builder()
         .role(ConversationRole::User)
-        .content(ContentBlock::Text(text.to_string()))
+        .set_content(Some(
+            super::attach::blocks(attachments)
+                .into_iter()
+                .chain([ContentBlock::Text(text.to_string())])
+                .collect(),
+        ))
         .build()
         .expect("role and content set")
 }

@@ -85,6 +85,14 @@ pub(crate) struct Args {
     /// Converse: stop when the model writes SEQ (repeatable).
     #[arg(long = "stop", value_name = "SEQ", conflicts_with = "body")]
     pub(crate) stop: Vec<String>,
+    /// Send this image with the prompt (png, jpeg, gif, webp; repeatable;
+    /// Converse only).
+    #[arg(long, value_name = "FILE", conflicts_with = "body")]
+    pub(crate) image: Vec<PathBuf>,
+    /// Send this document with the prompt (pdf, csv, doc, docx, xls, xlsx,
+    /// html, txt, md; repeatable; Converse only).
+    #[arg(long, value_name = "FILE", conflicts_with = "body")]
+    pub(crate) document: Vec<PathBuf>,
     /// Check the call with this Bedrock guardrail (VERSION: DRAFT, the
     /// default, or a number).
     #[arg(long, value_name = "ID[:VERSION]")]
@@ -340,6 +348,8 @@ impl Args {
                 prompt: self.prompt.clone(),
                 input: self.input.clone(),
                 body: self.body.clone(),
+                images: self.image.clone(),
+                documents: self.document.clone(),
             },
             inference: Inference {
                 max_tokens: self.max_tokens,

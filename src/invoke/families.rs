@@ -31,6 +31,63 @@ pub(crate) fn supports_system(model: &str) -> bool {
     !WITHOUT.iter().any(|p| base.starts_with(p))
 }
 
+/// Whether Converse takes images for this model, as the Bedrock User
+/// Guide's table of model features says: `Some(false)` for the families it
+/// lists without them, `None` for a model this tool does not know (the
+/// service decides).
+pub(crate) fn takes_images(model: &str) -> Option<bool> {
+    const WITH: [&str; 12] = [
+        "anthropic.claude-3-haiku",
+        "anthropic.claude-3-sonnet",
+        "anthropic.claude-3-opus",
+        "anthropic.claude-3-5-sonnet",
+        "anthropic.claude-3-7",
+        "anthropic.claude-sonnet-4",
+        "anthropic.claude-opus-4",
+        "amazon.nova-lite",
+        "amazon.nova-pro",
+        "amazon.nova-premier",
+        "meta.llama3-2-11b",
+        "meta.llama3-2-90b",
+    ];
+    const WITHOUT: [&str; 16] = [
+        "anthropic.claude-3-5-haiku",
+        "anthropic.claude-v2",
+        "anthropic.claude-instant",
+        "amazon.nova-micro",
+        "amazon.titan-text",
+        "meta.llama3-8b",
+        "meta.llama3-70b",
+        "meta.llama3-1",
+        "meta.llama3-2-1b",
+        "meta.llama3-2-3b",
+        "meta.llama3-3",
+        "mistral.",
+        "cohere.",
+        "ai21.",
+        "deepseek.",
+        "writer.",
+    ];
+    let base = base_model_id(model);
+    if WITH.iter().any(|p| base.starts_with(p)) || base.starts_with("meta.llama4") {
+        Some(true)
+    } else if WITHOUT.iter().any(|p| base.starts_with(p)) && !base.starts_with("mistral.pixtral") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether Converse takes documents for this model: every family the
+/// guide's table lists does, except Titan Text Premier.
+pub(crate) fn takes_documents(model: &str) -> Option<bool> {
+    if base_model_id(model).starts_with("amazon.titan-text-premier") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Whether the workshop flow folds the system prompt into the user message
 /// for this model, as the Python tool did for Titan and Mistral models.
 pub(crate) fn folds_system(model: &str) -> bool {

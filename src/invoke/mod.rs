@@ -3,6 +3,7 @@
 //! the request, resolve credentials (reporting the hop that fails), call
 //! Bedrock, and show the reply as it streams.
 
+pub(crate) mod attach;
 pub(crate) mod call;
 pub mod cli;
 pub(crate) mod export;
@@ -476,9 +477,17 @@ fn read_stdin() -> Result<String> {
 /// `--dry-run`: the plan, as the call would use it.
 fn print_plan(plan: &Plan, model: &ModelChoice, request: &Request, op: &str, opts: &Options) {
     let what = match request {
-        Request::Converse { system, user } => format!(
-            "one user message ({} characters){}",
+        Request::Converse {
+            system,
+            user,
+            attachments,
+        } => format!(
+            "one user message ({} characters{}){}",
             user.chars().count(),
+            attachments
+                .iter()
+                .map(|a| format!(", {} ({} bytes)", a.path.display(), a.bytes.len()))
+                .collect::<String>(),
             if system.is_some() {
                 " and a system prompt"
             } else {

@@ -26,6 +26,8 @@ pub(crate) enum Request {
         system: Option<String>,
         /// The user message.
         user: String,
+        /// Images and documents sent with it (`--image`, `--document`).
+        attachments: Vec<super::attach::Attachment>,
     },
     /// InvokeModel / InvokeModelWithResponseStream with a body as written.
     Invoke {
@@ -45,6 +47,10 @@ pub(crate) struct RequestArgs {
     pub(crate) input: Option<PathBuf>,
     /// `--body`.
     pub(crate) body: Option<PathBuf>,
+    /// `--image`, in order.
+    pub(crate) images: Vec<PathBuf>,
+    /// `--document`, in order.
+    pub(crate) documents: Vec<PathBuf>,
 }
 
 /// Builds the request. `stdin_piped` says whether standard input is a
@@ -55,6 +61,24 @@ pub(crate) struct RequestArgs {
 /// the prompt; with the workshop's template it fills `{{log_entry}}`, as
 /// `UserQueryFile` would.
 pub(crate) fn build(
+    args: &RequestArgs,
+    config: &Config,
+    model: &str,
+    stdin_piped: bool,
+    stdin: impl FnOnce() -> Result<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Request> {
+    let files = super::attach::read_all(&args.images, &args.documents)?;
+    let mut request = text_request(args, config, model, stdin_piped, stdin, warnings)?;
+    super::attach::check(&files, &request, model)?;
+    if let Request::Converse { attachments, .. } = &mut request {
+        *attachments = files;
+    }
+    Ok(request)
+}
+
+/// The request without its attachments.
+fn text_request(
     args: &RequestArgs,
     config: &Config,
     model: &str,
@@ -140,8 +164,13 @@ pub(crate) fn build(
         Some(s) if families::folds_system(model) => Request::Converse {
             system: None,
             user: format!("{}\n\n{}", s.trim_end(), user),
+            attachments: Vec::new(),
         },
-        system => Request::Converse { system, user },
+        system => Request::Converse {
+            system,
+            user,
+            attachments: Vec::new(),
+        },
     })
 }
 
@@ -165,6 +194,7 @@ fn converse_text(text: String, from: &str) -> Result<Request> {
     Ok(Request::Converse {
         system: None,
         user: text,
+        attachments: Vec::new(),
     })
 }
 
@@ -218,6 +248,7 @@ mod tests {
             prompt: prompt.map(str::to_string),
             input,
             body,
+            ..RequestArgs::default()
         }
     }
 
@@ -383,7 +414,8 @@ mod tests {
             r,
             Request::Converse {
                 system: Some("Be terse.\n".into()),
-                user: "Explain: disk full".into()
+                user: "Explain: disk full".into(),
+                attachments: Vec::new(),
             }
         );
         // --input replaces UserQueryFile.
@@ -403,7 +435,8 @@ mod tests {
             r,
             Request::Converse {
                 system: None,
-                user: "Be terse.\n\nExplain: disk full".into()
+                user: "Be terse.\n\nExplain: disk full".into(),
+                attachments: Vec::new(),
             }
         );
         assert!(w.is_empty(), "{w:?}");

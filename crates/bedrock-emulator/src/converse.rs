@@ -47,6 +47,9 @@ pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
             c if c.get("any").is_some() => Some("*".into()),
             c => c["tool"]["name"].as_str().map(str::to_string),
         },
+        attachments: last_user
+            .map(|m| attachments(&m["content"]))
+            .unwrap_or_default(),
         guardrail: body
             .get("guardrailConfig")
             .map(|g| crate::guardrails::Named {
@@ -54,6 +57,41 @@ pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
                 version: g["guardrailVersion"].as_str().unwrap_or_default().into(),
             }),
     })
+}
+
+/// The images and documents among a message's content blocks, described:
+/// their format, a document's name, and their size once decoded.
+fn attachments(content: &Value) -> Vec<String> {
+    use base64::Engine;
+    let size = |block: &Value| {
+        block["source"]["bytes"]
+            .as_str()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .map_or(0, |b| b.len())
+    };
+    content
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            if let Some(i) = b.get("image") {
+                Some(format!(
+                    "image {}, {} bytes",
+                    i["format"].as_str().unwrap_or("?"),
+                    size(i)
+                ))
+            } else {
+                b.get("document").map(|d| {
+                    format!(
+                        "document {} \"{}\", {} bytes",
+                        d["format"].as_str().unwrap_or("?"),
+                        d["name"].as_str().unwrap_or(""),
+                        size(d)
+                    )
+                })
+            }
+        })
+        .collect()
 }
 
 /// The tools of `toolConfig`.

@@ -35,6 +35,9 @@ pub struct Ask {
     pub forced_tool: Option<String>,
     /// The guardrail the request names.
     pub guardrail: Option<crate::guardrails::Named>,
+    /// The images and documents of the last user message, described
+    /// (`image png, 68 bytes`), for the reply to acknowledge.
+    pub attachments: Vec<String>,
 }
 
 /// A tool offered to the model.
@@ -228,6 +231,7 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
         tools,
         forced_tool,
         guardrail: None,
+        attachments: Vec::new(),
     })
 }
 
@@ -356,7 +360,8 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
             guardrail: Some(true),
         };
     }
-    let full = format!("Reply from {model}: {}", ask.prompt.trim());
+    let seen: String = ask.attachments.iter().map(|a| format!(" [{a}]")).collect();
+    let full = format!("Reply from {model}: {}{seen}", ask.prompt.trim());
     let (full, stopped) = match ask
         .stop
         .iter()
@@ -640,6 +645,7 @@ mod tests {
             tools: Vec::new(),
             forced_tool: None,
             guardrail: None,
+            attachments: Vec::new(),
             body: Body::AnthropicMessages,
             prompt: prompt.into(),
             system: None,
