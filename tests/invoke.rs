@@ -1422,3 +1422,38 @@ fn a_mistyped_alias_gets_a_suggestion() {
         .stderr_has("--model Titn: not an alias")
         .stderr_has("did you mean Titan?");
 }
+
+/// --save writes the reply (or with --output json, the JSON) to a file,
+/// replacing it whole; what is printed is unchanged.
+#[test]
+fn save_writes_the_reply_to_a_file() {
+    let emu = emulator(Faults::default());
+    let d = Dir::new();
+    sealed(&d, &access_keys_config(&emu.base_url, &[]));
+    d.write(
+        "out.txt",
+        "an older reply that is longer than the new one\n",
+    );
+    let done = invoke(&d)
+        .args([
+            "--prompt",
+            "write a haiku",
+            "--model",
+            "Titan",
+            "--save",
+            "out.txt",
+        ])
+        .ok();
+    assert_eq!(d.read("out.txt"), done.stdout());
+    assert!(
+        d.read("out.txt")
+            .starts_with("Reply from amazon.titan-text-express-v1: write a haiku")
+    );
+    let done = invoke(&d)
+        .args([
+            "--prompt", "hi", "--model", "Titan", "--output", "json", "--save", "out.json",
+        ])
+        .ok();
+    let saved: Value = serde_json::from_str(&d.read("out.json")).unwrap();
+    assert_eq!(saved, json(&done));
+}

@@ -85,6 +85,10 @@ pub(crate) struct Args {
     /// Converse: stop when the model writes SEQ (repeatable).
     #[arg(long = "stop", value_name = "SEQ", conflicts_with = "body")]
     pub(crate) stop: Vec<String>,
+    /// Also write the reply (with --output json, the JSON) to FILE, whole,
+    /// replacing it atomically.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save: Option<PathBuf>,
     /// Send this image with the prompt (png, jpeg, gif, webp; repeatable;
     /// Converse only).
     #[arg(long, value_name = "FILE", conflicts_with = "body")]
@@ -365,6 +369,7 @@ impl Args {
                 })
                 .transpose()?,
             guardrail_ok: self.guardrail_ok,
+            save: self.save.clone(),
             stream: !self.no_stream,
             format: self.output,
             dry_run: self.dry_run,

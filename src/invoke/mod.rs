@@ -58,6 +58,8 @@ pub(crate) struct Options {
     pub(crate) format: Format,
     /// Print the plan only.
     pub(crate) dry_run: bool,
+    /// `--save FILE`: the reply (or the JSON) written to a file too.
+    pub(crate) save: Option<PathBuf>,
     /// `--guardrail`: the guardrail the call is checked by.
     pub(crate) guardrail: Option<Guardrail>,
     /// `--guardrail-ok`: a guardrail's intervention is a success.
@@ -184,7 +186,7 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
     let (ending, reply, resolved) =
         call_with_credentials(&plan, &opts, &model, &request, &runtime).await?;
     let stop = ending.0.clone();
-    report(
+    let saved = report(
         &plan,
         &model,
         op,
@@ -193,6 +195,15 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
         resolved.as_ref(),
         opts.format,
     );
+    if let Some(path) = &opts.save {
+        crate::fsutil::write_private_with(
+            path,
+            saved.as_bytes(),
+            crate::fsutil::Existing::Replace,
+            crate::fsutil::Links::Follow,
+        )?;
+        output::note("saved", &path.display().to_string());
+    }
     verdict(&plan, &reply, stop, opts.guardrail_ok)
 }
 
@@ -404,7 +415,7 @@ fn report(
     reply: &Reply,
     resolved: Option<&Resolved>,
     format: Format,
-) {
+) -> String {
     let timings = reply.timings();
     if format == Format::Text {
         let count = |n: Option<u64>| n.map_or("?".into(), |n| n.to_string());
@@ -427,7 +438,11 @@ fn report(
             output::note("cites", &reply.citations.join("; "));
         }
         output::note("done", &parts.join(" · "));
-        return;
+        let mut text = reply.text.clone();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        return text;
     }
     let report = CallReport {
         schema: output::SCHEMA,
@@ -460,6 +475,7 @@ fn report(
         timings_ms: timings,
     };
     output::print_json(&report);
+    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
 }
 
 fn read_stdin() -> Result<String> {
