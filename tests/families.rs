@@ -414,3 +414,93 @@ fn images_and_documents_go_with_the_prompt() {
     invoke(&d, &["--body", "x.json", "--image", "chart.png"]).code(252);
     assert_eq!(emu.record.entries().len(), before, "nothing was sent");
 }
+
+/// `invoke embed`: one JSON line per input with its vector, of the size the
+/// model gives (Titan V2's --dimensions honoured); --similarity compares
+/// each input with the first; Cohere's texts go in one request; options a
+/// model does not take are refused before any call.
+#[test]
+fn embeddings_of_texts_and_their_similarity() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    let done = invoke(
+        &d,
+        &["embed", "the cat sat on the mat", "--dimensions", "256"],
+    )
+    .ok();
+    let line: Value = serde_json::from_str(done.stdout().trim()).unwrap();
+    assert_eq!(line["dimensions"], 256, "{line}");
+    assert_eq!(line["embedding"].as_array().unwrap().len(), 256);
+    assert_eq!(line["model"], "amazon.titan-embed-text-v2:0");
+    let norm: f64 = line["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap().powi(2))
+        .sum();
+    assert!((norm - 1.0).abs() < 1e-6, "normalised by default: {norm}");
+
+    // Similarity, from standard input, one text a line.
+    let done = invoke(&d, &["embed", "--similarity"])
+        .stdin("the cat sat on the mat\nthe cat sat on the rug\nquantum chromodynamics lectures\n")
+        .ok();
+    let scores: Vec<f64> = done
+        .stdout()
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 3, "{}", done.describe());
+    assert!((scores[0] - 1.0).abs() < 1e-4);
+    assert!(scores[1] > 0.6 && scores[2] < 0.4, "{scores:?}");
+
+    // Cohere: both texts in one request.
+    d.write("texts.txt", "alpha beta\n\ngamma delta\n");
+    let before = emu.record.entries().len();
+    let done = invoke(
+        &d,
+        &[
+            "embed",
+            "--file",
+            "texts.txt",
+            "--model",
+            "cohere.embed-english-v3",
+        ],
+    )
+    .ok();
+    assert_eq!(done.stdout().lines().count(), 2);
+    let calls: Vec<_> = emu.record.entries()[before..]
+        .iter()
+        .filter(|e| e.service == "bedrock")
+        .cloned()
+        .collect();
+    assert_eq!(calls.len(), 1, "one request for the batch");
+
+    // Refused before any call.
+    let before = emu.record.entries().len();
+    invoke(&d, &["embed", "x", "--dimensions", "300"])
+        .code(252)
+        .stderr_has("256, 512 or 1024");
+    invoke(
+        &d,
+        &[
+            "embed",
+            "x",
+            "--model",
+            "cohere.embed-english-v3",
+            "--dimensions",
+            "256",
+        ],
+    )
+    .code(252)
+    .stderr_has("fixed size");
+    invoke(&d, &["embed", "x", "--model", "Claude-3-Haiku"])
+        .code(252)
+        .stderr_has("not an embedding model");
+    assert_eq!(
+        emu.record.entries()[before..]
+            .iter()
+            .filter(|e| e.service == "bedrock")
+            .count(),
+        0
+    );
+}

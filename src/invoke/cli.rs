@@ -181,6 +181,9 @@ pub(crate) enum Sub {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Embeddings of texts (arguments, --file, or standard input, one a
+    /// line): Titan Text Embeddings v1/V2 (the default, V2) or Cohere Embed.
+    Embed(EmbedArgs),
     /// Print the manual page (roff): `invoke man >
     /// ~/.local/share/man/man1/invoke.1`.
     Man,
@@ -202,6 +205,28 @@ pub(crate) enum Sub {
         )]
         command: Vec<OsString>,
     },
+}
+
+/// Options of `invoke embed`.
+#[derive(clap::Args)]
+pub(crate) struct EmbedArgs {
+    /// The texts to embed.
+    pub(crate) texts: Vec<String>,
+    /// Read the texts from FILE, one a line.
+    #[arg(long, value_name = "FILE", conflicts_with = "texts")]
+    pub(crate) file: Option<PathBuf>,
+    /// Titan Text Embeddings V2: the vector size, 256, 512 or 1024.
+    #[arg(long, value_name = "N")]
+    pub(crate) dimensions: Option<u32>,
+    /// Titan Text Embeddings V2: vectors as they come, not of length 1.
+    #[arg(long)]
+    pub(crate) no_normalize: bool,
+    /// Print each input's cosine similarity to the first instead of its vector.
+    #[arg(long)]
+    pub(crate) similarity: bool,
+    /// Cohere Embed: search_document, search_query, classification or clustering.
+    #[arg(long, value_name = "TYPE", default_value = "search_document")]
+    pub(crate) input_type: String,
 }
 
 /// What to do with the credential cache.
@@ -256,6 +281,8 @@ pub(crate) enum Command {
     Models(ConfigOptions, Format),
     /// `invoke check`: prove the path.
     Check(Box<CheckOptions>),
+    /// `invoke embed`.
+    Embed(Box<Options>, crate::invoke::embed::EmbedOptions),
     /// `invoke completions SHELL`.
     Completions(clap_complete::Shell),
     /// `invoke man`.
@@ -318,6 +345,17 @@ impl Args {
             }
             Some(Sub::Completions { shell }) => Ok(Command::Completions(*shell)),
             Some(Sub::Man) => Ok(Command::Man),
+            Some(Sub::Embed(e)) => Ok(Command::Embed(
+                Box::new(self.options(config, AuthFlag::Sigv4)?),
+                crate::invoke::embed::EmbedOptions {
+                    texts: e.texts.clone(),
+                    file: e.file.clone(),
+                    dimensions: e.dimensions,
+                    no_normalize: e.no_normalize,
+                    similarity: e.similarity,
+                    input_type: e.input_type.clone(),
+                },
+            )),
             Some(Sub::Cache { action }) => Ok(Command::Cache(
                 Box::new(self.options(config, AuthFlag::Sigv4)?),
                 *action,
@@ -552,6 +590,7 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
         }
         Command::Export(opts, export) => crate::invoke::export::run(&opts, export).await,
         Command::Cache(opts, action) => crate::invoke::export::cache(&opts, action),
+        Command::Embed(opts, e) => crate::invoke::embed::run(&opts, &e).await,
         Command::Man => {
             use clap::CommandFactory;
             clap_mangen::Man::new(<Args as CommandFactory>::command())

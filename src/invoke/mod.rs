@@ -6,6 +6,7 @@
 pub(crate) mod attach;
 pub(crate) mod call;
 pub mod cli;
+pub(crate) mod embed;
 pub(crate) mod export;
 pub(crate) mod families;
 pub(crate) mod model_choice;
@@ -478,7 +479,7 @@ fn report(
     serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
 }
 
-fn read_stdin() -> Result<String> {
+pub(crate) fn read_stdin() -> Result<String> {
     use std::io::Read;
     let mut text = String::new();
     std::io::stdin()

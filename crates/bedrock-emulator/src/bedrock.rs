@@ -162,7 +162,24 @@ pub(crate) async fn handle(
     let mut entry = RecordEntry::begin("bedrock", op.name(), parts);
     entry.model = Some(model.clone());
     let (base, ask) = match admit(&state, parts, body, op, &model, &mut entry) {
-        Ok(admitted) => admitted,
+        Ok(Admitted::Text(base, ask)) => (base, ask),
+        Ok(Admitted::Embedding(reply, input_tokens)) => {
+            state.record.push(entry);
+            let latency = started.elapsed().as_millis().to_string();
+            return response(
+                200,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-amzn-requestid", &request_id()),
+                    (
+                        "x-amzn-bedrock-input-token-count",
+                        &input_tokens.to_string(),
+                    ),
+                    ("x-amzn-bedrock-invocation-latency", &latency),
+                ],
+                serde_json::to_vec(&reply).unwrap_or_default(),
+            );
+        }
         Err(r) => {
             state.record.push(entry.failed(r.status, &r.kind));
             return error(r.status, &r.kind, &r.message);
@@ -192,6 +209,13 @@ struct Answer {
     started: Instant,
 }
 
+/// A request that passed: a text model's, to be answered, or an embedding
+/// model's, answered already (with its input token count).
+enum Admitted {
+    Text(String, Ask),
+    Embedding(Value, usize),
+}
+
 /// Everything a request must pass, in AWS's order: authentication, the
 /// model, the caller's permission, the service's state (faults), the body.
 fn admit(
@@ -201,7 +225,7 @@ fn admit(
     op: Op,
     model: &str,
     entry: &mut RecordEntry,
-) -> Result<(String, Ask), Refusal> {
+) -> Result<Admitted, Refusal> {
     if entry.auth.as_deref() == Some("bearer") {
         // A Bedrock API key. The emulator holds none, so every one is
         // refused, as AWS refuses an unknown key.
@@ -284,6 +308,21 @@ fn admit(
             "Malformed input request, please reformat your input and try again.",
         )
     })?;
+    let family = resolved.model.body;
+    if family.embeds() {
+        let refuse = |m: &str| Refusal::new(400, "ValidationException", m);
+        return match op {
+            Op::Invoke => {
+                catalogue::check_body(family, &json).map_err(|m| refuse(&m))?;
+                let (reply, tokens) = crate::embeddings::answer(family, &json);
+                Ok(Admitted::Embedding(reply, tokens))
+            }
+            Op::InvokeStream => Err(refuse("The model is unsupported for streaming.")),
+            Op::Converse | Op::ConverseStream => Err(refuse(
+                "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
+            )),
+        };
+    }
     let mut ask = match op {
         Op::Invoke | Op::InvokeStream => models::parse_invoke(&resolved, &json),
         Op::Converse | Op::ConverseStream => converse::parse(&resolved, &json),
@@ -296,7 +335,7 @@ fn admit(
         crate::guardrails::check(named)
             .map_err(|message| Refusal::new(400, "ValidationException", message))?;
     }
-    Ok((resolved.model.id.clone(), ask))
+    Ok(Admitted::Text(resolved.model.id.clone(), ask))
 }
 
 /// The guardrail InvokeModel's headers name, if any.

@@ -39,6 +39,23 @@ pub enum Body {
     DeepseekPrompt,
     /// Writer Palmyra (chat completion).
     PalmyraChat,
+    /// Amazon Titan Text Embeddings (v1).
+    TitanEmbedV1,
+    /// Amazon Titan Text Embeddings V2.
+    TitanEmbedV2,
+    /// Cohere Embed (v3).
+    CohereEmbed,
+}
+
+impl Body {
+    /// Whether the family is an embedding model's: InvokeModel only, and
+    /// an embedding back.
+    pub fn embeds(self) -> bool {
+        matches!(
+            self,
+            Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed
+        )
+    }
 }
 
 /// A model in the catalogue.
@@ -76,6 +93,8 @@ struct Param {
     max_items: Option<usize>,
     #[serde(rename = "enum")]
     allowed: Option<Vec<String>>,
+    /// The numbers a numeric parameter may take.
+    one_of: Option<Vec<f64>>,
     keys: Option<HashMap<String, Param>>,
 }
 
@@ -208,6 +227,14 @@ fn check_param(p: &Param, value: &Value, at: &str) -> Result<(), String> {
         && !allowed.iter().any(|a| a == s)
     {
         return Err(malformed(format!("{at}: {s} is not a valid enum value")));
+    }
+    if let (Some(allowed), Some(n)) = (&p.one_of, value.as_f64())
+        && !allowed.contains(&n)
+    {
+        return Err(malformed(format!(
+            "{at}: {} is not a valid enum value",
+            number(value)
+        )));
     }
     if let Some(n) = value.as_f64() {
         if let Some(min) = p.min.filter(|m| n < *m) {

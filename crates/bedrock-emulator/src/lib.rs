@@ -14,6 +14,7 @@ mod bedrock;
 pub mod catalogue;
 pub mod cli;
 mod converse;
+pub mod embeddings;
 pub mod guardrails;
 pub mod identity;
 mod imds;

@@ -215,6 +215,10 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
             number(get("max_tokens"), 512),
             strings(get("stop")),
         ),
+        // Answered by `embeddings`, never as text.
+        Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed => {
+            return Err("The model is unsupported for this operation.".into());
+        }
     };
     check_limit(model, max_tokens)?;
     let (tools, forced_tool) = match family {
@@ -506,6 +510,7 @@ fn family_body(body: Body, model: &str, r: &Reply) -> Value {
             "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
         }),
         Body::DeepseekPrompt => json!({"choices": [{"text": text, "stop_reason": stop}]}),
+        Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed => Value::Null,
     }
 }
 

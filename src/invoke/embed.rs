@@ -1,0 +1,274 @@
+//! `invoke embed`: embeddings through the same credentials and endpoint as
+//! a call, for Titan Text Embeddings v1 and V2 and Cohere Embed v3, each
+//! with its documented body; one JSON line per input, or with
+//! `--similarity` each input's cosine similarity to the first, as the
+//! embeddings guide compares texts.
+
+use super::{Options, Terminal, cache_for, load, model_choice, warn_all};
+use crate::aws::credentials::{self, RunTime};
+use crate::aws::diagnose;
+use crate::aws::plan::{BedrockAuth, Plan};
+use crate::error::{Error, ExitCode, Hop, Result};
+use crate::output::Format;
+use aws_sdk_bedrockruntime::primitives::Blob;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// The model used when none is named.
+pub(crate) const DEFAULT_MODEL: &str = "amazon.titan-embed-text-v2:0";
+/// Cohere Embed takes at most this many texts a request.
+const COHERE_BATCH: usize = 96;
+
+/// What `invoke embed` was asked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EmbedOptions {
+    /// The texts given as arguments.
+    pub(crate) texts: Vec<String>,
+    /// `--file`: one text a line.
+    pub(crate) file: Option<PathBuf>,
+    /// `--dimensions` (Titan V2).
+    pub(crate) dimensions: Option<u32>,
+    /// `--no-normalize` (Titan V2).
+    pub(crate) no_normalize: bool,
+    /// `--similarity`.
+    pub(crate) similarity: bool,
+    /// `--input-type` (Cohere).
+    pub(crate) input_type: String,
+}
+
+/// A family of embedding models, by its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    TitanV1,
+    TitanV2,
+    Cohere,
+}
+
+fn family(model: &str) -> Option<Family> {
+    let base = super::families::base_model_id(model);
+    if base.starts_with("amazon.titan-embed-text-v1") {
+        Some(Family::TitanV1)
+    } else if base.starts_with("amazon.titan-embed-text-v2") {
+        Some(Family::TitanV2)
+    } else if base.starts_with("cohere.embed-") {
+        Some(Family::Cohere)
+    } else {
+        None
+    }
+}
+
+/// The texts: the arguments, else `--file`, else standard input, one a
+/// line; blank lines are skipped.
+fn texts(e: &EmbedOptions) -> Result<Vec<String>> {
+    let lines = |text: String| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let texts = if !e.texts.is_empty() {
+        e.texts.clone()
+    } else if let Some(path) = &e.file {
+        lines(std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?)
+    } else if super::request::stdin_piped() {
+        lines(super::read_stdin()?)
+    } else {
+        Vec::new()
+    };
+    if texts.is_empty() {
+        return Err(Error::Usage(
+            "invoke embed: nothing to embed: give texts, --file FILE, or pipe them in, one a line"
+                .into(),
+        ));
+    }
+    Ok(texts)
+}
+
+/// Checks the options against the model's family.
+fn check(e: &EmbedOptions, model: &str, family: Family) -> Result<()> {
+    if let Some(d) = e.dimensions {
+        if family != Family::TitanV2 {
+            return Err(Error::Usage(format!(
+                "--dimensions: {model} has a fixed size; only Titan Text Embeddings V2 takes 256, 512 or 1024"
+            )));
+        }
+        if ![256, 512, 1024].contains(&d) {
+            return Err(Error::Usage(format!(
+                "--dimensions {d}: Titan Text Embeddings V2 takes 256, 512 or 1024"
+            )));
+        }
+    }
+    if e.no_normalize && family != Family::TitanV2 {
+        return Err(Error::Usage(format!(
+            "--no-normalize: only Titan Text Embeddings V2 takes it, not {model}"
+        )));
+    }
+    const TYPES: [&str; 4] = [
+        "search_document",
+        "search_query",
+        "classification",
+        "clustering",
+    ];
+    if family == Family::Cohere && !TYPES.contains(&e.input_type.as_str()) {
+        return Err(Error::Usage(format!(
+            "--input-type {}: expected {}",
+            e.input_type,
+            TYPES.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The request bodies for `texts`: one per text, or Cohere's batches.
+fn bodies(e: &EmbedOptions, family: Family, texts: &[String]) -> Vec<Value> {
+    match family {
+        Family::TitanV1 => texts.iter().map(|t| json!({"inputText": t})).collect(),
+        Family::TitanV2 => texts
+            .iter()
+            .map(|t| {
+                let mut b = json!({"inputText": t, "normalize": !e.no_normalize});
+                if let Some(d) = e.dimensions {
+                    b["dimensions"] = d.into();
+                }
+                b
+            })
+            .collect(),
+        Family::Cohere => texts
+            .chunks(COHERE_BATCH)
+            .map(|chunk| json!({"texts": chunk, "input_type": e.input_type}))
+            .collect(),
+    }
+}
+
+/// The vectors of a reply, in order.
+fn vectors(family: Family, reply: &Value) -> Vec<Vec<f64>> {
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    match family {
+        Family::Cohere => reply["embeddings"]
+            .as_array()
+            .map(|a| a.iter().map(floats).collect())
+            .unwrap_or_default(),
+        _ => vec![floats(&reply["embedding"])],
+    }
+}
+
+/// Cosine similarity; 0 for a zero vector.
+pub(crate) fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let n = norm(a) * norm(b);
+    if n == 0.0 { 0.0 } else { dot / n }
+}
+
+/// Runs `invoke embed`.
+pub(crate) async fn run(opts: &Options, e: &EmbedOptions) -> Result<ExitCode> {
+    let loaded = load(&opts.config, &mut Terminal)?;
+    warn_all(&loaded.warnings);
+    let plan = Plan::new(loaded.config, opts.aws.clone()).await?;
+    warn_all(&plan.warnings);
+    let model = match opts.model.as_deref() {
+        Some(name) => model_choice::lookup(name, &plan.config.models)
+            .map(|m| m.id)
+            .unwrap_or_else(|| name.to_string()),
+        None => DEFAULT_MODEL.to_string(),
+    };
+    let family = family(&model).ok_or_else(|| {
+        Error::Usage(format!(
+            "--model {model}: not an embedding model this tool knows: Titan Text Embeddings \
+             (amazon.titan-embed-text-v1, amazon.titan-embed-text-v2:0) or Cohere Embed (cohere.embed-english-v3, cohere.embed-multilingual-v3)"
+        ))
+    })?;
+    check(e, &model, family)?;
+    let texts = texts(e)?;
+    let runtime = RunTime {
+        interactive: Terminal::is_interactive(),
+        cache: cache_for(loaded.key, plan.options.cache_dir.clone()),
+    };
+    let mut ctx = plan.context(Some(&model));
+    let resolved = credentials::resolve(&plan, &runtime, &mut ctx).await?;
+    crate::output::note("model", &format!("{model} via InvokeModel"));
+    let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(resolved.provider), true);
+    let mut all = Vec::new();
+    for body in bodies(e, family, &texts) {
+        let out = client
+            .invoke_model()
+            .model_id(&model)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(body.to_string()))
+            .send()
+            .await
+            .map_err(|err| diagnose::sdk_error(Hop::Bedrock, &err, &ctx))?;
+        let reply: Value = serde_json::from_slice(out.body().as_ref()).unwrap_or_default();
+        all.extend(vectors(family, &reply));
+    }
+    if all.len() != texts.len() || all.iter().any(Vec::is_empty) {
+        return Err(Error::NoAnswer {
+            stop: "(embeddings)".into(),
+            raw: format!("{} vectors for {} inputs", all.len(), texts.len()),
+        });
+    }
+    for (i, (text, v)) in texts.iter().zip(&all).enumerate() {
+        let similarity = cosine(&all[0], v);
+        if e.similarity && opts.format == Format::Text {
+            println!("{similarity:.4}\t{text}");
+            continue;
+        }
+        let mut line = json!({
+            "schema": crate::output::SCHEMA,
+            "index": i + 1,
+            "text": text,
+            "model": model,
+            "dimensions": v.len(),
+        });
+        if e.similarity {
+            line["similarity"] = similarity.into();
+        } else {
+            line["embedding"] = json!(v);
+        }
+        println!("{line}");
+    }
+    Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_bodies_and_checks() {
+        assert_eq!(
+            family("amazon.titan-embed-text-v2:0"),
+            Some(Family::TitanV2)
+        );
+        assert_eq!(family("cohere.embed-english-v3"), Some(Family::Cohere));
+        assert_eq!(family("anthropic.claude-v2"), None);
+        let e = EmbedOptions {
+            dimensions: Some(256),
+            input_type: "search_document".into(),
+            ..EmbedOptions::default()
+        };
+        assert_eq!(
+            bodies(&e, Family::TitanV2, &["a".into()]),
+            [json!({"inputText": "a", "normalize": true, "dimensions": 256})]
+        );
+        let many: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        assert_eq!(bodies(&e, Family::Cohere, &many).len(), 2);
+        assert!(check(&e, "cohere.embed-english-v3", Family::Cohere).is_err());
+        let bad = EmbedOptions {
+            dimensions: Some(300),
+            ..e.clone()
+        };
+        assert!(check(&bad, "amazon.titan-embed-text-v2:0", Family::TitanV2).is_err());
+        assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-12);
+        assert_eq!(cosine(&[0.0], &[1.0]), 0.0);
+    }
+}
