@@ -504,3 +504,144 @@ fn embeddings_of_texts_and_their_similarity() {
         0
     );
 }
+
+/// Width, height and pixels of a PNG file, decoded by the `png` crate.
+fn decode_png(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", path.display()));
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    (info.width, info.height, pixels)
+}
+
+fn bedrock_calls(emu: &common::Emu, since: usize) -> usize {
+    emu.record.entries()[since..]
+        .iter()
+        .filter(|e| e.service == "bedrock")
+        .count()
+}
+
+/// `invoke image`: PNG files of the size asked for, decoded here; several
+/// in one Nova Canvas request, one request each for Stability models with
+/// seeds counted up; files never overwritten without --force; sizes,
+/// aspect ratios and options a model does not take refused before a call.
+#[test]
+fn pictures_from_a_prompt() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    let args = [
+        "image",
+        "a lighthouse at dusk",
+        "--size",
+        "640x384",
+        "--count",
+        "2",
+        "--seed",
+        "7",
+        "--out",
+        "light.png",
+    ];
+    let before = emu.record.entries().len();
+    let done = invoke(&d, &args).ok();
+    assert_eq!(
+        done.stdout().lines().collect::<Vec<_>>(),
+        ["light-1.png", "light-2.png"]
+    );
+    assert_eq!(bedrock_calls(&emu, before), 1, "one Nova Canvas request");
+    let (w, h, first) = decode_png(&d.join("light-1.png"));
+    assert_eq!((w, h), (640, 384));
+    let (w, h, second) = decode_png(&d.join("light-2.png"));
+    assert_eq!((w, h), (640, 384));
+    assert_ne!(first, second, "two pictures, not one twice");
+
+    // Never overwritten without --force, and nothing is asked of Bedrock.
+    let before = emu.record.entries().len();
+    invoke(&d, &args).code(252).stderr_has("already exists");
+    assert_eq!(bedrock_calls(&emu, before), 0);
+    let mut forced = args.to_vec();
+    forced[7] = "8";
+    forced.push("--force");
+    invoke(&d, &forced).ok();
+    assert_ne!(decode_png(&d.join("light-1.png")).2, first, "replaced");
+
+    // SDXL: one request per picture.
+    let before = emu.record.entries().len();
+    invoke(
+        &d,
+        &[
+            "image",
+            "a red boat",
+            "--model",
+            "stability.stable-diffusion-xl-v1",
+            "--size",
+            "1344x768",
+            "--count",
+            "2",
+            "--seed",
+            "1",
+            "--negative",
+            "fog",
+            "--out",
+            "boat.png",
+        ],
+    )
+    .ok();
+    assert_eq!(bedrock_calls(&emu, before), 2);
+    assert_eq!(decode_png(&d.join("boat-2.png")).0, 1344);
+
+    // A Stable Image model, by aspect ratio, with the JSON report.
+    let done = invoke(
+        &d,
+        &[
+            "image",
+            "a map",
+            "--model",
+            "stability.stable-image-core-v1:1",
+            "--aspect-ratio",
+            "16:9",
+            "--out",
+            "map.png",
+            "--output",
+            "json",
+        ],
+    )
+    .ok();
+    let report = json(&done);
+    let (w, h, _) = decode_png(&d.join("map.png"));
+    assert!(w > h, "16:9 is wide: {w}x{h}");
+    assert_eq!(report["images"][0]["width"], w);
+    assert_eq!(report["images"][0]["path"], "map.png");
+
+    // Refused before any call.
+    let before = emu.record.entries().len();
+    for (extra, says) in [
+        (&["--size", "1000x1000"][..], "multiple of 16"),
+        (
+            &[
+                "--size",
+                "512x512",
+                "--model",
+                "stability.stable-diffusion-xl-v1",
+            ],
+            "1024x1024",
+        ),
+        (
+            &["--size", "512x512", "--model", "stability.sd3-5-large-v1:0"],
+            "--aspect-ratio",
+        ),
+        (&["--seed", "900000000"], "0 to 858993459"),
+        (&["--count", "6"], "1 to 5"),
+        (
+            &["--model", "Claude-3-Haiku"],
+            "not an image generation model",
+        ),
+    ] {
+        let mut a = vec!["image", "x", "--out", "refused.png"];
+        a.extend(extra);
+        invoke(&d, &a).code(252).stderr_has(says);
+    }
+    assert_eq!(bedrock_calls(&emu, before), 0);
+    assert!(!d.exists("refused.png"));
+}

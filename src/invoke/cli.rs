@@ -184,6 +184,10 @@ pub(crate) enum Sub {
     /// Embeddings of texts (arguments, --file, or standard input, one a
     /// line): Titan Text Embeddings v1/V2 (the default, V2) or Cohere Embed.
     Embed(EmbedArgs),
+    /// Pictures from a prompt, written as PNG files: Nova Canvas (the
+    /// default), Titan Image Generator, Stable Diffusion XL or a Stable
+    /// Image model.
+    Image(ImageArgs),
     /// Print the manual page (roff): `invoke man >
     /// ~/.local/share/man/man1/invoke.1`.
     Man,
@@ -227,6 +231,41 @@ pub(crate) struct EmbedArgs {
     /// Cohere Embed: search_document, search_query, classification or clustering.
     #[arg(long, value_name = "TYPE", default_value = "search_document")]
     pub(crate) input_type: String,
+}
+
+/// Options of `invoke image`.
+#[derive(clap::Args)]
+pub(crate) struct ImageArgs {
+    /// What to draw (- reads standard input).
+    pub(crate) prompt: String,
+    /// What to keep out of the picture.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) negative: Option<String>,
+    /// WIDTHxHEIGHT in pixels (default 1024x1024; Titan, Nova Canvas, SDXL).
+    #[arg(long, value_name = "WxH")]
+    pub(crate) size: Option<crate::invoke::image::Size>,
+    /// Stable Image models: 1:1, 16:9, 21:9, 2:3, 3:2, 4:5, 5:4, 9:16 or 9:21.
+    #[arg(long, value_name = "W:H")]
+    pub(crate) aspect_ratio: Option<String>,
+    /// The seed, for a picture that can be made again.
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+    /// How many pictures, 1 to 5.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) count: u32,
+    /// Titan and Nova Canvas: standard or premium.
+    #[arg(long, value_name = "Q")]
+    pub(crate) quality: Option<String>,
+    /// How closely to follow the prompt (Titan, Nova Canvas: 1.1 to 10; SDXL: 0 to 35).
+    #[arg(long, value_name = "F")]
+    pub(crate) cfg_scale: Option<f64>,
+    /// The PNG file; with --count above 1, image.png becomes image-1.png,
+    /// image-2.png, ...
+    #[arg(long, value_name = "FILE", default_value = "image.png")]
+    pub(crate) out: PathBuf,
+    /// Replace files that exist.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// What to do with the credential cache.
@@ -283,6 +322,8 @@ pub(crate) enum Command {
     Check(Box<CheckOptions>),
     /// `invoke embed`.
     Embed(Box<Options>, crate::invoke::embed::EmbedOptions),
+    /// `invoke image`.
+    Image(Box<Options>, crate::invoke::image::ImageOptions),
     /// `invoke completions SHELL`.
     Completions(clap_complete::Shell),
     /// `invoke man`.
@@ -345,6 +386,21 @@ impl Args {
             }
             Some(Sub::Completions { shell }) => Ok(Command::Completions(*shell)),
             Some(Sub::Man) => Ok(Command::Man),
+            Some(Sub::Image(i)) => Ok(Command::Image(
+                Box::new(self.options(config, AuthFlag::Sigv4)?),
+                crate::invoke::image::ImageOptions {
+                    prompt: i.prompt.clone(),
+                    negative: i.negative.clone(),
+                    size: i.size,
+                    aspect_ratio: i.aspect_ratio.clone(),
+                    seed: i.seed,
+                    count: i.count,
+                    quality: i.quality.clone(),
+                    cfg_scale: i.cfg_scale,
+                    out: i.out.clone(),
+                    force: i.force,
+                },
+            )),
             Some(Sub::Embed(e)) => Ok(Command::Embed(
                 Box::new(self.options(config, AuthFlag::Sigv4)?),
                 crate::invoke::embed::EmbedOptions {
@@ -591,6 +647,7 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
         Command::Export(opts, export) => crate::invoke::export::run(&opts, export).await,
         Command::Cache(opts, action) => crate::invoke::export::cache(&opts, action),
         Command::Embed(opts, e) => crate::invoke::embed::run(&opts, &e).await,
+        Command::Image(opts, i) => crate::invoke::image::run(&opts, &i).await,
         Command::Man => {
             use clap::CommandFactory;
             clap_mangen::Man::new(<Args as CommandFactory>::command())

@@ -9,6 +9,7 @@ pub mod cli;
 pub(crate) mod embed;
 pub(crate) mod export;
 pub(crate) mod families;
+pub(crate) mod image;
 pub(crate) mod model_choice;
 pub(crate) mod replies;
 pub(crate) mod reply;

@@ -163,20 +163,22 @@ pub(crate) async fn handle(
     entry.model = Some(model.clone());
     let (base, ask) = match admit(&state, parts, body, op, &model, &mut entry) {
         Ok(Admitted::Text(base, ask)) => (base, ask),
-        Ok(Admitted::Embedding(reply, input_tokens)) => {
+        Ok(Admitted::Whole(reply, input_tokens)) => {
             state.record.push(entry);
             let latency = started.elapsed().as_millis().to_string();
+            let request_id = request_id();
+            let tokens = input_tokens.map(|n| n.to_string());
+            let mut headers = vec![
+                ("content-type", "application/json"),
+                ("x-amzn-requestid", request_id.as_str()),
+                ("x-amzn-bedrock-invocation-latency", latency.as_str()),
+            ];
+            if let Some(tokens) = &tokens {
+                headers.push(("x-amzn-bedrock-input-token-count", tokens));
+            }
             return response(
                 200,
-                &[
-                    ("content-type", "application/json"),
-                    ("x-amzn-requestid", &request_id()),
-                    (
-                        "x-amzn-bedrock-input-token-count",
-                        &input_tokens.to_string(),
-                    ),
-                    ("x-amzn-bedrock-invocation-latency", &latency),
-                ],
+                &headers,
                 serde_json::to_vec(&reply).unwrap_or_default(),
             );
         }
@@ -210,10 +212,11 @@ struct Answer {
 }
 
 /// A request that passed: a text model's, to be answered, or an embedding
-/// model's, answered already (with its input token count).
+/// or image model's, answered already (with its input token count, where
+/// the model counts tokens).
 enum Admitted {
     Text(String, Ask),
-    Embedding(Value, usize),
+    Whole(Value, Option<usize>),
 }
 
 /// Everything a request must pass, in AWS's order: authentication, the
@@ -309,13 +312,17 @@ fn admit(
         )
     })?;
     let family = resolved.model.body;
-    if family.embeds() {
+    if family.embeds() || family.draws() {
         let refuse = |m: &str| Refusal::new(400, "ValidationException", m);
         return match op {
             Op::Invoke => {
                 catalogue::check_body(family, &json).map_err(|m| refuse(&m))?;
+                if family.draws() {
+                    let reply = crate::images::answer(family, &json).map_err(|m| refuse(&m))?;
+                    return Ok(Admitted::Whole(reply, None));
+                }
                 let (reply, tokens) = crate::embeddings::answer(family, &json);
-                Ok(Admitted::Embedding(reply, tokens))
+                Ok(Admitted::Whole(reply, Some(tokens)))
             }
             Op::InvokeStream => Err(refuse("The model is unsupported for streaming.")),
             Op::Converse | Op::ConverseStream => Err(refuse(

@@ -45,6 +45,14 @@ pub enum Body {
     TitanEmbedV2,
     /// Cohere Embed (v3).
     CohereEmbed,
+    /// Amazon Titan Image Generator v1 and v2.
+    TitanImage,
+    /// Amazon Nova Canvas.
+    NovaCanvas,
+    /// Stability AI Stable Diffusion XL 1.0.
+    Sdxl,
+    /// Stability AI Stable Image models (SD3.5 Large, Core, Ultra).
+    StableImage,
 }
 
 impl Body {
@@ -54,6 +62,15 @@ impl Body {
         matches!(
             self,
             Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed
+        )
+    }
+
+    /// Whether the family is an image generation model's: InvokeModel
+    /// only, and pictures back.
+    pub fn draws(self) -> bool {
+        matches!(
+            self,
+            Body::TitanImage | Body::NovaCanvas | Body::Sdxl | Body::StableImage
         )
     }
 }

@@ -17,6 +17,7 @@ mod converse;
 pub mod embeddings;
 pub mod guardrails;
 pub mod identity;
+pub mod images;
 mod imds;
 pub mod models;
 pub mod oidc;

@@ -216,7 +216,13 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
             strings(get("stop")),
         ),
         // Answered by `embeddings`, never as text.
-        Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed => {
+        Body::TitanEmbedV1
+        | Body::TitanEmbedV2
+        | Body::CohereEmbed
+        | Body::TitanImage
+        | Body::NovaCanvas
+        | Body::Sdxl
+        | Body::StableImage => {
             return Err("The model is unsupported for this operation.".into());
         }
     };
@@ -510,7 +516,13 @@ fn family_body(body: Body, model: &str, r: &Reply) -> Value {
             "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
         }),
         Body::DeepseekPrompt => json!({"choices": [{"text": text, "stop_reason": stop}]}),
-        Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed => Value::Null,
+        Body::TitanEmbedV1
+        | Body::TitanEmbedV2
+        | Body::CohereEmbed
+        | Body::TitanImage
+        | Body::NovaCanvas
+        | Body::Sdxl
+        | Body::StableImage => Value::Null,
     }
 }
 
