@@ -645,3 +645,77 @@ fn pictures_from_a_prompt() {
     assert_eq!(bedrock_calls(&emu, before), 0);
     assert!(!d.exists("refused.png"));
 }
+
+/// `invoke chat` without a terminal: one message a line, each sent with the
+/// conversation so far, one JSON line per turn with its usage; a failed
+/// turn ends the run with its exit code.
+#[test]
+fn chat_from_standard_input() {
+    let emu = emulator(Faults::default());
+    let d = setup(&emu);
+    let done = invoke(
+        &d,
+        &["--model", "Claude-3-Haiku", "chat", "--output", "json"],
+    )
+    .stdin("hello there\n\n/system Be brief.\nand again\n")
+    .ok();
+    let turns: Vec<Value> = done
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(turns.len(), 2, "{}", done.describe());
+    assert_eq!(turns[1]["turn"], 2);
+    assert!(
+        turns[1]["reply"].as_str().unwrap().ends_with("and again"),
+        "{}",
+        turns[1]
+    );
+    assert!(turns[1]["usage"]["output_tokens"].as_u64().unwrap() > 0);
+    let tokens = |t: &Value, k: &str| t["usage"][k].as_u64().unwrap();
+    assert!(
+        tokens(&turns[1], "input_tokens")
+            > tokens(&turns[0], "input_tokens") + tokens(&turns[0], "output_tokens"),
+        "the conversation so far is input too: {turns:?}"
+    );
+    assert!(turns[1]["cost_usd"].as_f64().unwrap() > 0.0);
+    let counts: Vec<_> = emu
+        .record
+        .entries()
+        .iter()
+        .filter(|e| e.service == "bedrock")
+        .map(|e| e.messages)
+        .collect();
+    assert_eq!(counts, [Some(1), Some(3)]);
+
+    // A model that takes no system prompt gets it folded into the first
+    // message (the emulator refuses a system prompt for Titan Text).
+    let done = invoke(
+        &d,
+        &[
+            "--model",
+            "amazon.titan-text-express-v1",
+            "chat",
+            "--system",
+            "Be brief.",
+        ],
+    )
+    .stdin("hi\n")
+    .ok();
+    assert!(done.stdout().contains("Be brief."), "{}", done.describe());
+
+    // A failed turn ends the run with its exit code.
+    invoke(
+        &d,
+        &[
+            "--model",
+            "amazon.titan-text-express-v1",
+            "chat",
+            "--max-tokens",
+            "9000",
+        ],
+    )
+    .stdin("hi\n")
+    .code(254)
+    .stderr_has("ValidationException");
+}

@@ -104,3 +104,101 @@ fn the_wait_for_the_first_token_is_shown_on_a_terminal_only() {
         .ok();
     assert!(!done.all().contains("waiting for the first token"));
 }
+
+/// `invoke chat` on a terminal: each message goes with the conversation so
+/// far (the emulator's record counts the messages), the reply streams, and
+/// tokens and a cost estimate follow it; Ctrl-C stops a stalled reply and
+/// the chat goes on; /model, /system, /clear and /save work; Ctrl-D ends it.
+#[test]
+fn chat_on_a_terminal() {
+    let emu = common::start(bedrock_emulator::EmulatorConfig {
+        faults: bedrock_emulator::Faults {
+            // The second reply stalls after two events, once.
+            stall_stream_after: Some(2),
+            stall_stream_times: Some(1),
+            ..bedrock_emulator::Faults::default()
+        },
+        ..bedrock_emulator::EmulatorConfig::default()
+    });
+    let d = Dir::new();
+    common::sealed(
+        &d,
+        &common::access_keys_config(
+            &emu.base_url,
+            &[],
+            "\n[models]\nHaiku = anthropic.claude-3-haiku-20240307-v1:0\nNova = amazon.nova-lite-v1:0\n",
+        ),
+    );
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/pty/converse.py"
+        ))
+        .args([d.path().to_str().unwrap(), env!("CARGO_BIN_EXE_invoke")])
+        .args(["--config", "config.properties", "--model", "Haiku", "chat"])
+        .args([
+            "--",
+            "expect:you> ",
+            // Stalls after its first events; Ctrl-C stops it.
+            "send:the first question",
+            "expect:Reply",
+            "ctrl-c",
+            "expect:stopped",
+            "expect:you> ",
+            "send:the second question",
+            "expect:tokens",
+            "expect:you> ",
+            "send:/model Nova",
+            "expect:you> ",
+            "send:/system Answer briefly.",
+            "expect:you> ",
+            "send:the third question",
+            "expect:tokens",
+            "expect:you> ",
+            "send:/save chat.md",
+            "expect:saved",
+            "expect:you> ",
+            "send:/clear",
+            "expect:you> ",
+            "send:after clearing",
+            "expect:tokens",
+            "expect:you> ",
+            "eof",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", d.path())
+        .output()
+        .expect("python3 runs");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("Reply from anthropic.claude-3-haiku-20240307-v1:0: the second question"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Reply from amazon.nova-lite-v1:0: the third question"),
+        "{shown}"
+    );
+    assert!(shown.contains("list prices"), "a cost estimate: {shown}");
+    assert!(shown.contains("; so far "), "running totals: {shown}");
+    let calls: Vec<_> = emu
+        .record
+        .entries()
+        .into_iter()
+        .filter(|e| e.service == "bedrock")
+        .collect();
+    let counts: Vec<_> = calls.iter().map(|e| e.messages).collect();
+    // 1: stopped (its partial answer kept), 3: with it, 5: after /model,
+    // 1: after /clear.
+    assert_eq!(counts, [Some(1), Some(3), Some(5), Some(1)], "{shown}");
+    assert_eq!(
+        calls[2].model.as_deref(),
+        Some("amazon.nova-lite-v1:0"),
+        "/model switched"
+    );
+    let saved = d.read("chat.md");
+    assert!(saved.contains("## System\n\nAnswer briefly."), "{saved}");
+    assert!(saved.contains("the third question"), "{saved}");
+    assert_eq!(saved.matches("## You").count(), 3, "{saved}");
+}

@@ -118,7 +118,7 @@ impl Call<'_> {
                 },
                 true,
             ) => {
-                self.converse_stream(system, user_message(user, attachments), reply)
+                self.converse_stream(system, vec![user_message(user, attachments)], reply)
                     .await
             }
             (
@@ -129,11 +129,26 @@ impl Call<'_> {
                 },
                 false,
             ) => {
-                self.converse(system, user_message(user, attachments), reply)
+                self.converse(system, vec![user_message(user, attachments)], reply)
                     .await
             }
             (Request::Invoke { body, .. }, true) => self.invoke_stream(body, reply).await,
             (Request::Invoke { body, .. }, false) => self.invoke(body, reply).await,
+        }
+    }
+
+    /// Sends a whole conversation (`invoke chat`) through Converse, or
+    /// ConverseStream when streaming, and feeds the reply to `reply`.
+    pub(crate) async fn converse_turns(
+        &self,
+        system: &Option<String>,
+        messages: Vec<Message>,
+        reply: &mut Reply,
+    ) -> Result<Ending> {
+        if self.stream {
+            self.converse_stream(system, messages, reply).await
+        } else {
+            self.converse(system, messages, reply).await
         }
     }
 
@@ -158,7 +173,7 @@ impl Call<'_> {
     async fn converse_stream(
         &self,
         system: &Option<String>,
-        message: Message,
+        messages: Vec<Message>,
         reply: &mut Reply,
     ) -> Result<Ending> {
         let mut out = self
@@ -166,7 +181,7 @@ impl Call<'_> {
             .converse_stream()
             .model_id(self.model)
             .set_system(system_blocks(system))
-            .messages(message)
+            .set_messages(Some(messages))
             .inference_config(self.inference())
             .set_guardrail_config(self.guardrail.map(|g| {
                 GuardrailStreamConfiguration::builder()
@@ -213,7 +228,7 @@ impl Call<'_> {
     async fn converse(
         &self,
         system: &Option<String>,
-        message: Message,
+        messages: Vec<Message>,
         reply: &mut Reply,
     ) -> Result<Ending> {
         let out = self
@@ -221,7 +236,7 @@ impl Call<'_> {
             .converse()
             .model_id(self.model)
             .set_system(system_blocks(system))
-            .messages(message)
+            .set_messages(Some(messages))
             .inference_config(self.inference())
             .set_guardrail_config(self.guardrail.map(|g| {
                 GuardrailConfiguration::builder()
@@ -378,7 +393,8 @@ fn document_json(d: &aws_smithy_types::Document) -> serde_json::Value {
     }
 }
 
-fn user_message(text: &str, attachments: &[super::attach::Attachment]) -> Message {
+/// A user's message: its attachments, then its text.
+pub(crate) fn user_message(text: &str, attachments: &[super::attach::Attachment]) -> Message {
     Message::builder()
         .role(ConversationRole::User)
         .set_content(Some(
@@ -387,6 +403,15 @@ fn user_message(text: &str, attachments: &[super::attach::Attachment]) -> Messag
                 .chain([ContentBlock::Text(text.to_string())])
                 .collect(),
         ))
+        .build()
+        .expect("role and content set")
+}
+
+/// The model's earlier answer, as a conversation carries it.
+pub(crate) fn assistant_message(text: &str) -> Message {
+    Message::builder()
+        .role(ConversationRole::Assistant)
+        .content(ContentBlock::Text(text.to_string()))
         .build()
         .expect("role and content set")
 }

@@ -74,13 +74,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     pub(crate) body: Option<PathBuf>,
     /// Converse: the most tokens to generate.
-    #[arg(long, value_name = "N", default_value_t = 2000)]
+    #[arg(long, value_name = "N", default_value_t = 2000, global = true)]
     pub(crate) max_tokens: i32,
     /// Converse: sampling temperature, 0 to 1.
-    #[arg(long, value_name = "T", default_value_t = 0.0)]
+    #[arg(long, value_name = "T", default_value_t = 0.0, global = true)]
     pub(crate) temperature: f32,
     /// Converse: nucleus sampling, 0 to 1.
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", global = true)]
     pub(crate) top_p: Option<f32>,
     /// Converse: stop when the model writes SEQ (repeatable).
     #[arg(long = "stop", value_name = "SEQ", conflicts_with = "body")]
@@ -99,14 +99,14 @@ pub(crate) struct Args {
     pub(crate) document: Vec<PathBuf>,
     /// Check the call with this Bedrock guardrail (VERSION: DRAFT, the
     /// default, or a number).
-    #[arg(long, value_name = "ID[:VERSION]")]
+    #[arg(long, value_name = "ID[:VERSION]", global = true)]
     pub(crate) guardrail: Option<String>,
     /// Exit 0 when a guardrail intervenes (its message is the reply);
     /// otherwise that is exit code 248.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) guardrail_ok: bool,
     /// Wait for the whole reply instead of streaming it.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) no_stream: bool,
     /// Leave out the `invoke:` lines on stderr about what is being done
     /// (warnings and errors still show).
@@ -188,6 +188,14 @@ pub(crate) enum Sub {
     /// default), Titan Image Generator, Stable Diffusion XL or a Stable
     /// Image model.
     Image(ImageArgs),
+    /// A conversation on a terminal: each message is sent with the
+    /// conversation so far and the reply streams; /help lists the commands.
+    /// Without a terminal, each line of standard input is one message.
+    Chat {
+        /// The system prompt to start with (/system changes it).
+        #[arg(long, value_name = "TEXT")]
+        system: Option<String>,
+    },
     /// Print the manual page (roff): `invoke man >
     /// ~/.local/share/man/man1/invoke.1`.
     Man,
@@ -324,6 +332,8 @@ pub(crate) enum Command {
     Embed(Box<Options>, crate::invoke::embed::EmbedOptions),
     /// `invoke image`.
     Image(Box<Options>, crate::invoke::image::ImageOptions),
+    /// `invoke chat`.
+    Chat(Box<Options>, crate::invoke::chat::ChatOptions),
     /// `invoke completions SHELL`.
     Completions(clap_complete::Shell),
     /// `invoke man`.
@@ -386,6 +396,12 @@ impl Args {
             }
             Some(Sub::Completions { shell }) => Ok(Command::Completions(*shell)),
             Some(Sub::Man) => Ok(Command::Man),
+            Some(Sub::Chat { system }) => Ok(Command::Chat(
+                Box::new(self.options(config, self.auth)?),
+                crate::invoke::chat::ChatOptions {
+                    system: system.clone(),
+                },
+            )),
             Some(Sub::Image(i)) => Ok(Command::Image(
                 Box::new(self.options(config, AuthFlag::Sigv4)?),
                 crate::invoke::image::ImageOptions {
@@ -648,6 +664,7 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
         Command::Cache(opts, action) => crate::invoke::export::cache(&opts, action),
         Command::Embed(opts, e) => crate::invoke::embed::run(&opts, &e).await,
         Command::Image(opts, i) => crate::invoke::image::run(&opts, &i).await,
+        Command::Chat(opts, c) => crate::invoke::chat::run(&opts, &c).await,
         Command::Man => {
             use clap::CommandFactory;
             clap_mangen::Man::new(<Args as CommandFactory>::command())

@@ -5,12 +5,14 @@
 
 pub(crate) mod attach;
 pub(crate) mod call;
+pub(crate) mod chat;
 pub mod cli;
 pub(crate) mod embed;
 pub(crate) mod export;
 pub(crate) mod families;
 pub(crate) mod image;
 pub(crate) mod model_choice;
+pub(crate) mod prices;
 pub(crate) mod replies;
 pub(crate) mod reply;
 pub(crate) mod request;

@@ -311,6 +311,9 @@ fn admit(
             "Malformed input request, please reformat your input and try again.",
         )
     })?;
+    if matches!(op, Op::Converse | Op::ConverseStream) {
+        entry.messages = json["messages"].as_array().map(Vec::len);
+    }
     let family = resolved.model.body;
     if family.embeds() || family.draws() {
         let refuse = |m: &str| Refusal::new(400, "ValidationException", m);
@@ -473,6 +476,7 @@ async fn send_events(
     tx: Frames,
 ) {
     let faults = &state.faults;
+    let stalls = state.stream_stalls();
     if !faults.first_byte_delay.is_zero() {
         tokio::time::sleep(faults.first_byte_delay).await;
     }
@@ -486,7 +490,7 @@ async fn send_events(
                 .await;
             return;
         }
-        if faults.stall_stream_after == Some(i) {
+        if stalls && faults.stall_stream_after == Some(i) {
             // Keep the connection open and send nothing more; the client
             // gives up (or the test ends) first.
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

@@ -53,6 +53,9 @@ pub struct Args {
     /// Stop sending after N events of each stream, keeping the connection open.
     #[arg(long, value_name = "N")]
     pub stall_stream_after: Option<usize>,
+    /// Stall only the first N streams with --stall-stream-after.
+    #[arg(long, value_name = "N", requires = "stall_stream_after")]
+    pub stall_stream_times: Option<u32>,
     /// Make issued credentials stop working after SECS, whatever expiry they report.
     #[arg(long, value_name = "SECS")]
     pub session_ttl: Option<u64>,
@@ -110,6 +113,7 @@ impl Args {
                 stream_error_kind: self.stream_error_kind,
                 stream_error_times: self.stream_error_times,
                 stall_stream_after: self.stall_stream_after,
+                stall_stream_times: self.stall_stream_times,
                 session_ttl: self.session_ttl.map(Duration::from_secs),
             },
             tls_names: self.tls.then_some(self.tls_names),

@@ -24,8 +24,14 @@ pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
         .get("system")
         .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()))
         .map(models::text_of);
-    let last_user = messages.iter().rev().find(|m| m["role"] == "user");
+    let last = messages.iter().rposition(|m| m["role"] == "user");
+    let last_user = last.map(|i| &messages[i]);
+    let earlier_words = messages[..last.unwrap_or(0)]
+        .iter()
+        .map(|m| models::text_of(&m["content"]).split_whitespace().count())
+        .sum();
     Ok(Ask {
+        earlier_words,
         body: model.model.body,
         prompt: last_user
             .map(|m| models::text_of(&m["content"]))

@@ -73,6 +73,9 @@ pub struct Faults {
     /// connection open: a stalled stream, as a hung model or a middlebox
     /// that stops forwarding leaves it.
     pub stall_stream_after: Option<usize>,
+    /// Stall only the first N streams (all when unset), so that a client
+    /// that gives up on one can carry on with the next.
+    pub stall_stream_times: Option<u32>,
     /// Make issued credentials stop working after this long, whatever
     /// expiry the client was told.
     pub session_ttl: Option<Duration>,
@@ -174,6 +177,8 @@ pub(crate) struct State {
     pub imds_tokens: Mutex<HashMap<String, SystemTime>>,
     /// How many streams the stream-error fault has failed.
     pub streams_failed: Mutex<u32>,
+    /// How many streams were stalled by fault injection.
+    pub streams_stalled: Mutex<u32>,
 }
 
 impl State {
@@ -199,6 +204,22 @@ impl State {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let due = self.faults.stream_error_times.is_none_or(|max| *n < max);
+        if due {
+            *n += 1;
+        }
+        due
+    }
+
+    /// Whether this stream gets the stall fault (counting it).
+    pub(crate) fn stream_stalls(&self) -> bool {
+        if self.faults.stall_stream_after.is_none() {
+            return false;
+        }
+        let mut n = self
+            .streams_stalled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let due = self.faults.stall_stream_times.is_none_or(|max| *n < max);
         if due {
             *n += 1;
         }
@@ -361,6 +382,7 @@ pub async fn bind(config: EmulatorConfig) -> std::io::Result<Server> {
         record: record.clone(),
         model_calls: Mutex::new(0),
         streams_failed: Mutex::new(0),
+        streams_stalled: Mutex::new(0),
         imds_tokens: Mutex::new(HashMap::new()),
     });
     Ok(Server {

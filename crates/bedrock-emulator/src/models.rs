@@ -20,6 +20,9 @@ pub struct Ask {
     pub body: Body,
     /// The prompt text the reply will quote.
     pub prompt: String,
+    /// The words of the conversation before the prompt (Converse's earlier
+    /// messages), counted as input as Bedrock counts them.
+    pub earlier_words: usize,
     /// The system prompt, if any.
     pub system: Option<String>,
     /// The output limit in tokens.
@@ -233,6 +236,7 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
     };
     Ok(Ask {
         body: family,
+        earlier_words: 0,
         prompt,
         system,
         max_tokens,
@@ -357,7 +361,8 @@ impl Reply {
 /// prompt, limited to `max_tokens` words and cut at the first stop sequence.
 pub fn reply(model: &str, ask: &Ask) -> Reply {
     let count = |t: &str| t.split_whitespace().count();
-    let input_tokens = (count(&ask.prompt) + ask.system.as_deref().map_or(0, count)).max(1);
+    let input_tokens =
+        (count(&ask.prompt) + ask.system.as_deref().map_or(0, count) + ask.earlier_words).max(1);
     if ask.guardrail.is_some() && crate::guardrails::intervenes(&ask.prompt) {
         let pieces = words(crate::guardrails::BLOCKED_INPUT_MESSAGE, usize::MAX);
         return Reply {
@@ -665,6 +670,7 @@ mod tests {
             attachments: Vec::new(),
             body: Body::AnthropicMessages,
             prompt: prompt.into(),
+            earlier_words: 0,
             system: None,
             max_tokens,
             stop: stop.iter().map(|s| s.to_string()).collect(),

@@ -41,6 +41,10 @@ pub struct RecordEntry {
     pub at_us: u64,
     /// When the first stream event was sent, in microseconds since the epoch.
     pub first_event_us: Option<u64>,
+    /// How many messages a Converse request carried (the conversation so
+    /// far and the new one).
+    #[serde(default)]
+    pub messages: Option<usize>,
 }
 
 impl RecordEntry {
@@ -64,6 +68,7 @@ impl RecordEntry {
             error: None,
             at_us: now_us(),
             first_event_us: None,
+            messages: None,
         }
     }
 
