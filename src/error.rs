@@ -99,6 +99,8 @@ pub enum Hop {
     WebIdentity,
     /// The Bedrock runtime endpoint.
     Bedrock,
+    /// The Bedrock control plane (`bedrock.<region>`): model access.
+    Control,
 }
 
 impl fmt::Display for Hop {
@@ -109,6 +111,7 @@ impl fmt::Display for Hop {
             Hop::WebIdentity => "STS (web identity)",
             Hop::Chain => "AWS credential chain",
             Hop::Bedrock => "Bedrock",
+            Hop::Control => "Bedrock control plane",
         })
     }
 }

@@ -108,7 +108,8 @@ fn expect(report: &Value, expected: &[(&str, &str)]) {
 #[test]
 fn all_steps_pass() {
     let emu = emulator(&[VPCE], Faults::default());
-    let d = setup(&emu, &[]);
+    let control = format!("ControlPlaneEndpointURL = https://127.0.0.1:{}", emu.port);
+    let d = setup(&emu, &[&control]);
     let r = check(&d, &[], 0);
     expect(
         &r,
@@ -121,6 +122,7 @@ fn all_steps_pass() {
             ("tcp sts", "pass"),
             ("tls sts", "pass"),
             ("identity", "pass"),
+            ("access", "pass"),
             ("bedrock", "pass"),
         ],
     );
@@ -752,5 +754,48 @@ fn check_follows_the_https_proxy() {
             .unwrap()
             .contains("proxy"),
         "{r:#}"
+    );
+}
+
+/// Model access is asked of the control plane the config names, before the
+/// call: a model the account was not granted fails there, with the reason;
+/// without ControlPlaneEndpointURL nothing is sent to a public endpoint.
+#[test]
+fn model_access_is_checked_through_the_configured_control_plane() {
+    let emu = common::start(EmulatorConfig {
+        tls_names: Some(vec![VPCE.to_string()]),
+        directory: bedrock_emulator::identity::Directory {
+            no_model_access: vec!["anthropic.claude-3-haiku-*".into()],
+            ..Default::default()
+        },
+        ..EmulatorConfig::default()
+    });
+    let control = format!("ControlPlaneEndpointURL = https://127.0.0.1:{}", emu.port);
+    let d = setup(&emu, &[&control]);
+    let r = check(&d, &["--no-invoke"], 254);
+    let access = step(&r, "access");
+    assert_eq!(access["status"], "fail", "{r:#}");
+    assert!(
+        access["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no model access"),
+        "{access:#}"
+    );
+    assert!(
+        access["hint"]
+            .as_str()
+            .unwrap()
+            .contains("models --available")
+    );
+
+    let d = setup(&emu, &[]);
+    let before = emu.record.entries().len();
+    let r = check(&d, &["--no-invoke"], 0);
+    assert_eq!(step(&r, "access")["status"], "skip");
+    assert!(
+        emu.record.entries()[before..]
+            .iter()
+            .all(|e| e.service != "bedrock-control")
     );
 }

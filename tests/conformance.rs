@@ -450,7 +450,7 @@ fn config_without_endpoints() -> Dir {
 /// the finished run and what crossed the relay.
 fn run_through(d: &Dir, upstream: u16, label: &str, args: &[String]) -> (common::Done, Vec<Value>) {
     let (subcommand, args) = match args.split_first() {
-        Some((first, rest)) if first == "check" => (&args[..1], rest),
+        Some((first, rest)) if first == "check" || first == "models" => (&args[..1], rest),
         _ => (&args[..0], args),
     };
     let tap = Tap::to(upstream);
@@ -460,6 +460,7 @@ fn run_through(d: &Dir, upstream: u16, label: &str, args: &[String]) -> (common:
         .args(["--config", "config.properties", "--no-cache"])
         .args(["--max-attempts", "1", "--endpoint-url", &tap.url])
         .env("AWS_ENDPOINT_URL_STS", &tap.url)
+        .env("AWS_ENDPOINT_URL_BEDROCK", &tap.url)
         .args(args)
         .output();
     let items = tap.take(label);
@@ -587,8 +588,24 @@ fn every_request_invoke_sends_and_every_emulator_reply_follow_the_definitions() 
             "AssumeRole",
             "GetCallerIdentity",
             "GetCallerIdentity",
+            "GetFoundationModelAvailability",
             "Converse",
         ],
+    ));
+    // Model access: the control plane's list and availability operations.
+    let mut access = vec![
+        "AssumeRole",
+        "ListFoundationModels",
+        "ListInferenceProfiles",
+    ];
+    access.extend(std::iter::repeat_n(
+        "GetFoundationModelAvailability",
+        bedrock_emulator::catalogue::models().len(),
+    ));
+    cases.push(Case::new(
+        "models --available",
+        &["models", "--available"],
+        &access,
     ));
     let port = emu.port;
     let runs = in_parallel(&cases, |case| {
@@ -1156,7 +1173,8 @@ fn fixtures_in_aws_shapes_follow_the_definitions_and_invoke_reads_them() {
     }
 
     // GetCallerIdentity's example, read by `invoke check` (which asks STS
-    // who the keys and the role are, and skips the Bedrock call here).
+    // who the keys and the role are, asks the control plane whether the
+    // model may be called, and skips the Bedrock call here).
     let check: Vec<String> = ["check", "--no-invoke", "--output", "json"]
         .map(String::from)
         .to_vec();
@@ -1166,11 +1184,21 @@ fn fixtures_in_aws_shapes_follow_the_definitions_and_invoke_reads_them() {
         "check passes and shows the account of the documented example\n{}",
         done.describe()
     );
+    assert!(
+        done.stdout().contains("the account has model access"),
+        "check reads the documented availability\n{}",
+        done.describe()
+    );
     items.extend(wire);
     drop((replay, replay_refusing));
     expected.insert(
         "replay invoke check".into(),
-        vec!["AssumeRole", "GetCallerIdentity", "GetCallerIdentity"],
+        vec![
+            "AssumeRole",
+            "GetCallerIdentity",
+            "GetCallerIdentity",
+            "GetFoundationModelAvailability",
+        ],
     );
 
     let verdict = validate(&items);

@@ -719,3 +719,116 @@ fn chat_from_standard_input() {
     .code(254)
     .stderr_has("ValidationException");
 }
+
+/// `invoke models --available`: the control plane (through
+/// ControlPlaneEndpointURL) says which models the account may call, which
+/// only through an inference profile, and which profiles exist; a model
+/// the account was not granted is refused by the runtime too, and a role
+/// whose policy allows only Titan is not authorized for Claude.
+#[test]
+fn model_access_through_the_control_plane() {
+    let emu = common::start(EmulatorConfig {
+        directory: bedrock_emulator::identity::Directory {
+            no_model_access: vec!["cohere.*".into()],
+            ..Default::default()
+        },
+        ..EmulatorConfig::default()
+    });
+    let d = Dir::new();
+    let control = format!("ControlPlaneEndpointURL = {}", emu.base_url);
+    sealed(
+        &d,
+        &common::access_keys_config(
+            &emu.base_url,
+            &[&control],
+            "\n[models]\nClaude-3-Haiku = anthropic.claude-3-haiku-20240307-v1:0\n\
+             Sonnet-4 = anthropic.claude-sonnet-4-20250514-v1:0\nCommand-R = cohere.command-r-v1:0\n",
+        ),
+    );
+    let done = invoke(&d, &["models", "--available", "--output", "json"]).ok();
+    let report = json(&done);
+    let model = |id: &str| {
+        report["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["model_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not listed: {report}"))
+    };
+    let haiku = model("anthropic.claude-3-haiku-20240307-v1:0");
+    assert_eq!(haiku["access"], true);
+    assert_eq!(haiku["on_demand"], true);
+    assert_eq!(haiku["aliases"][0], "Claude-3-Haiku");
+    let sonnet = model("anthropic.claude-sonnet-4-20250514-v1:0");
+    assert_eq!(sonnet["on_demand"], false);
+    assert!(
+        sonnet["profiles"]
+            .as_array()
+            .unwrap()
+            .contains(&"us.anthropic.claude-sonnet-4-20250514-v1:0".into()),
+        "{sonnet}"
+    );
+    let cohere = model("cohere.command-r-v1:0");
+    assert_eq!(cohere["access"], false);
+    assert!(cohere["reason"].as_str().unwrap().contains("model access"));
+    assert!(!report["profiles"].as_array().unwrap().is_empty());
+    let ops: Vec<String> = emu
+        .record
+        .entries()
+        .iter()
+        .filter(|e| e.service == "bedrock-control")
+        .map(|e| e.operation.clone())
+        .collect();
+    assert!(ops.contains(&"ListFoundationModels".to_string()), "{ops:?}");
+    assert!(ops.contains(&"ListInferenceProfiles".to_string()));
+    assert!(ops.contains(&"GetFoundationModelAvailability".to_string()));
+
+    // Text: a table, and warnings for the aliases that would fail.
+    let done = invoke(&d, &["models", "--available"]).ok();
+    assert!(done.stdout().contains("ACCESS"), "{}", done.describe());
+    done.stderr_has("Command-R = cohere.command-r-v1:0: no access")
+        .stderr_has("Sonnet-4 = anthropic.claude-sonnet-4-20250514-v1:0: served only through an inference profile");
+
+    // The runtime refuses the model the account has no access to.
+    invoke(&d, &["--model", "Command-R", "--prompt", "hi"])
+        .code(254)
+        .stderr_has("You don't have access to the model");
+
+    // A role allowed only Titan: not authorized for Claude.
+    sealed(
+        &d,
+        &common::access_keys_config(
+            &emu.base_url,
+            &[
+                &control,
+                "AssumeRoleARN = arn:aws:iam::222222222222:role/BedrockTitanOnly",
+                "ExternalId =",
+            ],
+            "",
+        ),
+    );
+    let report = json(
+        &invoke(
+            &d,
+            &["models", "--available", "--output", "json", "--no-cache"],
+        )
+        .ok(),
+    );
+    let find = |id: &str| {
+        report["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["model_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("amazon.titan-text-express-v1")["access"], true);
+    let claude = find("anthropic.claude-3-haiku-20240307-v1:0");
+    assert_eq!(claude["access"], false);
+    assert!(
+        claude["reason"].as_str().unwrap().contains("policies"),
+        "{claude}"
+    );
+}

@@ -100,7 +100,7 @@ fn chain_attempts(detail: &str) -> String {
 /// Only Bedrock and STS calls are the tool's own, so only for them is the
 /// host known; the chain's calls go where the AWS settings say.
 fn connect_failure(hop: Hop, lower: &str, ctx: &Context) -> Option<(&'static str, String, String)> {
-    let known = matches!(hop, Hop::Bedrock | Hop::Sts);
+    let known = matches!(hop, Hop::Bedrock | Hop::Sts | Hop::Control);
     let target = ctx
         .host
         .as_deref()
@@ -488,6 +488,11 @@ fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
             Hop::Bedrock => format!(
                 "cannot reach {host}: check that it resolves (private DNS of the VPC endpoint, or a NAT for the public endpoint), \
                  that the endpoint's security group allows TCP 443 from here, and that the endpoint is in {}",
+                ctx.region
+            ),
+            Hop::Control => format!(
+                "cannot reach the Bedrock control plane at {host}: in a private subnet without NAT it needs a VPC endpoint of \
+                 com.amazonaws.{}.bedrock (not bedrock-runtime), named in ControlPlaneEndpointURL; calls to models do not need it",
                 ctx.region
             ),
         }

@@ -136,6 +136,8 @@ pub(crate) enum Origin {
     Vpc,
     /// `STSEndpointURL`.
     StsEndpointUrl,
+    /// `ControlPlaneEndpointURL`.
+    ControlPlaneEndpointUrl,
     /// `--endpoint-url`.
     Flag,
     /// An AWS setting: this environment variable.
@@ -151,7 +153,7 @@ impl Origin {
     pub(crate) fn word(self) -> &'static str {
         match self {
             Origin::Vpc => "vpc",
-            Origin::StsEndpointUrl => "config",
+            Origin::StsEndpointUrl | Origin::ControlPlaneEndpointUrl => "config",
             Origin::Flag => "flag",
             Origin::Environment(_) => "environment",
             Origin::AwsConfigFile => "aws-config-file",
@@ -165,6 +167,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Vpc => f.write_str("VPC endpoint"),
             Origin::StsEndpointUrl => f.write_str("endpoint from STSEndpointURL"),
+            Origin::ControlPlaneEndpointUrl => f.write_str("endpoint from ControlPlaneEndpointURL"),
             Origin::Flag => f.write_str("endpoint from --endpoint-url"),
             Origin::Environment(var) => write!(f, "endpoint from {var}"),
             Origin::AwsConfigFile => f.write_str("endpoint from the AWS config file"),
@@ -210,6 +213,8 @@ pub(crate) struct Plan {
     pub(crate) direct_bedrock: Option<Endpoint>,
     /// Where STS calls go.
     pub(crate) sts: Endpoint,
+    /// Where the Bedrock control plane's calls (model access) go.
+    pub(crate) control: Endpoint,
     /// The CA bundle trusted besides the system's, checked to exist.
     pub(crate) ca_bundle: Option<PathBuf>,
     /// The flags and environment the plan was made with.
@@ -287,13 +292,34 @@ impl Plan {
             (None, Some(e)) => e,
             (None, None) => aws_public(&base, STS_SERVICE, &region).await?,
         };
-        for endpoint in [Some(&bedrock), Some(&sts), direct_bedrock.as_ref()]
-            .into_iter()
-            .flatten()
+        let control = match (
+            &config.control_endpoint,
+            configured(&base, CONTROL_SERVICE)?,
+        ) {
+            (Some(url), _) => Endpoint {
+                url: url.clone(),
+                origin: Origin::ControlPlaneEndpointUrl,
+            },
+            (None, Some(e)) => e,
+            (None, None) => aws_public(&base, CONTROL_SERVICE, &region).await?,
+        };
+        for endpoint in [
+            Some(&bedrock),
+            Some(&sts),
+            Some(&control),
+            direct_bedrock.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             check_region(endpoint, &region, &config)?;
         }
-        let in_use = [Some(&bedrock), Some(&sts), direct_bedrock.as_ref()];
+        let in_use = [
+            Some(&bedrock),
+            Some(&sts),
+            Some(&control),
+            direct_bedrock.as_ref(),
+        ];
         let scrubber = scrubber(
             &config,
             in_use.into_iter().flatten(),
@@ -309,6 +335,7 @@ impl Plan {
             bedrock,
             direct_bedrock,
             sts,
+            control,
             ca_bundle,
             options,
             scrubber,
@@ -413,6 +440,22 @@ impl Plan {
         aws_sdk_bedrockruntime::Client::from_conf(builder.build())
     }
 
+    /// A client of the Bedrock control plane (model access), signing with
+    /// `provider`, at the plan's control endpoint.
+    pub(crate) fn control_client(
+        &self,
+        provider: SharedCredentialsProvider,
+    ) -> aws_sdk_bedrock::Client {
+        use aws_smithy_runtime_api::client::auth::AuthSchemeId;
+        let config = aws_sdk_bedrock::config::Builder::from(&self.base)
+            .endpoint_url(self.control.url.secret().expose())
+            .credentials_provider(provider)
+            .auth_scheme_preference([AuthSchemeId::new("sigv4")])
+            .token_provider(NoBearerToken)
+            .build();
+        aws_sdk_bedrock::Client::from_conf(config)
+    }
+
     /// What a diagnosis may mention, for a call to `model`.
     pub(crate) fn context(&self, model: Option<&str>) -> Context {
         Context {
@@ -485,6 +528,11 @@ const STS_SERVICE: Service = Service {
     variable: "AWS_ENDPOINT_URL_STS",
 };
 
+const CONTROL_SERVICE: Service = Service {
+    id: "Bedrock",
+    variable: "AWS_ENDPOINT_URL_BEDROCK",
+};
+
 /// AWS's own endpoint for `service` in `region`, from the SDK's endpoint
 /// rules: the partition's domain, FIPS and dual-stack as the AWS settings
 /// ask (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`).
@@ -498,6 +546,15 @@ async fn aws_public(base: &SdkConfig, service: Service, region: &Region) -> Resu
             .use_fips(fips)
             .use_dual_stack(dual)
             .use_global_endpoint(false)
+            .build()
+            .map_err(|e| Error::Usage(format!("region {region}: {e}")))?;
+        DefaultResolver::new().resolve_endpoint(&params).await
+    } else if service.id == CONTROL_SERVICE.id {
+        use aws_sdk_bedrock::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        let params = Params::builder()
+            .region(region.to_string())
+            .use_fips(fips)
+            .use_dual_stack(dual)
             .build()
             .map_err(|e| Error::Usage(format!("region {region}: {e}")))?;
         DefaultResolver::new().resolve_endpoint(&params).await

@@ -9,6 +9,7 @@
 //! likely cause and fix on failure ([`report`]). A step that fails stops
 //! the steps that depend on it.
 
+mod access;
 mod bedrock;
 mod identity;
 mod imds;
@@ -111,6 +112,7 @@ pub(crate) async fn check(opts: &CheckOptions) -> Report {
         steps.push(Step::skip("bedrock", None, "no model chosen (--model)"));
         return Report::new(path, steps);
     };
+    steps.push(access::run(&setup, model, &resolved).await);
     let (calls, public) = if opts.no_invoke {
         (vec![Step::skip("bedrock", None, "--no-invoke")], Vec::new())
     } else {

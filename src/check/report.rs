@@ -26,7 +26,7 @@ pub(crate) enum Status {
 /// One line of the report.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Step {
-    /// `config`, `dns`, `tcp`, `tls`, `identity`, `bedrock`, `load`, `public`.
+    /// `config`, `dns`, `tcp`, `tls`, `imds`, `identity`, `access`, `bedrock`, `load`, `public`.
     pub(crate) step: &'static str,
     /// `bedrock` or `sts` for the network steps.
     pub(crate) target: Option<&'static str>,

@@ -13,7 +13,7 @@ pub const DEFAULT_SECTION: &str = "default";
 pub const MODELS_SECTION: &str = "models";
 
 /// The fields stored encrypted, in the order they are asked for.
-pub const SENSITIVE_FIELDS: [&str; 7] = [
+pub const SENSITIVE_FIELDS: [&str; 8] = [
     "AccessKey",
     "SecretKey",
     "AssumeRoleARN",
@@ -21,10 +21,11 @@ pub const SENSITIVE_FIELDS: [&str; 7] = [
     "MFASerial",
     "VPCEndpointURL",
     "STSEndpointURL",
+    "ControlPlaneEndpointURL",
 ];
 
 /// Every key the `[default]` section knows, with its canonical spelling.
-pub const KNOWN_KEYS: [&str; 20] = [
+pub const KNOWN_KEYS: [&str; 21] = [
     "UseVPCe",
     "GetCredentialsFrom",
     "Region",
@@ -44,6 +45,7 @@ pub const KNOWN_KEYS: [&str; 20] = [
     "UserQueryFile",
     "CABundle",
     "Profile",
+    "ControlPlaneEndpointURL",
     "SecretKeyFernet",
 ];
 
@@ -74,7 +76,9 @@ pub fn shown_value(field: &str, value: &Secret) -> String {
         Some("AccessKey") => secret::redact_access_key(value),
         Some("AssumeRoleARN") => secret::redact_arn(value),
         Some("MFASerial") => secret::redact_mfa_serial(value),
-        Some("VPCEndpointURL" | "STSEndpointURL") => secret::redact_url(value),
+        Some("VPCEndpointURL" | "STSEndpointURL" | "ControlPlaneEndpointURL") => {
+            secret::redact_url(value)
+        }
         _ => secret::redact_fully(value),
     }
 }

@@ -422,6 +422,9 @@ pub struct Config {
     pub region: Option<Region>,
     /// An STS endpoint (a VPC endpoint of STS, usually).
     pub sts_endpoint: Option<EndpointUrl>,
+    /// The Bedrock control plane's endpoint (a `bedrock` VPC endpoint,
+    /// usually), for model access.
+    pub control_endpoint: Option<EndpointUrl>,
     /// The AWS profile for the ambient credentials (modes 1 and 3) and for
     /// the AWS settings (endpoints) of the run.
     pub profile: Option<String>,
@@ -441,7 +444,8 @@ pub struct Config {
     pub models: Vec<ModelAlias>,
     /// Every sensitive value of `[default]`, in file order, used or not.
     pub sensitive: Vec<SensitiveValue>,
-    /// Every endpoint the file names (`VPCEndpointURL`, `STSEndpointURL`),
+    /// Every endpoint the file names (`VPCEndpointURL`, `STSEndpointURL`,
+    /// `ControlPlaneEndpointURL`),
     /// used or not: redaction removes their hosts too.
     pub endpoints: Vec<EndpointUrl>,
 }

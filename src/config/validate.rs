@@ -167,7 +167,13 @@ pub fn validate(values: &Values) -> Result<Validated> {
     check_keys(values, &mut warnings)?;
     let vpc_endpoint = values.endpoint("VPCEndpointURL")?;
     let sts_endpoint = values.endpoint("STSEndpointURL")?;
-    let endpoints = vpc_endpoint.iter().chain(&sts_endpoint).cloned().collect();
+    let control_endpoint = values.endpoint("ControlPlaneEndpointURL")?;
+    let endpoints = vpc_endpoint
+        .iter()
+        .chain(&sts_endpoint)
+        .chain(&control_endpoint)
+        .cloned()
+        .collect();
     let bedrock = match (values.boolean("UseVPCe")?, vpc_endpoint) {
         (true, Some(url)) => BedrockEndpoint::Vpc(url),
         (true, None) => {
@@ -188,6 +194,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
         for (key, url) in [
             ("VPCEndpointURL", &vpc_endpoint_of(&bedrock)),
             ("STSEndpointURL", &sts_endpoint),
+            ("ControlPlaneEndpointURL", &control_endpoint),
         ] {
             if let Some(named) = url.as_ref().and_then(|u| u.vpce_region())
                 && named != region.as_str()
@@ -203,6 +210,7 @@ pub fn validate(values: &Values) -> Result<Validated> {
         source,
         region,
         sts_endpoint,
+        control_endpoint,
         profile: values.text("Profile"),
         prompt_file: fallback_path(values, "PromptFilePath"),
         system_prompt_file: fallback_path(values, "SystemPromptFile"),
@@ -434,7 +442,9 @@ pub fn check_field(key: &str, value: &Secret) -> std::result::Result<(), String>
         "AssumeRoleARN" | "ExternalId" | "MFASerial" | "RoleSessionName" => {
             role(&values).map(|_| ())
         }
-        "VPCEndpointURL" | "STSEndpointURL" => values.endpoint(key).map(|_| ()),
+        "VPCEndpointURL" | "STSEndpointURL" | "ControlPlaneEndpointURL" => {
+            values.endpoint(key).map(|_| ())
+        }
         _ => Ok(()),
     };
     match result {

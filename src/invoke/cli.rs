@@ -166,7 +166,13 @@ pub(crate) struct Args {
 #[derive(Subcommand)]
 pub(crate) enum Sub {
     /// List the model aliases of the config, numbered as the menu shows them.
-    Models,
+    Models {
+        /// Ask the Bedrock control plane which models this account may
+        /// call in the region, which need an inference profile, and which
+        /// profiles exist (through ControlPlaneEndpointURL when set).
+        #[arg(long)]
+        available: bool,
+    },
     /// Prove the path hop by hop: config, DNS, TCP, TLS, identities, Bedrock.
     Check(CheckArgs),
     /// Print the credentials as credential_process JSON, for an AWS profile
@@ -334,6 +340,8 @@ pub(crate) enum Command {
     Image(Box<Options>, crate::invoke::image::ImageOptions),
     /// `invoke chat`.
     Chat(Box<Options>, crate::invoke::chat::ChatOptions),
+    /// `invoke models --available`.
+    ModelAccess(Box<Options>),
     /// `invoke completions SHELL`.
     Completions(clap_complete::Shell),
     /// `invoke man`.
@@ -379,7 +387,10 @@ impl Args {
             keys: KeyOptions::from_env(self.key_file.clone(), self.require_sealed),
         };
         match &self.command {
-            Some(Sub::Models) => Ok(Command::Models(config, self.output)),
+            Some(Sub::Models { available: true }) => Ok(Command::ModelAccess(Box::new(
+                self.options(config, self.auth)?,
+            ))),
+            Some(Sub::Models { available: false }) => Ok(Command::Models(config, self.output)),
             Some(Sub::Check(check)) => {
                 // The check always signs with SigV4: it proves the config's
                 // credentials, whatever --auth says.
@@ -665,6 +676,7 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
         Command::Embed(opts, e) => crate::invoke::embed::run(&opts, &e).await,
         Command::Image(opts, i) => crate::invoke::image::run(&opts, &i).await,
         Command::Chat(opts, c) => crate::invoke::chat::run(&opts, &c).await,
+        Command::ModelAccess(opts) => crate::invoke::access::run(&opts).await,
         Command::Man => {
             use clap::CommandFactory;
             clap_mangen::Man::new(<Args as CommandFactory>::command())

@@ -3,6 +3,7 @@
 //! the request, resolve credentials (reporting the hop that fails), call
 //! Bedrock, and show the reply as it streams.
 
+pub(crate) mod access;
 pub(crate) mod attach;
 pub(crate) mod call;
 pub(crate) mod chat;

@@ -135,6 +135,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.plain(400, "replay: the request body differs from the fixture's request")
         self.answer(fx["response"])
 
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        path = urllib.parse.urlsplit(self.path).path
+        prefix = "/foundation-model-availability/"
+        if path.startswith(prefix):
+            op, model = "GetFoundationModelAvailability", urllib.parse.unquote(path[len(prefix):])
+        else:
+            op, model = None, None
+        fx = self.fixtures.get((op, model))
+        if fx is None:
+            return self.plain(404, f"replay: no fixture for GET {path}")
+        self.answer(fx["response"])
+
     def plain(self, status, text):
         data = text.encode()
         self.send_response(status)

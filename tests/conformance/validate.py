@@ -84,6 +84,7 @@ except ImportError:
 SESSION = botocore.session.get_session()
 MODELS = {
     "bedrock-runtime": SESSION.get_service_model("bedrock-runtime"),
+    "bedrock": SESSION.get_service_model("bedrock"),
     "sts": SESSION.get_service_model("sts"),
 }
 
@@ -504,9 +505,10 @@ def uri_pattern(template):
 
 
 REST_ROUTES = [
-    (op.http["method"], uri_pattern(op.http["requestUri"]), op)
-    for op in (MODELS["bedrock-runtime"].operation_model(n)
-               for n in MODELS["bedrock-runtime"].operation_names)
+    (service, op.http["method"], uri_pattern(op.http["requestUri"]), op)
+    for service in ("bedrock-runtime", "bedrock")
+    for op in (MODELS[service].operation_model(n)
+               for n in MODELS[service].operation_names)
 ]
 
 
@@ -519,9 +521,9 @@ def identify(request):
     path = urllib.parse.urlsplit(target).path
     if path.startswith("/latest/"):
         return "imds", None, None
-    for m, pattern, op in REST_ROUTES:
+    for service, m, pattern, op in REST_ROUTES:
         if m == method and pattern.match(path):
-            return "bedrock-runtime", op, None
+            return service, op, None
     if method == "POST" and path == "/":
         form = urllib.parse.parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
         action = (form.get("Action") or [""])[0]
@@ -529,7 +531,7 @@ def identify(request):
         if action in sts.operation_names:
             return "sts", sts.operation_model(action), None
         return None, None, f"POST / with Action {action!r}: no STS operation of that name"
-    return None, None, f"{method} {path}: no operation of bedrock-runtime or sts has this method and URI"
+    return None, None, f"{method} {path}: no operation of bedrock-runtime, bedrock or sts has this method and URI"
 
 
 def location_members(shape, where):
@@ -1052,7 +1054,8 @@ def check_fixture(report, item):
         if key not in fx:
             c.bad("fixture", f"no {key!r}")
             return
-    service = "sts" if fx["operation"] in MODELS["sts"].operation_names else "bedrock-runtime"
+    service = next((name for name in ("sts", "bedrock-runtime", "bedrock")
+                    if fx["operation"] in MODELS[name].operation_names), "bedrock-runtime")
     base = {"label": label, "service": service, "operation": fx["operation"]}
     if "request" in fx:
         check_message(report, {**base, "direction": "request", "body": fx["request"]})

@@ -48,7 +48,7 @@ impl Op {
 }
 
 /// A Bedrock error: status, type and message.
-fn error(status: u16, kind: &str, message: &str) -> hyper::Response<Body> {
+pub(crate) fn error(status: u16, kind: &str, message: &str) -> hyper::Response<Body> {
     let body = serde_json::to_vec(&json!({ "message": message })).unwrap_or_default();
     let id = request_id();
     response(
@@ -65,7 +65,7 @@ fn error(status: u16, kind: &str, message: &str) -> hyper::Response<Body> {
     )
 }
 
-fn auth_error(e: &AuthError) -> (u16, &'static str, String) {
+pub(crate) fn auth_error(e: &AuthError) -> (u16, &'static str, String) {
     match e {
         AuthError::Missing => (403, "MissingAuthenticationTokenException", "Missing Authentication Token".into()),
         AuthError::Incomplete(m) => (403, "IncompleteSignatureException", m.clone()),
@@ -280,6 +280,13 @@ fn admit(
                 op.action(),
                 op.action()
             ),
+        ));
+    }
+    if crate::identity::matches_any(&state.identities.directory.no_model_access, base) {
+        return Err(Refusal::new(
+            403,
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
         ));
     }
     let fail_with = state

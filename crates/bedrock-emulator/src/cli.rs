@@ -71,12 +71,16 @@ pub struct Args {
     /// Append each request record as a JSON line to this file.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// A model (or pattern, such as anthropic.*) the account was not
+    /// granted access to (repeatable).
+    #[arg(long, value_name = "MODEL")]
+    pub no_model_access: Vec<String>,
 }
 
 impl Args {
     /// Builds the configuration, reading the identities file.
     pub fn into_config(self) -> Result<EmulatorConfig, String> {
-        let directory = match &self.identities {
+        let mut directory: Directory = match &self.identities {
             None => Directory::default(),
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -84,6 +88,9 @@ impl Args {
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
             }
         };
+        directory
+            .no_model_access
+            .extend(self.no_model_access.iter().cloned());
         if !super::is_region_name(&self.region) {
             return Err(format!(
                 "--region {}: expected a region such as us-west-2",

@@ -121,6 +121,12 @@ pub struct Directory {
     pub roles: Vec<Role>,
     /// The role the instance metadata service hands out, by name.
     pub instance_role: Option<String>,
+    /// Models (patterns, as in `models`) the account was not granted
+    /// access to: the runtime refuses them ("You don't have access to the
+    /// model with the specified model ID.") and the control plane reports
+    /// them `NOT_AVAILABLE`.
+    #[serde(default)]
+    pub no_model_access: Vec<String>,
 }
 
 impl Default for Directory {
@@ -187,6 +193,7 @@ impl Default for Directory {
                 },
             ],
             instance_role: Some("WorkshopInstanceRole".into()),
+            no_model_access: Vec::new(),
         }
     }
 }

@@ -13,6 +13,7 @@
 mod bedrock;
 pub mod catalogue;
 pub mod cli;
+mod control;
 mod converse;
 pub mod embeddings;
 pub mod guardrails;
@@ -463,6 +464,9 @@ async fn route(
     }
     if path.starts_with("/model/") {
         return bedrock::handle(state, &parts, &body).await;
+    }
+    if control::serves(&path) {
+        return control::handle(&state, &parts, &body);
     }
     if parts.method == http::Method::POST && path == "/" {
         return sts::handle(&state, &parts, &body);

@@ -55,6 +55,13 @@ impl Api {
         API.get_or_init(|| Api::load(include_str!("../data/bedrock-runtime-2023-09-30.json")))
     }
 
+    /// Amazon Bedrock (the control plane), 2023-04-20: the model-access
+    /// operations only.
+    pub fn bedrock() -> &'static Api {
+        static API: OnceLock<Api> = OnceLock::new();
+        API.get_or_init(|| Api::load(include_str!("../data/bedrock-2023-04-20.json")))
+    }
+
     /// AWS STS, 2011-06-15.
     pub fn sts() -> &'static Api {
         static API: OnceLock<Api> = OnceLock::new();
@@ -95,6 +102,17 @@ impl Api {
     /// a header or the query string) checked against `value`: every
     /// constraint violation, in AWS's words.
     pub fn violations(&self, input_shape: &str, value: &Value) -> Vec<String> {
+        self.violations_of(input_shape, value, false)
+    }
+
+    /// Every member of an input structure, those bound to the URI and the
+    /// query string too, checked against `value` (which names them as the
+    /// definition does): for REST operations whose input is all there.
+    pub fn all_violations(&self, input_shape: &str, value: &Value) -> Vec<String> {
+        self.violations_of(input_shape, value, true)
+    }
+
+    fn violations_of(&self, input_shape: &str, value: &Value, located: bool) -> Vec<String> {
         let mut out = Vec::new();
         let Some(shape) = self.shape(input_shape) else {
             return out;
@@ -102,7 +120,7 @@ impl Api {
         let members = shape["members"].as_object().cloned().unwrap_or_default();
         let required: Vec<&str> = required(shape);
         for (name, member) in &members {
-            if member.get("location").is_some() {
+            if !located && member.get("location").is_some() {
                 continue;
             }
             let path = self.member_name(name);
