@@ -373,15 +373,38 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Parses a command line with clap; on failure prints clap's message and
 /// returns the exit code from the table: 0 for `--help` and `--version`,
 /// [`ExitCode::Usage`] for a mistake (clap's own code would be 2).
+///
+/// With `--output json` on the command line, a mistake is also the usual
+/// JSON error object on stdout, as every other failure is.
 pub fn parse_args<T: clap::Parser>(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> std::result::Result<T, ExitCode> {
-    T::try_parse_from(args).map_err(|e| {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    T::try_parse_from(&args).map_err(|e| {
         let _ = e.print();
-        if e.use_stderr() {
-            ExitCode::Usage
-        } else {
-            ExitCode::Ok
+        if !e.use_stderr() {
+            return ExitCode::Ok;
         }
+        if wants_json(&args) {
+            let first = e
+                .render()
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            crate::output::print_json(&Error::Usage(first).to_json());
+        }
+        ExitCode::Usage
     })
+}
+
+/// Whether the command line asks for `--output json`.
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.contains(&"--output=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--output" && w[1] == "json")
 }

@@ -68,14 +68,18 @@ pub(crate) fn write_private_with(
             path: path.to_path_buf(),
         });
     }
+    check_folder(path)?;
     let target = destination(path, links)?;
     remove_stale_temporaries(path);
     if target != path {
         remove_stale_temporaries(&target);
     }
+    // tempfile's errors name the temporary file: the user named `path`.
     let write_err = |source: std::io::Error| Error::Write {
         path: path.to_path_buf(),
-        source,
+        source: source
+            .raw_os_error()
+            .map_or(source, std::io::Error::from_raw_os_error),
     };
     let dir = parent_dir(&target);
     let mut tmp = tempfile::Builder::new()
@@ -103,6 +107,27 @@ pub(crate) fn write_private_with(
     }
     sync_dir(&dir);
     Ok(())
+}
+
+/// Checks that the folder `path` would be written in exists and is a
+/// folder: before a call whose answer is to be saved, so that nothing paid
+/// for is lost to a typo in a path.
+pub(crate) fn check_folder(path: &Path) -> Result<()> {
+    let dir = parent_dir(path);
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::refused(
+            path,
+            format!("cannot be written: {} is not a folder", dir.display()),
+        )),
+        Err(_) => Err(Error::refused(
+            path,
+            format!(
+                "cannot be written: the folder {} does not exist",
+                dir.display()
+            ),
+        )),
+    }
 }
 
 /// Where a write of `path` goes: `path` itself, or for a link, the regular

@@ -232,7 +232,7 @@ fn a_stream_that_fails_after_text_is_not_tried_again_and_says_so() {
     let d = setup(&emu);
     let done = invoke(&d, &["--prompt", "one two three four"]).code(254);
     done.stderr_has("Bedrock: ThrottlingException")
-        .stderr_has("the stream failed after text was printed, so it was not retried and the text above is incomplete");
+        .stderr_has("the stream failed after text arrived, so it was not retried and the text above is incomplete");
     assert!(
         !done.stderr().contains("invoke: retry"),
         "{}",
@@ -496,6 +496,9 @@ fn embeddings_of_texts_and_their_similarity() {
     invoke(&d, &["embed", "x", "--model", "Claude-3-Haiku"])
         .code(252)
         .stderr_has("not an embedding model");
+    invoke(&d, &["embed", "x", "--input-type", "search_query"])
+        .code(252)
+        .stderr_has("only Cohere Embed takes it");
     assert_eq!(
         emu.record.entries()[before..]
             .iter()
@@ -703,6 +706,12 @@ fn chat_from_standard_input() {
     .stdin("hi\n")
     .ok();
     assert!(done.stdout().contains("Be brief."), "{}", done.describe());
+
+    // A command that fails ends the run too, without a terminal.
+    invoke(&d, &["--model", "Claude-3-Haiku", "chat"])
+        .stdin("hi\n/save no/such/folder/chat.md\nnever sent\n")
+        .code(252)
+        .stderr_has("the folder no/such/folder does not exist");
 
     // A failed turn ends the run with its exit code.
     invoke(

@@ -618,3 +618,168 @@ fn aws_max_attempts_is_honoured() {
         .code(252)
         .stderr_has("AWS_RETRY_MODE=sometimes");
 }
+
+/// Mistakes a new user made, each read as one or two plain lines with the
+/// right exit code, found before any call where they can be: an IMDS
+/// endpoint that is not a URL, IMDS not listening, a TLS client at a
+/// plain-HTTP port and the other way round, AWS_PROFILE naming no profile,
+/// an MFA code that is not six digits (never echoed), files a flag names,
+/// a folder that does not exist for --save, and flag errors with --output
+/// json.
+#[test]
+fn mistakes_a_new_user_makes_are_caught_early_and_named() {
+    let emu = emulator(Faults::default());
+    let debug_marks = [
+        "Request {",
+        "SdkBody",
+        "DispatchFailure",
+        "Some(",
+        "source: ",
+    ];
+    let plain = |done: &common::Done| {
+        for mark in debug_marks {
+            assert!(!done.all().contains(mark), "{mark:?}\n{}", done.describe());
+        }
+    };
+    let bedrock_calls = || {
+        emu.record
+            .entries()
+            .iter()
+            .filter(|e| e.service == "bedrock")
+            .count()
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let instance_role = |d: &Dir| {
+        common::sealed(
+            d,
+            &format!(
+                "[default]\nGetCredentialsFrom = instance-role\nRegion = us-west-2\nUseVPCe = true\nVPCEndpointURL = {}\nModelID = amazon.titan-text-express-v1\n",
+                emu.base_url
+            ),
+        )
+    };
+    let d = Dir::new();
+    instance_role(&d);
+    let run = |d: &Dir| {
+        d.run("invoke")
+            .args(["--config", "config.properties", "--prompt", "hi"])
+    };
+
+    // An IMDS endpoint that is not a URL: a usage error naming it.
+    let done = run(&d)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "garbage")
+        .code(252);
+    done.stderr_has("AWS_EC2_METADATA_SERVICE_ENDPOINT=garbage: expected a URL");
+    plain(&done);
+
+    // IMDS not listening: a network failure (255) naming where it was asked.
+    let done = run(&d)
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            &format!("http://127.0.0.1:{closed}"),
+        )
+        .code(NETWORK);
+    done.stderr_has(&format!(
+        "IMDS: ImdsUnavailable: the instance metadata service at http://127.0.0.1:{closed} refused the connection"
+    ));
+    plain(&done);
+
+    // HTTPS to a plain-HTTP port, and plain HTTP to an HTTPS port.
+    let tls = common::start(EmulatorConfig {
+        tls_names: Some(vec![]),
+        ..EmulatorConfig::default()
+    });
+    // Plain HTTP never gets past its TLS listener: no request is recorded.
+    tls.expect_no_calls();
+    let d = Dir::new();
+    config_with(&d, &emu.base_url, &[]);
+    let https_at_http = emu.base_url.replace("http://", "https://");
+    let done = d
+        .run("invoke")
+        .args([
+            "--config",
+            "config.properties",
+            "--prompt",
+            "hi",
+            "--no-cache",
+        ])
+        .args(["--max-attempts", "1", "--endpoint-url", &https_at_http])
+        .code(NETWORK);
+    done.stderr_has("the port speaks HTTP, not HTTPS");
+    plain(&done);
+    let http_at_https = tls.base_url.replace("https://", "http://");
+    let done = d
+        .run("invoke")
+        .args(["--config", "config.properties", "--prompt", "hi"])
+        .args(["--max-attempts", "1", "--endpoint-url", &http_at_https])
+        .code(NETWORK);
+    done.stderr_has("use https://");
+    plain(&done);
+
+    // AWS_PROFILE naming no profile, where the chain gives the credentials.
+    let chain = Dir::new();
+    common::sealed(
+        &chain,
+        &format!(
+            "[default]\nGetCredentialsFrom = default-chain\nRegion = us-west-2\nUseVPCe = true\nVPCEndpointURL = {}\nModelID = amazon.titan-text-express-v1\n",
+            emu.base_url
+        ),
+    );
+    run(&chain)
+        .env("AWS_PROFILE", "nosuch")
+        .code(252)
+        .stderr_has("AWS_PROFILE=nosuch: no profile nosuch");
+
+    // An MFA code that is not six digits: refused before STS, never shown.
+    let m = Dir::new();
+    config_with(
+        &m,
+        &emu.base_url,
+        &[
+            "AssumeRoleARN = arn:aws:iam::222222222222:role/BedrockWithMfa",
+            "ExternalId =",
+            "MFASerial = arn:aws:iam::111111111111:mfa/demo-user",
+        ],
+    );
+    let sts_before = emu.record.entries().len();
+    let done = run(&m).args(["--no-cache", "--mfa-code", "q7z"]).code(252);
+    done.stderr_has("--mfa-code: expected the 6 digits the MFA device shows");
+    assert!(!done.all().contains("q7z"), "{}", done.describe());
+    assert_eq!(emu.record.entries().len(), sts_before, "nothing sent");
+
+    // Files a flag names, and the folder of --save: before any call.
+    let d = Dir::new();
+    config_with(&d, &emu.base_url, &[]);
+    let before = bedrock_calls();
+    let invoke = |args: &[&str]| {
+        d.run("invoke")
+            .args(["--config", "config.properties"])
+            .args(args)
+    };
+    invoke(&["--body", "missing.json"])
+        .code(252)
+        .stderr_has("--body missing.json: cannot read it");
+    invoke(&["--prompt", "hi", "--image", "missing.png"])
+        .code(252)
+        .stderr_has("--image missing.png: cannot read it");
+    let done = invoke(&["--prompt", "hi", "--save", "no/such/folder/out.md"]).code(252);
+    done.stderr_has("the folder no/such/folder does not exist");
+    assert!(!done.all().contains(".tmp"), "{}", done.describe());
+    assert_eq!(bedrock_calls(), before, "no call was made");
+
+    // A flag error with --output json: the JSON error object on stdout too.
+    let done = invoke(&["--output", "json", "--temperature", "abc"]).code(252);
+    let error: serde_json::Value =
+        serde_json::from_str(&done.stdout()).unwrap_or_else(|e| panic!("{e}\n{}", done.describe()));
+    assert_eq!(error["error"]["exit_code"], 252);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--temperature")
+    );
+}

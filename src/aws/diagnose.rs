@@ -130,6 +130,27 @@ fn connect_failure(hop: Hop, lower: &str, ctx: &Context) -> Option<(&'static str
     if !known {
         return None;
     }
+    // TLS sent, plain text back: the port speaks HTTP.
+    if lower.contains("corrupt message") || lower.contains("invalidcontenttype") {
+        return Some((
+            "NotHttps",
+            format!(
+                "{target} answered the TLS handshake with plain text: the port speaks HTTP, not HTTPS"
+            ),
+            "check the URL's port (AWS endpoints speak HTTPS on 443); a local emulator without --tls is reached with http://"
+                .to_string(),
+        ));
+    }
+    // Plain HTTP sent, something else back (a TLS alert): the port speaks HTTPS.
+    if lower.contains("invalid http version") || lower.contains("invalid http") {
+        return Some((
+            "NotPlainHttp",
+            format!(
+                "{target} did not answer plain HTTP: the port speaks something else, most likely HTTPS"
+            ),
+            "use https:// in the endpoint URL".to_string(),
+        ));
+    }
     if lower.contains("connection refused") {
         return Some((
             "ConnectionRefused",
@@ -522,6 +543,75 @@ pub(crate) fn imds_error(err: &dyn std::error::Error, ctx: &Context) -> Error {
     network(Hop::Imds, "ImdsUnavailable", detail, ctx)
 }
 
+/// Where the instance metadata service is asked, as aws-config reads it.
+fn imds_endpoint() -> String {
+    std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "http://169.254.169.254".into())
+}
+
+/// What an instance-metadata failure inside a credentials provider was,
+/// read from its words: turned off, unreachable (a network failure, exit
+/// 255), or refused (403). `None` when it says none of these.
+fn imds_cause(hop: Hop, detail: &str) -> Option<Error> {
+    let lower = detail.to_ascii_lowercase();
+    let about_imds = lower.contains("imds") || lower.contains("metadata");
+    if !about_imds {
+        return None;
+    }
+    let endpoint = imds_endpoint();
+    let remote = |code: &str, message: String, hint: String, kind: RemoteKind| Error::Remote {
+        hop,
+        code: code.into(),
+        message,
+        hint: Some(hint),
+        kind,
+    };
+    if std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Some(remote(
+            "ImdsDisabled",
+            "the instance metadata service is turned off by AWS_EC2_METADATA_DISABLED=true".into(),
+            "unset AWS_EC2_METADATA_DISABLED to use the instance role, or choose another GetCredentialsFrom mode".into(),
+            RemoteKind::Credentials,
+        ));
+    }
+    if lower.contains("forbidden") || lower.contains("403") {
+        return Some(remote(
+            "Forbidden",
+            format!("the instance metadata service at {endpoint} refused the token request (403)"),
+            "IMDS is disabled in this instance's metadata options, or a container's hop limit of 1 stops the answer (it must be 2)".into(),
+            RemoteKind::Credentials,
+        ));
+    }
+    let unreachable = [
+        "connection refused",
+        "tcp connect error",
+        "timed out",
+        "timeout",
+        "dispatch failure",
+        "dns error",
+    ];
+    if unreachable.iter().any(|w| lower.contains(w)) {
+        let what = if lower.contains("refused") {
+            "refused the connection"
+        } else if lower.contains("time") {
+            "did not answer in time"
+        } else {
+            "could not be reached"
+        };
+        return Some(remote(
+            "ImdsUnavailable",
+            format!("the instance metadata service at {endpoint} {what}"),
+            "not on EC2 or Cloud9, IMDS disabled, or in a container with a hop limit of 1 (it must be 2); \
+             AWS_EC2_METADATA_SERVICE_ENDPOINT names another address"
+                .into(),
+            RemoteKind::Network,
+        ));
+    }
+    None
+}
+
 /// Diagnoses a credentials provider failure: an STS error inside it gets
 /// the STS diagnosis; otherwise the failure is described for its hop.
 pub(crate) fn credentials_error(
@@ -555,6 +645,11 @@ fn credentials_error_unscrubbed(
         source = e.source();
     }
     let detail = ctx.scrubber.scrub(&chain(err));
+    if hop == Hop::Imds
+        && let Some(e) = imds_cause(hop, &detail)
+    {
+        return e;
+    }
     match err {
         C::ProviderTimedOut(_) => network(hop, "Timeout", detail, ctx),
         C::CredentialsNotLoaded(_) => Error::Remote {
@@ -576,8 +671,13 @@ fn credentials_error_unscrubbed(
         _ => Error::Remote {
             hop,
             code: "CredentialsError".into(),
-            message: detail,
-            hint: None,
+            hint: (hop == Hop::Chain).then(|| {
+                "the standard chain found no usable credentials (its last source, the instance metadata service, \
+                 refused or failed): elsewhere than EC2 or Cloud9, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                 choose a profile (Profile in the config, or AWS_PROFILE), or run `aws sso login`"
+                    .to_string()
+            }),
+            message: if hop == Hop::Chain { chain_attempts(&detail) } else { detail },
             kind: RemoteKind::Credentials,
         },
     }

@@ -253,6 +253,7 @@ impl Plan {
             config.profile = Some(p.clone());
         }
         check_profile(&config, options.profile.is_some()).await?;
+        check_imds_endpoint()?;
         let profile = config.profile.as_deref();
         let ca_bundle = ca_bundle(&config, &options)?;
         let http = transport::client(ca_bundle.as_deref(), &options.overrides)?;
@@ -722,11 +723,45 @@ fn key_location(config: &Config, key: &str) -> Location {
 /// A profile named by the config or `--profile` must exist in the AWS
 /// files: the standard chain would otherwise skip it without a word and
 /// use whatever else it finds.
-async fn check_profile(config: &Config, from_flag: bool) -> Result<()> {
-    use aws_types::os_shim_internal::{Env, Fs};
-    let Some(name) = config.profile.as_deref() else {
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT`, when set, is a URL aws-config can
+/// send to: checked here, so that a typo is a usage error naming the
+/// variable, not a failure deep inside the instance-role provider.
+fn check_imds_endpoint() -> Result<()> {
+    let Some(value) = std::env::var_os("AWS_EC2_METADATA_SERVICE_ENDPOINT") else {
         return Ok(());
     };
+    let value = value.to_string_lossy();
+    if value.trim().is_empty() {
+        return Ok(());
+    }
+    let ok = url::Url::parse(&value).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT={value}: expected a URL such as http://169.254.169.254 (or http://[fd00:ec2::254] for IPv6)"
+        )))
+    }
+}
+
+async fn check_profile(config: &Config, from_flag: bool) -> Result<()> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    // AWS_PROFILE matters for credentials only where the standard chain
+    // gives them (modes 1 and 3); elsewhere a stray one is harmless, and
+    // `invoke env` is often run under one.
+    let chain = matches!(
+        config.source,
+        CredentialSource::AssumeRole(_) | CredentialSource::DefaultChain
+    );
+    let from_env = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| chain && !p.trim().is_empty());
+    let Some(name) = config.profile.as_deref().or(from_env.as_deref()) else {
+        return Ok(());
+    };
+    let by_env = config.profile.is_none();
     let files = aws_runtime::env_config::file::EnvConfigFiles::default();
     let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None).await;
     let known: Vec<String> = match &set {
@@ -744,6 +779,8 @@ async fn check_profile(config: &Config, from_flag: bool) -> Result<()> {
     );
     Err(if from_flag {
         Error::Usage(format!("--profile {name}: {message}"))
+    } else if by_env {
+        Error::Usage(format!("AWS_PROFILE={name}: {message}"))
     } else {
         Error::Invalid {
             at: key_location(config, "Profile"),

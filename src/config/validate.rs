@@ -71,7 +71,18 @@ impl Values {
     /// describes the value instead of showing it, because a value that does
     /// not fit is often two lines run together, a secret included.
     fn misfit(&self, v: &Value, expected: &str) -> Error {
-        self.invalid(v, format!("{expected}; {}", described(v.value.expose())))
+        let value = v.value.expose();
+        // A short plain word in a field that holds no secret is shown: it
+        // cannot be two lines run together, nor an AWS key or secret.
+        let plain = !schema::is_sensitive(&v.key)
+            && (1..=12).contains(&value.chars().count())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if plain {
+            return self.invalid(v, format!("{expected}, not '{value}'"));
+        }
+        self.invalid(v, format!("{expected}; {}", described(value)))
     }
 
     /// `key` parsed by `parse`, or the misfit error naming `expected`.
@@ -673,6 +684,14 @@ mod tests {
             described("a b"),
             "the value has 3 characters and contains white space at character 2"
         );
+        // A short plain word where no secret goes is shown as typed.
+        let e = error(&[("GetCredentialsFrom", "7")]);
+        assert!(e.contains(", not '7'"), "{e}");
+        let e = error(&[("GetCredentialsFrom", "0"), ("UseVPCe", "maybe")]);
+        assert!(e.contains("not 'maybe'"), "{e}");
+        // Not in a field that holds a secret.
+        let e = error(&[("GetCredentialsFrom", "0"), ("ExternalId", "a")]);
+        assert!(!e.contains("'a'"), "{e}");
     }
 
     #[test]

@@ -105,10 +105,9 @@ fn document_name(path: &Path, taken: &[String]) -> String {
 }
 
 fn read(path: &Path, flag: &str, limit: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let unreadable =
+        |e: std::io::Error| Error::Usage(format!("{flag} {}: cannot read it: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.len() > limit {
         return Err(Error::Usage(format!(
             "{flag} {}: {} bytes; Converse takes at most {limit} bytes per file",
@@ -116,10 +115,7 @@ fn read(path: &Path, flag: &str, limit: u64) -> Result<Vec<u8>> {
             meta.len()
         )));
     }
-    std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(unreadable)
 }
 
 /// Reads the files of `--image` and `--document`, checking formats, sizes

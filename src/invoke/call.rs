@@ -438,13 +438,19 @@ async fn next_event<T>(
 ) -> Result<T> {
     tokio::time::timeout(wait, recv).await.map_err(|_| {
         reply.finish();
-        let what = format!(
-            "the stream stalled after {} characters",
-            reply.text.chars().count()
-        );
+        let printed = reply.text.chars().count();
+        if printed == 0 {
+            return diagnose::read_timeout(
+                Hop::Bedrock,
+                diagnose::no_data_for(wait, "the stream began, and no text came"),
+                "the endpoint accepted the request and sent no text within --read-timeout: a model \
+                 that takes long to start (raise --read-timeout), a hung model, or a proxy or firewall \
+                 holding the connection open",
+            );
+        }
         diagnose::read_timeout(
             Hop::Bedrock,
-            diagnose::no_data_for(wait, &what),
+            diagnose::no_data_for(wait, &format!("the stream stalled after {printed} characters")),
             "the endpoint stopped sending in the middle of the reply (a hung model, or a proxy or \
              firewall holding the connection open); run again, or raise --read-timeout for a model \
              that pauses longer",
@@ -497,21 +503,36 @@ where
             ctx.scrubber.scrub(s.err().message().unwrap_or("")),
             ctx,
         ),
-        other => diagnose::sdk_error(Hop::Bedrock, other, ctx).map_remote(|code, _, hint| {
+        other => diagnose::sdk_error(Hop::Bedrock, other, ctx).map_remote(|code, message, hint| {
             *code = "StreamInterrupted".into();
-            *hint = Some("the connection broke in the middle of the reply: run again".into());
+            *message = "the connection closed in the middle of the reply".into();
+            *hint = Some(
+                "a proxy, load balancer or firewall cut the connection, or the endpoint went away"
+                    .into(),
+            );
         }),
     };
+    let cut = matches!(&error, Error::Remote { code, .. } if code == "StreamInterrupted");
     let printed = reply.text.chars().count();
+    let shown = reply.printing();
     error.map_remote(|_, message, hint| {
         message.push_str(&format!(" (the stream stopped after {printed} characters)"));
         if printed > 0 {
-            // Text was printed: trying again would print it twice.
+            // Text arrived: trying again would print it twice.
+            let what = if shown {
+                "the text above is incomplete"
+            } else {
+                "what arrived is incomplete"
+            };
+            // A service error's own hint speaks of retries, which a
+            // stream with text in it does not get; a cut's names the cause.
+            let cause = hint.as_deref().filter(|_| cut).map(|h| format!("{h}; "));
             *hint = Some(format!(
-                "the stream failed after text was printed, so it was not retried and the text above is \
-                 incomplete: run again{}",
-                hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default()
+                "{}the stream failed after text arrived, so it was not retried and {what}: run again",
+                cause.unwrap_or_default()
             ));
+        } else if cut {
+            *hint = hint.take().map(|h| format!("{h}: run again"));
         }
     })
 }

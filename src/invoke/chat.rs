@@ -178,7 +178,12 @@ pub(crate) async fn run(opts: &Options, chat_opts: &ChatOptions) -> Result<ExitC
             Line::Nothing => continue,
             Line::Exit => break,
             other => {
-                command(&mut chat, other, &plan)?;
+                if let Err(e) = command(&mut chat, other, &plan) {
+                    if !interactive {
+                        return Err(e);
+                    }
+                    eprintln!("invoke: error: {e}");
+                }
                 continue;
             }
         };
@@ -294,10 +299,9 @@ fn command(chat: &mut Chat, line: Line, plan: &Plan) -> Result<()> {
                     }
                 }
                 None => {
-                    eprintln!(
-                        "invoke: /model {name}: not an alias or number of the config's [models], nor a model id"
-                    );
-                    return Ok(());
+                    return Err(Error::Usage(format!(
+                        "/model {name}: not an alias or number of the config's [models], nor a model id"
+                    )));
                 }
             }
             output::note("model", &format!("now {}", chat.model));
@@ -315,14 +319,18 @@ fn command(chat: &mut Chat, line: Line, plan: &Plan) -> Result<()> {
             );
             chat.system = text;
         }
-        Line::Save(None) => eprintln!("invoke: /save needs a file name: /save FILE"),
-        Line::Save(Some(path)) => {
-            match write_private(&path, transcript(chat).as_bytes(), Existing::Replace) {
-                Ok(()) => output::note("saved", &path.display().to_string()),
-                Err(e) => eprintln!("invoke: error: {e}"),
-            }
+        Line::Save(None) => {
+            return Err(Error::Usage("/save needs a file name: /save FILE".into()));
         }
-        Line::Unknown(name) => eprintln!("invoke: /{name}: no such command; /help lists them"),
+        Line::Save(Some(path)) => {
+            write_private(&path, transcript(chat).as_bytes(), Existing::Replace)?;
+            output::note("saved", &path.display().to_string());
+        }
+        Line::Unknown(name) => {
+            return Err(Error::Usage(format!(
+                "/{name}: no such command; /help lists them"
+            )));
+        }
         Line::Say(_) | Line::Exit | Line::Nothing => {}
     }
     Ok(())

@@ -242,9 +242,10 @@ pub(crate) struct EmbedArgs {
     /// Print each input's cosine similarity to the first instead of its vector.
     #[arg(long)]
     pub(crate) similarity: bool,
-    /// Cohere Embed: search_document, search_query, classification or clustering.
-    #[arg(long, value_name = "TYPE", default_value = "search_document")]
-    pub(crate) input_type: String,
+    /// Cohere Embed: search_document (the default), search_query,
+    /// classification or clustering.
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) input_type: Option<String>,
 }
 
 /// Options of `invoke image`.
@@ -365,7 +366,7 @@ fn seconds(flag: &str, v: f64) -> Result<Duration> {
         Ok(Duration::from_secs_f64(v))
     } else {
         Err(Error::Usage(format!(
-            "{flag} {v}: expected seconds between 0 and 3600"
+            "{flag} {v}: expected more than 0 seconds and at most 3600"
         )))
     }
 }
@@ -602,12 +603,26 @@ fn auth(flag: AuthFlag) -> Result<Auth> {
 /// read from descriptor `--mfa-code-fd`, or [`MFA_CODE_ENV`]. `None` leaves
 /// asking on the terminal possible.
 fn mfa_code(flag: Option<&str>, fd: Option<i32>) -> Result<Option<Secret>> {
+    // Checked here, never sent to STS (whose refusal would quote it back).
+    let checked = |code: Secret, from: &str| {
+        if crate::aws::credentials::mfa::well_formed(&code) {
+            Ok(Some(code))
+        } else {
+            Err(Error::Usage(format!(
+                "{from}: expected the 6 digits the MFA device shows"
+            )))
+        }
+    };
     if let Some(code) = flag {
-        return Ok(Some(Secret::new(code.trim())).filter(|c| !c.is_empty()));
+        let code = Secret::new(code.trim());
+        if code.is_empty() {
+            return Ok(None);
+        }
+        return checked(code, "--mfa-code");
     }
     if let Some(fd) = fd {
         return match crate::prompt::line_from_fd(fd) {
-            Ok(Some(code)) => Ok(Some(code)),
+            Ok(Some(code)) => checked(code, &format!("--mfa-code-fd {fd}")),
             Ok(None) => Err(Error::Usage(format!(
                 "--mfa-code-fd {fd}: no code: the first line read from descriptor {fd} is empty"
             ))),
@@ -616,10 +631,14 @@ fn mfa_code(flag: Option<&str>, fd: Option<i32>) -> Result<Option<Secret>> {
             ))),
         };
     }
-    Ok(std::env::var(MFA_CODE_ENV)
+    match std::env::var(MFA_CODE_ENV)
         .ok()
         .map(|c| Secret::new(c.trim()))
-        .filter(|c| !c.is_empty()))
+        .filter(|c| !c.is_empty())
+    {
+        Some(code) => checked(code, &format!("${MFA_CODE_ENV}")),
+        None => Ok(None),
+    }
 }
 
 /// The whole of `invoke`: parses `args`, runs the command, prints an error

@@ -32,8 +32,8 @@ pub(crate) struct EmbedOptions {
     pub(crate) no_normalize: bool,
     /// `--similarity`.
     pub(crate) similarity: bool,
-    /// `--input-type` (Cohere).
-    pub(crate) input_type: String,
+    /// `--input-type` (Cohere; `search_document` when not given).
+    pub(crate) input_type: Option<String>,
 }
 
 /// A family of embedding models, by its body.
@@ -67,18 +67,18 @@ fn texts(e: &EmbedOptions) -> Result<Vec<String>> {
             .map(str::to_string)
             .collect()
     };
-    let texts = if !e.texts.is_empty() {
-        e.texts.clone()
-    } else if let Some(path) = &e.file {
-        lines(std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?)
-    } else if super::request::stdin_piped() {
-        lines(super::read_stdin()?)
-    } else {
-        Vec::new()
-    };
+    let texts =
+        if !e.texts.is_empty() {
+            e.texts.clone()
+        } else if let Some(path) = &e.file {
+            lines(std::fs::read_to_string(path).map_err(|e| {
+                Error::Usage(format!("--file {}: cannot read it: {e}", path.display()))
+            })?)
+        } else if super::request::stdin_piped() {
+            lines(super::read_stdin()?)
+        } else {
+            Vec::new()
+        };
     if texts.is_empty() {
         return Err(Error::Usage(
             "invoke embed: nothing to embed: give texts, --file FILE, or pipe them in, one a line"
@@ -113,14 +113,26 @@ fn check(e: &EmbedOptions, model: &str, family: Family) -> Result<()> {
         "classification",
         "clustering",
     ];
-    if family == Family::Cohere && !TYPES.contains(&e.input_type.as_str()) {
+    if let Some(t) = &e.input_type
+        && family != Family::Cohere
+    {
+        return Err(Error::Usage(format!(
+            "--input-type {t}: only Cohere Embed takes it, not {model}"
+        )));
+    }
+    if family == Family::Cohere && !TYPES.contains(&input_type(e)) {
         return Err(Error::Usage(format!(
             "--input-type {}: expected {}",
-            e.input_type,
+            input_type(e),
             TYPES.join(", ")
         )));
     }
     Ok(())
+}
+
+/// Cohere's `input_type`: the one given, else `search_document`.
+fn input_type(e: &EmbedOptions) -> &str {
+    e.input_type.as_deref().unwrap_or("search_document")
 }
 
 /// The request bodies for `texts`: one per text, or Cohere's batches.
@@ -139,7 +151,7 @@ fn bodies(e: &EmbedOptions, family: Family, texts: &[String]) -> Vec<Value> {
             .collect(),
         Family::Cohere => texts
             .chunks(COHERE_BATCH)
-            .map(|chunk| json!({"texts": chunk, "input_type": e.input_type}))
+            .map(|chunk| json!({"texts": chunk, "input_type": input_type(e)}))
             .collect(),
     }
 }
@@ -253,7 +265,6 @@ mod tests {
         assert_eq!(family("anthropic.claude-v2"), None);
         let e = EmbedOptions {
             dimensions: Some(256),
-            input_type: "search_document".into(),
             ..EmbedOptions::default()
         };
         assert_eq!(

@@ -510,6 +510,9 @@ pub(crate) async fn run(opts: &Options, o: &ImageOptions) -> Result<ExitCode> {
     };
     let size = check(&o, &model, family)?;
     let targets = paths(&o.out, o.count);
+    for target in &targets {
+        crate::fsutil::check_folder(target)?;
+    }
     if !o.force
         && let Some(existing) = targets.iter().find(|p| p.exists())
     {

@@ -180,6 +180,9 @@ pub(crate) async fn run(opts: Options, logging: &Logging) -> Result<()> {
     warn_all(&warnings);
     let op = call::operation(&request, opts.stream);
     warn_all(&plan.warnings);
+    if let Some(path) = &opts.save {
+        crate::fsutil::check_folder(path)?;
+    }
     if opts.dry_run {
         print_plan(&plan, &model, &request, op, &opts);
         return Ok(());

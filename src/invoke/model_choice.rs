@@ -79,10 +79,18 @@ pub(crate) fn choose(
             }
     };
     if let Some(name) = flag {
+        if name.trim().is_empty() {
+            return Err(Error::Usage(
+                "--model is empty: give an alias from [models], its number, or a model id".into(),
+            ));
+        }
         return lookup(name, &config.models).ok_or_else(|| {
+            let numbers = match config.models.len() {
+                0 => String::new(),
+                n => format!(", a number from 1 to {n}"),
+            };
             Error::Usage(format!(
-                "--model {name}: not an alias, a number from 1 to {} or a model id; {}",
-                config.models.len(),
+                "--model {name}: not an alias{numbers} or a model id; {}",
                 aliases(name)
             ))
         });

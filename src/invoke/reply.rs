@@ -160,6 +160,11 @@ impl Reply {
         !self.text.trim().is_empty() || !self.tool_uses.is_empty()
     }
 
+    /// Whether the answer is printed as it arrives (not in JSON mode).
+    pub(crate) fn printing(&self) -> bool {
+        self.print
+    }
+
     /// Ends the printed text with a newline, once.
     pub(crate) fn finish(&self) {
         if self.finished.replace(true) || !self.print {

@@ -132,7 +132,7 @@ fn text_request(
     }
     let query = match (piped, &args.input, &config.user_query_file) {
         (Some(text), _, _) => Some(text),
-        (None, Some(path), _) => Some(read(path)?),
+        (None, Some(path), _) => Some(read_flag(path, "--input")?),
         (None, None, Some(path)) => Some(read(&path.resolved)?),
         (None, None, None) => None,
     };
@@ -199,7 +199,7 @@ fn converse_text(text: String, from: &str) -> Result<Request> {
 }
 
 fn invoke_body(path: &Path) -> Result<Request> {
-    let text = read(path)?;
+    let text = read_flag(path, "--body")?;
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(v) if v.is_object() => Ok(Request::Invoke {
             body: text.into_bytes(),
@@ -217,6 +217,13 @@ fn invoke_body(path: &Path) -> Result<Request> {
             e
         ))),
     }
+}
+
+/// A file a flag names: one that cannot be read is a usage error naming
+/// the flag (exit 252), where a file the config names is the config's.
+fn read_flag(path: &Path, flag: &str) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("{flag} {}: cannot read it: {e}", path.display())))
 }
 
 fn read(path: &Path) -> Result<String> {

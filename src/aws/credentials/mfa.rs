@@ -37,6 +37,13 @@ pub(super) struct Mfa<'a> {
     pub(super) serial: &'a Secret,
 }
 
+/// Whether `code` has the form of an MFA code: six digits, as STS's
+/// `TokenCode` pattern and every TOTP device have it.
+pub(crate) fn well_formed(code: &Secret) -> bool {
+    let c = code.expose();
+    c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl Mfa<'_> {
     /// Assumes the role with the code the run was given, or with codes asked
     /// on the terminal.
@@ -62,6 +69,15 @@ impl Mfa<'_> {
                     .secret(&format!("MFA code for {shown}: "))?
                     .ok_or(Error::Interrupted)?,
             };
+            if given.is_none() && !well_formed(&code) {
+                if tries < MFA_TRIES {
+                    eprintln!("an MFA code is the 6 digits the device shows; try again");
+                    continue;
+                }
+                return Err(Error::Usage(
+                    "MFA code: expected the 6 digits the MFA device shows".into(),
+                ));
+            }
             let err = match self.call(client, &code).await {
                 Ok(Some(creds)) => return Ok(creds),
                 Ok(None) => {

@@ -12,7 +12,7 @@
 
 mod assume_role;
 pub mod cache;
-mod mfa;
+pub(crate) mod mfa;
 mod primed;
 mod sources;
 

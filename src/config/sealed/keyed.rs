@@ -82,7 +82,8 @@ pub(super) fn open_sealed(doc: Document, own: Option<Found>, opts: &KeyOptions) 
                 &path,
                 format!(
                     "{message}. The file names a key of its own, and the key kept for it does not open it: \
-                     this is how a config replaced by someone else looks"
+                     either the key file given is not this config's (check --key-file), or the config was \
+                     replaced with one encrypted under another key"
                 ),
             ),
             _ => e,
