@@ -135,7 +135,7 @@ pub enum Error {
     Usage(String),
 
     /// The user interrupted a prompt.
-    #[error("interrupted")]
+    #[error("interrupted: Ctrl-C, or the end of input before a question was answered")]
     Interrupted,
 
     /// A file could not be read.

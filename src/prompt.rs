@@ -40,7 +40,10 @@ impl Terminal {
                 path: "standard input".into(),
                 source,
             })?;
-        if n == 0 && Terminal::is_interactive() {
+        if n == 0 {
+            // End of input at a prompt: Ctrl-D on a terminal, or a pipe
+            // with fewer answers than questions. Either way the question
+            // stays unanswered; an empty line is an answer, this is not.
             eprintln!();
             return Err(Error::Interrupted);
         }

@@ -799,3 +799,41 @@ fn model_access_is_checked_through_the_configured_control_plane() {
             .all(|e| e.service != "bedrock-control")
     );
 }
+
+/// A port with nothing listening is refused, an answer: the tcp step says
+/// nothing listens there, not that a security group drops the traffic.
+#[test]
+fn a_closed_port_is_named_as_such() {
+    let emu = emulator(&[VPCE], Faults::default());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = setup(&emu, &[]);
+    emu.expect_no_calls();
+    let vpce = format!("https://{VPCE}:{closed}");
+    let done = d
+        .run("invoke")
+        .args(["check", "--config", "config.properties", "--output", "json"])
+        .args(["--resolve", &format!("{VPCE}:127.0.0.1")])
+        .args(["--endpoint-url", &vpce])
+        .code(255);
+    let r: Value = serde_json::from_str(&done.stdout()).unwrap();
+    let tcp = step(&r, "tcp bedrock");
+    assert_eq!(tcp["status"], "fail", "{r:#}");
+    assert!(
+        tcp["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("connection refused")
+    );
+    assert!(
+        tcp["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing is listening at 127.0.0.1:"),
+        "{tcp:#}"
+    );
+    assert!(!tcp["hint"].as_str().unwrap().contains("security group"));
+}

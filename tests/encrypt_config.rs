@@ -470,13 +470,27 @@ fn prompt_secrets_keeps_plaintext_off_disk() {
                     AssumeRoleARN = <iam-role-arn>\nVPCEndpointURL = <bedrock-vpc-endpoint-url>\n";
     d.write("template.properties", template);
     // Answers in the order asked: AccessKey, SecretKey, AssumeRoleARN,
-    // ExternalId, MFASerial, VPCEndpointURL, STSEndpointURL. The first
-    // access key is a slip (a space in it): it is refused at once and asked
-    // again, and nothing typed before is lost.
+    // ExternalId, MFASerial, VPCEndpointURL, STSEndpointURL,
+    // ControlPlaneEndpointURL. The first access key is a slip (a space in
+    // it): it is refused at once and asked again, and nothing typed before
+    // is lost.
     let answers = format!(
-        "AKIA SLIP\n{}\n{}\n{}\n{}\n\n{}\n\n",
+        "AKIA SLIP\n{}\n{}\n{}\n{}\n\n{}\n\n\n",
         SECRETS[0], SECRETS[1], SECRETS[2], SECRETS[4], SECRETS[3]
     );
+    // Fewer answers than questions: the end of input is no answer (130),
+    // and nothing is written.
+    d.run("encrypt-config")
+        .args([
+            "template.properties",
+            "-o",
+            "config.properties",
+            "--prompt-secrets",
+        ])
+        .stdin(&format!("{}\n", SECRETS[0]))
+        .code(130)
+        .stderr_has("the end of input before a question was answered");
+    assert!(!d.exists("config.properties"));
     let done = d
         .run("encrypt-config")
         .args([

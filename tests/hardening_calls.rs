@@ -771,6 +771,24 @@ fn mistakes_a_new_user_makes_are_caught_early_and_named() {
     assert!(!done.all().contains(".tmp"), "{}", done.describe());
     assert_eq!(bedrock_calls(), before, "no call was made");
 
+    // A proxy variable that is not a URL: refused, its value not shown.
+    for bad in ["http://user:pa55word@127.0.0.1:notaport", "::garbage::"] {
+        let done = invoke(&["--prompt", "hi"])
+            .env("HTTPS_PROXY", bad)
+            .code(252);
+        done.stderr_has("HTTPS_PROXY: not a proxy URL");
+        assert!(!done.all().contains("pa55word"), "{}", done.describe());
+    }
+
+    // No config anywhere: where it was looked for, and what to do.
+    let empty = Dir::new();
+    empty
+        .run("invoke")
+        .args(["--prompt", "hi"])
+        .code(253)
+        .stderr_has("no config found (looked for ./config.properties")
+        .stderr_has("--config PATH");
+
     // A flag error with --output json: the JSON error object on stdout too.
     let done = invoke(&["--output", "json", "--temperature", "abc"]).code(252);
     let error: serde_json::Value =

@@ -254,6 +254,7 @@ impl Plan {
         }
         check_profile(&config, options.profile.is_some()).await?;
         check_imds_endpoint()?;
+        check_proxy_env()?;
         let profile = config.profile.as_deref();
         let ca_bundle = ca_bundle(&config, &options)?;
         let http = transport::client(ca_bundle.as_deref(), &options.overrides)?;
@@ -742,6 +743,39 @@ fn check_imds_endpoint() -> Result<()> {
     } else {
         Err(Error::Usage(format!(
             "AWS_EC2_METADATA_SERVICE_ENDPOINT={value}: expected a URL such as http://169.254.169.254 (or http://[fd00:ec2::254] for IPv6)"
+        )))
+    }
+}
+
+/// The proxy variable the calls follow, when set, is a URL with a host and
+/// a port: hyper's own reading is lenient (`http://host:notaport` becomes
+/// port 80, garbage is ignored), so a typo would send the calls elsewhere
+/// without a word. The value is not shown: it may hold a password.
+fn check_proxy_env() -> Result<()> {
+    let Some((name, value)) = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .filter_map(|n| std::env::var(n).ok().map(|v| (*n, v)))
+        .find(|(_, v)| !v.trim().is_empty())
+    else {
+        return Ok(());
+    };
+    let value = value.trim();
+    let parsed = if value.contains("://") {
+        url::Url::parse(value)
+    } else {
+        url::Url::parse(&format!("http://{value}"))
+    };
+    let ok = parsed.is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some_and(|h| !h.is_empty())
+            && u.path().trim_matches('/').is_empty()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "{name}: not a proxy URL the calls can use: expected http://HOST:PORT (as http://proxy.example.com:3128, \
+             with user:password@ before the host if the proxy needs them); unset {name} to connect directly"
         )))
     }
 }

@@ -346,8 +346,29 @@ async fn connect(
             ));
             return true;
         }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            // Refused is an answer: the address is reachable and nothing
+            // listens on the port; a security group drops, it does not refuse.
+            steps.push(
+                Step::new(
+                    "tcp",
+                    Some(target.name),
+                    Status::Fail,
+                    started,
+                    format!("{addr}: connection refused"),
+                )
+                .fail_with(
+                    format!(
+                        "nothing is listening at {addr}: is the endpoint running, and is the port right (AWS endpoints listen on 443)?"
+                    ),
+                    ExitCode::Other,
+                ),
+            );
+            steps.push(Step::skip("tls", Some(target.name), "no connection"));
+            return false;
+        }
         Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {wait:?}"),
+        Err(_) => format!("no answer within {} s", wait.as_secs_f64()),
     };
     let hint = match target.hop {
         Hop::Sts => format!(

@@ -287,7 +287,11 @@ fn ask_secrets(doc: &mut Document, prompter: &mut dyn Prompter) -> Result<()> {
             Some(e) if !e.value.is_empty() && !e.value.starts_with('<') => {
                 "Enter keeps the file's value"
             }
-            _ if matches!(field, "ExternalId" | "MFASerial" | "STSEndpointURL") => {
+            _ if matches!(
+                field,
+                "ExternalId" | "MFASerial" | "STSEndpointURL" | "ControlPlaneEndpointURL"
+            ) =>
+            {
                 "optional, Enter to skip"
             }
             _ => "Enter to leave unset",

@@ -110,11 +110,27 @@ fn config_path(flag: Option<&Path>, prompter: &mut dyn Prompter) -> Result<PathB
     if default.exists() {
         return Ok(default);
     }
-    if let Some(user) = user_config().filter(|p| p.exists()) {
-        return Ok(user);
+    let user = user_config();
+    if let Some(user) = user.as_ref().filter(|p| p.exists()) {
+        return Ok(user.clone());
     }
+    let nowhere = || {
+        let places = match &user {
+            Some(u) => format!("./{DEFAULT_CONFIG} and {}", u.display()),
+            None => format!("./{DEFAULT_CONFIG}"),
+        };
+        Error::Read {
+            path: default.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "no config found (looked for {places}): name one with --config PATH; encrypt-config makes one from a plaintext file"
+                ),
+            ),
+        }
+    };
     if !Terminal::is_interactive() {
-        return Ok(default);
+        return Err(nowhere());
     }
     let answer = prompter.line(&format!("Configuration file [{DEFAULT_CONFIG}]: "))?;
     Ok(answer.map(|a| PathBuf::from(a.trim())).unwrap_or(default))
