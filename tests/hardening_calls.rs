@@ -720,6 +720,24 @@ fn mistakes_a_new_user_makes_are_caught_early_and_named() {
     done.stderr_has("use https://");
     plain(&done);
 
+    // A CA bundle that does not hold the endpoint's CA says so.
+    let other = common::start(EmulatorConfig {
+        tls_names: Some(vec![]),
+        ..EmulatorConfig::default()
+    });
+    other.expect_no_calls();
+    let d = Dir::new();
+    d.write("other-ca.pem", other.ca_pem.as_deref().unwrap());
+    config_with(&d, &emu.base_url, &["CABundle = other-ca.pem"]);
+    let done = d
+        .run("invoke")
+        .args(["--config", "config.properties", "--prompt", "hi"])
+        .args(["--max-attempts", "1", "--endpoint-url", &tls.base_url])
+        .code(NETWORK);
+    done.stderr_has("neither a system root nor in the CA bundle")
+        .stderr_has("(from CABundle)");
+    plain(&done);
+
     // AWS_PROFILE naming no profile, where the chain gives the credentials.
     let chain = Dir::new();
     common::sealed(

@@ -44,6 +44,9 @@ pub(crate) struct Context {
     /// The HTTPS proxy of the environment, as `host:port` (never its
     /// credentials), to name it when it fails.
     pub(crate) proxy: Option<String>,
+    /// The extra CA bundle trusted, and where it was named (`CABundle`,
+    /// `AWS_CA_BUNDLE`), to say that it did not hold the issuer.
+    pub(crate) ca_bundle: Option<String>,
 }
 
 /// The HTTPS proxy the environment names (`HTTPS_PROXY`, `ALL_PROXY`, in
@@ -186,6 +189,29 @@ fn chain(err: &dyn std::error::Error) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+/// A connection failure's words without the layers it passed through
+/// ("dispatch failure: io error: client error (Connect): "), which name
+/// the SDK's plumbing, not the cause.
+fn without_plumbing(detail: &str) -> String {
+    const LAYERS: [&str; 6] = [
+        "dispatch failure: ",
+        "io error: ",
+        "other: ",
+        "client error (Connect): ",
+        "client error (SendRequest): ",
+        "error trying to connect: ",
+    ];
+    let mut rest = detail;
+    while let Some(stripped) = LAYERS.iter().find_map(|l| rest.strip_prefix(l)) {
+        rest = stripped;
+    }
+    if rest.is_empty() {
+        detail.to_string()
+    } else {
+        rest.to_string()
+    }
 }
 
 /// `host:port` without the port (an IPv6 address in brackets kept whole).
@@ -476,6 +502,7 @@ fn validation_hint(message: &str, ctx: &Context) -> String {
 fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
     let host = ctx.host.as_deref().map_or("the endpoint", without_port);
     let lower = detail.to_ascii_lowercase();
+    let detail = without_plumbing(&detail);
     if let Some((code, message, hint)) = connect_failure(hop, &lower, ctx) {
         return Error::Remote {
             hop,
@@ -485,9 +512,17 @@ fn network(hop: Hop, code: &str, detail: String, ctx: &Context) -> Error {
             kind: RemoteKind::Network,
         };
     }
-    let hint = if lower.contains("certificate")
-        || lower.contains("tls")
-        || lower.contains("handshake")
+    let hint = if let Some(bundle) = ctx.ca_bundle.as_deref().filter(|_| {
+        ["unknownissuer", "unknown issuer", "badsignature"]
+            .iter()
+            .any(|w| lower.contains(w))
+    }) {
+        format!(
+            "TLS verification of {host} failed: its certificate's issuer is neither a system root nor in the CA bundle \
+             {bundle}: that bundle does not hold the CA of this endpoint (or of the proxy in the path); \
+             `invoke check` shows the certificate's issuer"
+        )
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
         format!(
             "TLS verification of {host} failed: if a proxy or a private CA is in the path, give its CA certificate in CABundle \

@@ -470,6 +470,14 @@ impl Plan {
             read_timeout: Some(self.options.read_timeout),
             session_token_in_env: self.session_token_in_env,
             proxy: crate::aws::diagnose::proxy_from_env(),
+            ca_bundle: self.ca_bundle.as_ref().map(|p| {
+                let from = if self.config.ca_bundle.is_some() {
+                    "CABundle"
+                } else {
+                    "AWS_CA_BUNDLE"
+                };
+                format!("{} (from {from})", p.display())
+            }),
             ..Context::default()
         }
     }
