@@ -33,6 +33,7 @@ pub(crate) mod logging;
 pub(crate) mod output;
 pub(crate) mod prompt;
 pub mod secret;
+pub(crate) mod serve;
 
 pub use error::{Error, ExitCode, Result};
 pub use secret::Secret;

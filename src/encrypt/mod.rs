@@ -10,7 +10,7 @@
 pub mod cli;
 mod plain;
 mod rotate;
-mod set;
+pub(crate) mod set;
 mod summary;
 
 pub(crate) use plain::{EncryptOptions, KeyDest, encrypt, upgrade};

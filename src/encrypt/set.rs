@@ -68,6 +68,40 @@ pub(crate) fn set(
     })
 }
 
+/// Changes a sealed file in place with `change` (which gets its lines and
+/// its key, for values to encrypt) and reseals it one generation up, as
+/// `--set` does: for edits other commands make, such as the gateway's
+/// tokens in `[gateway]`.
+pub(crate) fn edit_sealed(
+    config_path: &Path,
+    keys_in: &KeyOptions,
+    store: &mut dyn Store,
+    change: impl FnOnce(&mut crate::config::document::Document) -> Result<()>,
+) -> Result<Outcome> {
+    let opened = sealed::open(config_path, keys_in)?;
+    let (key, origin) = sealed_key(&opened, config_path)?;
+    let mut doc = opened.doc.clone();
+    change(&mut doc)?;
+    let record = sealed::record_for(config_path, &origin);
+    let lineage = next_lineage(&opened);
+    sealed::seal(&mut doc, &key, &record, &lineage);
+    let reopened = sealed::reopen(doc.clone(), &key, &origin)?;
+    let mut warnings = reopened.validate()?.warnings;
+    let state = keys_in.state_dir.as_deref();
+    let ((), unrecorded) = recorded(config_path, &key, &origin, &lineage, state, || {
+        store.write(config_path, doc.render().as_bytes(), Existing::Replace)
+    })?;
+    warnings.extend(unrecorded);
+    Ok(Outcome {
+        output: config_path.to_path_buf(),
+        encrypted: reopened.encrypted.clone(),
+        key_location: origin.to_string(),
+        key_id: key.id().to_string(),
+        warnings,
+        next: Vec::new(),
+    })
+}
+
 /// The key of a file sealed in format 2; anything else is refused.
 fn sealed_key(
     opened: &Opened,

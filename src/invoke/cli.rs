@@ -194,6 +194,10 @@ pub(crate) enum Sub {
     /// default), Titan Image Generator, Stable Diffusion XL or a Stable
     /// Image model.
     Image(ImageArgs),
+    /// A private gateway to Bedrock for other tools: an OpenAI-compatible
+    /// API on loopback (or --listen with TLS), authenticated by the
+    /// gateway's own tokens (`invoke serve token add NAME`).
+    Serve(ServeArgs),
     /// A conversation on a terminal: each message is sent with the
     /// conversation so far and the reply streams; /help lists the commands.
     /// Without a terminal, each line of standard input is one message.
@@ -246,6 +250,73 @@ pub(crate) struct EmbedArgs {
     /// classification or clustering.
     #[arg(long, value_name = "TYPE")]
     pub(crate) input_type: Option<String>,
+}
+
+/// Options of `invoke serve`.
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Manage the gateway's tokens instead of serving.
+    #[command(subcommand)]
+    pub(crate) token: Option<ServeSub>,
+    /// Where to listen (a non-loopback address needs --tls-cert/--tls-key
+    /// or --insecure-http).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// The server certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (TLS ends in front of it).
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub(crate) insecure_http: bool,
+    /// The largest request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub(crate) max_body: usize,
+    /// Upstream calls open at once; more are refused with 429.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) max_streams: usize,
+    /// Append the access log (JSON lines) here instead of standard error.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) access_log: Option<PathBuf>,
+    /// Seconds open requests may take to finish after SIGTERM.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub(crate) shutdown_grace: u64,
+}
+
+/// `invoke serve token ...`.
+#[derive(Subcommand)]
+pub(crate) enum ServeSub {
+    /// Manage the gateway's tokens (salted hashes in the config's [gateway]).
+    Token {
+        #[command(subcommand)]
+        action: TokenCmd,
+    },
+}
+
+/// Token commands.
+#[derive(Subcommand)]
+pub(crate) enum TokenCmd {
+    /// Make a token and print it, once.
+    Add {
+        /// Its name, for logs and revocation.
+        name: String,
+        /// Model ids it may call (a prefix ending in *; repeatable or
+        /// comma-separated); all when not given.
+        #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
+        models: Vec<String>,
+        /// Requests a minute it may make.
+        #[arg(long, value_name = "N")]
+        rpm: Option<u32>,
+    },
+    /// List the tokens (names, models, rates; never the tokens).
+    List,
+    /// Remove a token.
+    Revoke {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// Options of `invoke image`.
@@ -343,6 +414,10 @@ pub(crate) enum Command {
     Chat(Box<Options>, crate::invoke::chat::ChatOptions),
     /// `invoke models --available`.
     ModelAccess(Box<Options>),
+    /// `invoke serve`.
+    Serve(Box<Options>, crate::serve::ServeOptions),
+    /// `invoke serve token ...`.
+    ServeToken(Box<Options>, crate::serve::TokenAction),
     /// `invoke completions SHELL`.
     Completions(clap_complete::Shell),
     /// `invoke man`.
@@ -408,6 +483,35 @@ impl Args {
             }
             Some(Sub::Completions { shell }) => Ok(Command::Completions(*shell)),
             Some(Sub::Man) => Ok(Command::Man),
+            Some(Sub::Serve(s)) => {
+                let opts = Box::new(self.options(config, self.auth)?);
+                if let Some(ServeSub::Token { action }) = &s.token {
+                    let action = match action {
+                        TokenCmd::Add { name, models, rpm } => crate::serve::TokenAction::Add {
+                            name: name.clone(),
+                            models: models.clone(),
+                            rpm: *rpm,
+                        },
+                        TokenCmd::List => crate::serve::TokenAction::List,
+                        TokenCmd::Revoke { name } => {
+                            crate::serve::TokenAction::Revoke { name: name.clone() }
+                        }
+                    };
+                    return Ok(Command::ServeToken(opts, action));
+                }
+                Ok(Command::Serve(
+                    opts,
+                    crate::serve::ServeOptions {
+                        listen: s.listen,
+                        tls: s.tls_cert.clone().zip(s.tls_key.clone()),
+                        insecure_http: s.insecure_http,
+                        max_body: s.max_body,
+                        max_streams: s.max_streams,
+                        access_log: s.access_log.clone(),
+                        shutdown_grace: Duration::from_secs(s.shutdown_grace),
+                    },
+                ))
+            }
             Some(Sub::Chat { system }) => Ok(Command::Chat(
                 Box::new(self.options(config, self.auth)?),
                 crate::invoke::chat::ChatOptions {
@@ -667,10 +771,14 @@ fn run(args: &Args) -> Result<ExitCode> {
     let logging = crate::logging::init(args.debug, args.log_file.as_deref())
         .map_err(|e| Error::Usage(format!("cannot open the log file: {e}")))?;
     let command = args.command()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
+    // A call is one task; the gateway serves many at once, on every core.
+    let runtime = match command {
+        Command::Serve(..) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .map_err(Error::Runtime)?;
     runtime.block_on(execute(command, &logging))
 }
 
@@ -696,6 +804,8 @@ async fn execute(command: Command, logging: &crate::logging::Logging) -> Result<
         Command::Image(opts, i) => crate::invoke::image::run(&opts, &i).await,
         Command::Chat(opts, c) => crate::invoke::chat::run(&opts, &c).await,
         Command::ModelAccess(opts) => crate::invoke::access::run(&opts).await,
+        Command::Serve(opts, s) => crate::serve::run(&opts, &s).await,
+        Command::ServeToken(opts, action) => crate::serve::token(&opts, &action),
         Command::Man => {
             use clap::CommandFactory;
             clap_mangen::Man::new(<Args as CommandFactory>::command())

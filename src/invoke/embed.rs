@@ -38,13 +38,13 @@ pub(crate) struct EmbedOptions {
 
 /// A family of embedding models, by its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
+pub(crate) enum Family {
     TitanV1,
     TitanV2,
     Cohere,
 }
 
-fn family(model: &str) -> Option<Family> {
+pub(crate) fn family(model: &str) -> Option<Family> {
     let base = super::families::base_model_id(model);
     if base.starts_with("amazon.titan-embed-text-v1") {
         Some(Family::TitanV1)
@@ -136,7 +136,7 @@ fn input_type(e: &EmbedOptions) -> &str {
 }
 
 /// The request bodies for `texts`: one per text, or Cohere's batches.
-fn bodies(e: &EmbedOptions, family: Family, texts: &[String]) -> Vec<Value> {
+pub(crate) fn bodies(e: &EmbedOptions, family: Family, texts: &[String]) -> Vec<Value> {
     match family {
         Family::TitanV1 => texts.iter().map(|t| json!({"inputText": t})).collect(),
         Family::TitanV2 => texts
@@ -157,7 +157,7 @@ fn bodies(e: &EmbedOptions, family: Family, texts: &[String]) -> Vec<Value> {
 }
 
 /// The vectors of a reply, in order.
-fn vectors(family: Family, reply: &Value) -> Vec<Vec<f64>> {
+pub(crate) fn vectors(family: Family, reply: &Value) -> Vec<Vec<f64>> {
     let floats = |v: &Value| -> Vec<f64> {
         v.as_array()
             .map(|a| a.iter().filter_map(Value::as_f64).collect())

@@ -102,7 +102,7 @@ pub(crate) fn user_config() -> Option<PathBuf> {
 
 /// Finds the config: `--config`, else `./config.properties`, else the
 /// user's configuration folder ([`user_config`]), else asks on a terminal.
-fn config_path(flag: Option<&Path>, prompter: &mut dyn Prompter) -> Result<PathBuf> {
+pub(crate) fn config_path(flag: Option<&Path>, prompter: &mut dyn Prompter) -> Result<PathBuf> {
     if let Some(p) = flag {
         return Ok(p.to_path_buf());
     }
@@ -161,7 +161,7 @@ pub(crate) fn load(opts: &ConfigOptions, prompter: &mut dyn Prompter) -> Result<
     })
 }
 
-fn warn_all(warnings: &[String]) {
+pub(crate) fn warn_all(warnings: &[String]) {
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -253,7 +253,7 @@ fn verdict(plan: &Plan, reply: &Reply, stop: Option<String>, guardrail_ok: bool)
 
 /// The credential cache in `dir` for a config encrypted with `key`; a
 /// plaintext config has no key to protect a cache with, so it gets none.
-fn cache_for(key: Option<ConfigKey>, dir: Option<PathBuf>) -> Option<CredentialCache> {
+pub(crate) fn cache_for(key: Option<ConfigKey>, dir: Option<PathBuf>) -> Option<CredentialCache> {
     Some(CredentialCache::new(dir?, key?))
 }
 

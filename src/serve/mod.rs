@@ -1,0 +1,1076 @@
+//! `invoke serve`: a private gateway to Bedrock for tools that cannot
+//! assume a role or be pointed at a VPC endpoint. It serves an
+//! OpenAI-compatible API, authenticates clients with its own tokens (kept
+//! as salted hashes in the config), and calls Bedrock with the config's
+//! credentials through the config's endpoint, refreshing those credentials
+//! in the background so that no request waits on STS after the first.
+//!
+//! It keeps no state beyond its credentials and per-process counters, so
+//! several can run behind a load balancer (`docs/gateway.md`).
+
+pub(crate) mod http;
+pub(crate) mod openai;
+pub(crate) mod tokens;
+
+use crate::aws::credentials::{self, Resolved, RunTime};
+use crate::aws::diagnose::{self, Context};
+use crate::aws::plan::{Auth, BedrockAuth, Plan};
+use crate::config::ModelAlias;
+use crate::error::{Error, ExitCode, Hop, Result};
+use crate::invoke::{Options, cache_for, load};
+use crate::prompt::Terminal;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::future::ProvideCredentials as CredentialsFuture;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokens::Token;
+
+/// How `invoke serve` listens and what it allows.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeOptions {
+    /// `--listen ADDR:PORT` (default 127.0.0.1:8080).
+    pub(crate) listen: SocketAddr,
+    /// `--tls-cert` and `--tls-key`: PEM files.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    /// `--insecure-http`: plain HTTP on a non-loopback address.
+    pub(crate) insecure_http: bool,
+    /// `--max-body BYTES`.
+    pub(crate) max_body: usize,
+    /// `--max-streams N`: upstream calls in flight at once.
+    pub(crate) max_streams: usize,
+    /// `--access-log FILE` (default standard error).
+    pub(crate) access_log: Option<PathBuf>,
+    /// `--shutdown-grace SECS`: how long open requests may finish after
+    /// SIGTERM.
+    pub(crate) shutdown_grace: Duration,
+}
+
+/// `invoke serve token ...`.
+#[derive(Debug, Clone)]
+pub(crate) enum TokenAction {
+    Add {
+        name: String,
+        models: Vec<String>,
+        rpm: Option<u32>,
+    },
+    List,
+    Revoke {
+        name: String,
+    },
+}
+
+/// Runs a token command on the config.
+pub(crate) fn token(opts: &Options, action: &TokenAction) -> Result<ExitCode> {
+    let path = crate::invoke::config_path(opts.config.path.as_deref(), &mut Terminal)?;
+    match action {
+        TokenAction::List => {
+            let opened = crate::config::sealed::open(&path, &opts.config.keys)?;
+            let list = tokens::read(&opened.doc)?;
+            if list.is_empty() {
+                eprintln!("no tokens: `invoke serve token add NAME` makes one");
+            }
+            for t in list {
+                let models = if t.models.is_empty() {
+                    "all models".to_string()
+                } else {
+                    t.models.join(",")
+                };
+                let rpm = t.rpm.map_or("no rate limit".to_string(), |r| {
+                    format!("{r} requests a minute")
+                });
+                println!("{}\t{models}\t{rpm}", t.name);
+            }
+        }
+        TokenAction::Add { name, models, rpm } => {
+            let mut made = None;
+            crate::encrypt::set::edit_sealed(
+                &path,
+                &opts.config.keys,
+                &mut crate::encrypt::Disk,
+                |doc| {
+                    made = Some(tokens::add(doc, name, models, *rpm)?);
+                    Ok(())
+                },
+            )?;
+            let token = made.expect("the edit ran");
+            eprintln!(
+                "invoke: token {name} added to {}; it is shown this once, keep it in a secret store:",
+                path.display()
+            );
+            println!("{}", token.expose());
+        }
+        TokenAction::Revoke { name } => {
+            crate::encrypt::set::edit_sealed(
+                &path,
+                &opts.config.keys,
+                &mut crate::encrypt::Disk,
+                |doc| tokens::revoke(doc, name),
+            )?;
+            eprintln!(
+                "invoke: token {name} revoked in {}; gateways running with the old file keep it until restarted",
+                path.display()
+            );
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// Credentials handed out at once from memory, and replaced in the
+/// background before they expire: a request never waits on STS.
+#[derive(Debug)]
+struct Current(Arc<RwLock<Credentials>>);
+
+impl ProvideCredentials for Current {
+    fn provide_credentials<'a>(&'a self) -> CredentialsFuture<'a>
+    where
+        Self: 'a,
+    {
+        let c = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+        CredentialsFuture::ready(Ok(c))
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+struct Metrics {
+    requests: Mutex<HashMap<(String, u16), u64>>,
+    tokens_in: AtomicU64,
+    tokens_out: AtomicU64,
+    streams_open: AtomicU64,
+    refreshes: AtomicU64,
+    refresh_failures: AtomicU64,
+}
+
+impl Metrics {
+    fn count(&self, route: &str, status: u16) {
+        let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry((route.to_string(), status)).or_default() += 1;
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP bedrock_gateway_requests_total Requests by route and status.\n# TYPE bedrock_gateway_requests_total counter\n",
+        );
+        let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<_> = m.iter().collect();
+        rows.sort();
+        for ((route, status), n) in rows {
+            out += &format!(
+                "bedrock_gateway_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+            );
+        }
+        for (name, help, kind, v) in [
+            (
+                "bedrock_gateway_tokens_in_total",
+                "Input tokens Bedrock counted.",
+                "counter",
+                &self.tokens_in,
+            ),
+            (
+                "bedrock_gateway_tokens_out_total",
+                "Output tokens Bedrock counted.",
+                "counter",
+                &self.tokens_out,
+            ),
+            (
+                "bedrock_gateway_streams_open",
+                "Upstream streams open now.",
+                "gauge",
+                &self.streams_open,
+            ),
+            (
+                "bedrock_gateway_credential_refreshes_total",
+                "Credentials refreshed.",
+                "counter",
+                &self.refreshes,
+            ),
+            (
+                "bedrock_gateway_credential_refresh_failures_total",
+                "Refreshes that failed (retried).",
+                "counter",
+                &self.refresh_failures,
+            ),
+        ] {
+            out += &format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// Everything a request needs.
+struct Gateway {
+    plan: Plan,
+    runtime: RunTime,
+    client: aws_sdk_bedrockruntime::Client,
+    credentials: Option<Arc<RwLock<Credentials>>>,
+    /// Serialises refreshes; holds when the last one was made.
+    refreshing: tokio::sync::Mutex<Option<Instant>>,
+    tokens: Vec<Token>,
+    aliases: Vec<ModelAlias>,
+    /// Request times per token in the last minute.
+    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    streams: Arc<tokio::sync::Semaphore>,
+    metrics: Metrics,
+    log: Mutex<Box<dyn std::io::Write + Send>>,
+    max_body: usize,
+    ctx: Context,
+}
+
+/// One access log line: never a prompt, a reply or a secret.
+struct Access {
+    started: Instant,
+    token: Option<String>,
+    route: &'static str,
+    model: Option<String>,
+    tokens_in: Option<i32>,
+    tokens_out: Option<i32>,
+}
+
+impl Gateway {
+    fn log(&self, a: &Access, status: u16) {
+        self.metrics.count(a.route, status);
+        if let Some(n) = a.tokens_in {
+            self.metrics
+                .tokens_in
+                .fetch_add(n.max(0) as u64, Ordering::Relaxed);
+        }
+        if let Some(n) = a.tokens_out {
+            self.metrics
+                .tokens_out
+                .fetch_add(n.max(0) as u64, Ordering::Relaxed);
+        }
+        let line = json!({
+            "time": crate::output::iso_time(SystemTime::now()),
+            "token": a.token,
+            "route": a.route,
+            "model": a.model,
+            "status": status,
+            "tokens_in": a.tokens_in,
+            "tokens_out": a.tokens_out,
+            "latency_ms": crate::invoke::reply::ms(a.started.elapsed()),
+        });
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(log, "{line}");
+        let _ = log.flush();
+    }
+
+    /// The token a request presents, if it is one of ours.
+    fn authenticate(&self, req: &hyper::Request<Incoming>) -> Option<&Token> {
+        let header = req.headers().get("authorization")?.to_str().ok()?;
+        let presented = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))?
+            .trim();
+        // Every hash is checked, so the time taken does not say which
+        // token came close.
+        let mut found = None;
+        for t in &self.tokens {
+            if t.matches(presented) && found.is_none() {
+                found = Some(t);
+            }
+        }
+        found
+    }
+
+    /// Whether `token` may make another request now (its requests a minute).
+    fn admit(&self, token: &Token) -> bool {
+        let Some(rpm) = token.rpm else { return true };
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let window = windows.entry(token.name.clone()).or_default();
+        let now = Instant::now();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            window.pop_front();
+        }
+        if window.len() as u64 >= u64::from(rpm) {
+            return false;
+        }
+        window.push_back(now);
+        true
+    }
+
+    /// The model id a client's name stands for: a `[models]` alias, or the
+    /// name itself.
+    fn model_id(&self, name: &str) -> String {
+        crate::invoke::model_choice::lookup(name, &self.aliases)
+            .map(|m| m.id)
+            .unwrap_or_else(|| name.to_string())
+    }
+
+    /// New credentials from the source, unless another request refreshed
+    /// them in the last few seconds.
+    async fn refresh(&self) -> Result<()> {
+        let Some(current) = &self.credentials else {
+            return Ok(());
+        };
+        let mut last = self.refreshing.lock().await;
+        // Requests that met the same refusal wait here for one refresh,
+        // then use what it brought.
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Ok(());
+        }
+        let mut ctx = self.plan.context(None);
+        let fresh = credentials::resolve(&self.plan, &self.runtime, &mut ctx).await;
+        *last = Some(Instant::now());
+        match fresh {
+            Ok(r) => {
+                let c = r
+                    .provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| diagnose::credentials_error(Hop::Sts, &e, &ctx))?;
+                *current.write().unwrap_or_else(|e| e.into_inner()) = c;
+                self.metrics.refreshes.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics
+                    .refresh_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// When to refresh credentials that expire at `expiry`: five minutes
+/// before, or halfway there for short sessions; never sooner than 10 s.
+fn refresh_in(expiry: Option<SystemTime>) -> Option<Duration> {
+    let left = expiry?
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    let ahead = Duration::from_secs(300).min(left / 2);
+    Some(left.saturating_sub(ahead).max(Duration::from_secs(10)))
+}
+
+/// Keeps the credentials fresh until the process ends: a failure is logged
+/// and tried again while the old credentials still work.
+async fn keep_fresh(gw: Arc<Gateway>) {
+    loop {
+        let expiry = gw
+            .credentials
+            .as_ref()
+            .and_then(|c| c.read().unwrap_or_else(|e| e.into_inner()).expiry());
+        let Some(wait) = refresh_in(expiry) else {
+            return;
+        };
+        tokio::time::sleep(wait).await;
+        loop {
+            match gw.refresh().await {
+                Ok(()) => break,
+                Err(e) => {
+                    eprintln!(
+                        "invoke serve: warning: credential refresh failed, trying again in 30 s: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `invoke serve`.
+pub(crate) async fn run(opts: &Options, s: &ServeOptions) -> Result<ExitCode> {
+    let loopback = s.listen.ip().is_loopback();
+    if !loopback && s.tls.is_none() && !s.insecure_http {
+        return Err(Error::Usage(format!(
+            "--listen {}: not a loopback address, so the tokens would cross the network in clear: give --tls-cert and --tls-key, \
+             or --insecure-http when TLS ends in front of the gateway (a load balancer)",
+            s.listen
+        )));
+    }
+    let loaded = load(&opts.config, &mut Terminal)?;
+    crate::invoke::warn_all(&loaded.warnings);
+    let opened = crate::config::sealed::open(&loaded.config.path, &opts.config.keys)?;
+    let tokens = tokens::read(&opened.doc)?;
+    if tokens.is_empty() {
+        return Err(Error::Usage(
+            "no gateway tokens in the config: add one with `invoke serve token add NAME` (it is shown once)".into(),
+        ));
+    }
+    let plan = Plan::new(loaded.config, opts.aws.clone()).await?;
+    crate::invoke::warn_all(&plan.warnings);
+    let runtime = RunTime {
+        interactive: false,
+        cache: cache_for(loaded.key, plan.options.cache_dir.clone()),
+    };
+    let mut ctx = plan.context(None);
+    let (client, credentials) = match &plan.options.auth {
+        Auth::Bearer(token) => (
+            plan.bedrock_client(&plan.bedrock, BedrockAuth::Bearer(token.clone()), true),
+            None,
+        ),
+        Auth::SigV4 { .. } => {
+            let resolved: Resolved = credentials::resolve(&plan, &runtime, &mut ctx).await?;
+            crate::output::note(
+                "credentials",
+                &format!("{} (key {})", resolved.description, resolved.key_id),
+            );
+            let first = resolved
+                .provider
+                .provide_credentials()
+                .await
+                .map_err(|e| diagnose::credentials_error(Hop::Sts, &e, &ctx))?;
+            let current = Arc::new(RwLock::new(first));
+            let provider = SharedCredentialsProvider::new(Current(current.clone()));
+            let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(provider), true);
+            // No cache in the client: `Current` answers from memory, and a
+            // cache would keep the replaced credentials until their expiry.
+            let config = client
+                .config()
+                .to_builder()
+                .identity_cache(aws_sdk_bedrockruntime::config::IdentityCache::no_cache())
+                .build();
+            (
+                aws_sdk_bedrockruntime::Client::from_conf(config),
+                Some(current),
+            )
+        }
+    };
+    ctx.host = Some(plan.bedrock.url.shown_host().to_string());
+    let log: Box<dyn std::io::Write + Send> = match &s.access_log {
+        None => Box::new(std::io::stderr()),
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|source| Error::Write {
+                    path: p.clone(),
+                    source,
+                })?,
+        ),
+    };
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .map_err(|e| Error::Usage(format!("--listen {}: cannot listen there: {e}", s.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let tls = match &s.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let aliases = plan.config.models.clone();
+    let gw = Arc::new(Gateway {
+        // Refreshes ask the source itself: the cache would hand back the
+        // session being replaced.
+        runtime: RunTime {
+            interactive: false,
+            cache: None,
+        },
+        client,
+        credentials,
+        refreshing: tokio::sync::Mutex::new(None),
+        tokens,
+        aliases,
+        windows: Mutex::new(HashMap::new()),
+        streams: Arc::new(tokio::sync::Semaphore::new(s.max_streams.max(1))),
+        metrics: Metrics::default(),
+        log: Mutex::new(log),
+        max_body: s.max_body,
+        ctx,
+        plan,
+    });
+    crate::output::note("endpoint", &gw.plan.bedrock.to_string());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    // The address on stdout, alone on its line, once it accepts: what a
+    // script or a test waits for.
+    println!("{scheme}://{local}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    tokio::spawn(keep_fresh(gw.clone()));
+    serve(listener, tls, gw, s.shutdown_grace).await;
+    Ok(ExitCode::Ok)
+}
+
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |flag: &str, path: &std::path::Path, why: String| {
+        Error::Usage(format!("{flag} {}: {why}", path.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad("--tls-cert", cert, e.to_string()))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad("--tls-cert", cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "--tls-cert",
+            cert,
+            "no certificate in it (expected PEM)".into(),
+        ));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        bad(
+            "--tls-key",
+            key,
+            format!("no private key read from it (expected PEM): {e}"),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| {
+            bad(
+                "--tls-key",
+                key,
+                format!("does not go with the certificate: {e}"),
+            )
+        })?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts connections until SIGTERM or SIGINT, then lets open requests
+/// finish for up to `grace`.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    gw: Arc<Gateway>,
+    grace: Duration,
+) {
+    use hyper_util::rt::TokioIo;
+    let open = Arc::new(tokio::sync::Semaphore::new(usize::MAX >> 4));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let stop = async {
+        match term.as_mut() {
+            Some(t) => {
+                tokio::select! {
+                    _ = t.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    tokio::pin!(stop);
+    let in_flight = Arc::new(AtomicU64::new(0));
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        let tls = tls.clone();
+        let in_flight = in_flight.clone();
+        let _ = &open;
+        tokio::spawn(async move {
+            in_flight.fetch_add(1, Ordering::SeqCst);
+            let service = hyper::service::service_fn(move |req| {
+                let gw = gw.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(gw, req).await) }
+            });
+            let builder = hyper::server::conn::http1::Builder::new();
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection(TokioIo::new(s), service).await;
+                    }
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    eprintln!(
+        "invoke serve: stopping: no new connections; open requests have {} s to finish",
+        grace.as_secs()
+    );
+    let deadline = Instant::now() + grace;
+    while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Routes a request.
+async fn handle(gw: Arc<Gateway>, req: hyper::Request<Incoming>) -> hyper::Response<http::Body> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/healthz") => return http::json(200, &json!({"status": "ok"})),
+        ("GET", "/metrics") => {
+            return http::text(200, "text/plain; version=0.0.4", gw.metrics.render());
+        }
+        _ => {}
+    }
+    let route: &'static str = match (method.as_str(), path.as_str()) {
+        ("GET", "/v1/models") => "/v1/models",
+        ("POST", "/v1/chat/completions") => "/v1/chat/completions",
+        ("POST", "/v1/embeddings") => "/v1/embeddings",
+        _ => {
+            return http::json(
+                404,
+                &openai::error(
+                    &format!("no route {method} {path}"),
+                    "invalid_request_error",
+                    "not_found",
+                ),
+            );
+        }
+    };
+    let mut access = Access {
+        started: Instant::now(),
+        token: None,
+        route,
+        model: None,
+        tokens_in: None,
+        tokens_out: None,
+    };
+    let Some(token) = gw.authenticate(&req) else {
+        gw.log(&access, 401);
+        return http::json(
+            401,
+            &openai::error(
+                "a valid gateway token is required (Authorization: Bearer ...)",
+                "invalid_request_error",
+                "invalid_api_key",
+            ),
+        );
+    };
+    let token = token.clone();
+    access.token = Some(token.name.clone());
+    if !gw.admit(&token) {
+        gw.log(&access, 429);
+        return http::json(
+            429,
+            &openai::error(
+                "this token's requests a minute are used up: wait and try again",
+                "rate_limit_error",
+                "rate_limit_exceeded",
+            ),
+        );
+    }
+    if route == "/v1/models" {
+        let data: Vec<Value> = gw
+            .aliases
+            .iter()
+            .filter(|a| token.allows(&a.id))
+            .flat_map(|a| {
+                [a.alias.clone(), a.id.clone()].map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": a.id.split('.').next().unwrap_or("aws")}))
+            })
+            .collect();
+        gw.log(&access, 200);
+        return http::json(200, &json!({"object": "list", "data": data}));
+    }
+    let body = match http::read(req.into_body(), gw.max_body).await {
+        Ok(b) => b,
+        Err(http::BodyError::TooLarge) => {
+            gw.log(&access, 413);
+            return http::json(
+                413,
+                &openai::error(
+                    &format!("the request body is over {} bytes", gw.max_body),
+                    "invalid_request_error",
+                    "request_too_large",
+                ),
+            );
+        }
+        Err(http::BodyError::Broken) => {
+            gw.log(&access, 400);
+            return http::json(
+                400,
+                &openai::error(
+                    "the request body could not be read",
+                    "invalid_request_error",
+                    "bad_body",
+                ),
+            );
+        }
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            gw.log(&access, 400);
+            return http::json(
+                400,
+                &openai::error(
+                    &format!("the body is not JSON: {e}"),
+                    "invalid_request_error",
+                    "bad_json",
+                ),
+            );
+        }
+    };
+    let model = gw.model_id(value["model"].as_str().unwrap_or_default());
+    access.model = Some(model.clone());
+    if !token.allows(&model) {
+        gw.log(&access, 403);
+        return http::json(
+            403,
+            &openai::error(
+                &format!("this token may not call {model}"),
+                "permission_error",
+                "model_not_allowed",
+            ),
+        );
+    }
+    if route == "/v1/embeddings" {
+        return embeddings(&gw, access, &model, &value).await;
+    }
+    chat(gw, access, &model, &value).await
+}
+
+/// The status and OpenAI error for a Bedrock failure.
+fn upstream_error(e: &Error) -> (u16, Value) {
+    let (code, message) = match e {
+        Error::Remote { code, message, .. } => (code.clone(), message.clone()),
+        other => ("Error".into(), other.to_string()),
+    };
+    let status = match code.as_str() {
+        "ValidationException" => 400,
+        "AccessDeniedException" => 403,
+        "ResourceNotFoundException" => 404,
+        "ThrottlingException" | "ServiceQuotaExceededException" => 429,
+        "ModelTimeoutException" | "ReadTimeout" | "Timeout" => 504,
+        _ => 502,
+    };
+    let kind = if status == 400 {
+        "invalid_request_error"
+    } else {
+        "api_error"
+    };
+    (
+        status,
+        openai::error(&format!("Bedrock: {code}: {message}"), kind, &code),
+    )
+}
+
+fn completion_id() -> String {
+    let n = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("chatcmpl-{n:x}")
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether a failure says the credentials in use were refused, so that
+/// fresh ones may do (an expired or revoked session).
+fn credentials_refused(e: &Error) -> bool {
+    matches!(e, Error::Remote { code, .. } if ["ExpiredTokenException", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredToken"].contains(&code.as_str()))
+}
+
+async fn chat(
+    gw: Arc<Gateway>,
+    mut access: Access,
+    model: &str,
+    body: &Value,
+) -> hyper::Response<http::Body> {
+    let request = match openai::chat_request(body) {
+        Ok(r) => r,
+        Err(why) => {
+            gw.log(&access, 400);
+            return http::json(
+                400,
+                &openai::error(&why, "invalid_request_error", "bad_request"),
+            );
+        }
+    };
+    let Ok(permit) = gw.streams.clone().try_acquire_owned() else {
+        gw.log(&access, 429);
+        return http::json(
+            429,
+            &openai::error(
+                "the gateway has as many calls open as it allows: try again shortly",
+                "rate_limit_error",
+                "too_many_streams",
+            ),
+        );
+    };
+    let (id, created, shown_model) = (completion_id(), now_secs(), request.model.clone());
+    let send = |gw: &Gateway| {
+        gw.client
+            .converse_stream()
+            .model_id(model)
+            .set_system(Some(request.system.clone()).filter(|s| !s.is_empty()))
+            .set_messages(Some(request.messages.clone()))
+            .inference_config(request.inference.clone())
+    };
+    if !request.stream {
+        let call = |gw: &Gateway| {
+            gw.client
+                .converse()
+                .model_id(model)
+                .set_system(Some(request.system.clone()).filter(|s| !s.is_empty()))
+                .set_messages(Some(request.messages.clone()))
+                .inference_config(request.inference.clone())
+        };
+        let mut out = call(&gw)
+            .send()
+            .await
+            .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
+        if let Err(e) = &out
+            && credentials_refused(e)
+            && gw.refresh().await.is_ok()
+        {
+            out = call(&gw)
+                .send()
+                .await
+                .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
+        }
+        drop(permit);
+        return match out {
+            Ok(out) => {
+                let text: String = out
+                    .output()
+                    .and_then(|o| o.as_message().ok())
+                    .map(|m| {
+                        m.content()
+                            .iter()
+                            .filter_map(|b| b.as_text().ok().cloned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let (i, o) = out
+                    .usage()
+                    .map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()));
+                access.tokens_in = Some(i);
+                access.tokens_out = Some(o);
+                gw.log(&access, 200);
+                http::json(
+                    200,
+                    &openai::completion(
+                        &id,
+                        created,
+                        &shown_model,
+                        &text,
+                        openai::finish_reason(out.stop_reason()),
+                        openai::usage(i, o),
+                    ),
+                )
+            }
+            Err(e) => {
+                let (status, body) = upstream_error(&e);
+                gw.log(&access, status);
+                http::json(status, &body)
+            }
+        };
+    }
+    let mut started = send(&gw)
+        .send()
+        .await
+        .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
+    if let Err(e) = &started
+        && credentials_refused(e)
+        && gw.refresh().await.is_ok()
+    {
+        started = send(&gw)
+            .send()
+            .await
+            .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
+    }
+    let mut out = match started {
+        Ok(out) => out,
+        Err(e) => {
+            let (status, body) = upstream_error(&e);
+            gw.log(&access, status);
+            return http::json(status, &body);
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let include_usage = request.include_usage;
+    let task_gw = gw.clone();
+    tokio::spawn(async move {
+        let gw = task_gw;
+        gw.metrics.streams_open.fetch_add(1, Ordering::Relaxed);
+        let first = openai::chunk(
+            &id,
+            created,
+            &shown_model,
+            json!({"role": "assistant", "content": ""}),
+            None,
+        );
+        let mut status = 200;
+        let mut client_gone = tx.send(http::event(&first.to_string())).await.is_err();
+        let read_timeout = gw.plan.options.read_timeout;
+        while !client_gone {
+            let next = tokio::select! {
+                // The client went away while Bedrock was silent.
+                _ = tx.closed() => {
+                    client_gone = true;
+                    break;
+                }
+                next = tokio::time::timeout(read_timeout, out.stream.recv()) => next,
+            };
+            let event = match next {
+                Ok(Ok(Some(e))) => e,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
+                    let err = diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx);
+                    let (s, body) = upstream_error(&err);
+                    status = s;
+                    let _ = tx.send(http::event(&body.to_string())).await;
+                    break;
+                }
+                Err(_) => {
+                    status = 504;
+                    let body = openai::error(
+                        "Bedrock sent nothing within the read timeout",
+                        "api_error",
+                        "timeout",
+                    );
+                    let _ = tx.send(http::event(&body.to_string())).await;
+                    break;
+                }
+            };
+            let piece = match event {
+                ConverseStreamOutput::ContentBlockDelta(d) => {
+                    d.delta().and_then(|d| d.as_text().ok()).map(|t| {
+                        openai::chunk(&id, created, &shown_model, json!({"content": t}), None)
+                    })
+                }
+                ConverseStreamOutput::MessageStop(m) => Some(openai::chunk(
+                    &id,
+                    created,
+                    &shown_model,
+                    json!({}),
+                    Some(openai::finish_reason(m.stop_reason())),
+                )),
+                ConverseStreamOutput::Metadata(m) => {
+                    let (i, o) = m
+                        .usage()
+                        .map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()));
+                    access.tokens_in = Some(i);
+                    access.tokens_out = Some(o);
+                    include_usage.then(|| {
+                        openai::usage_chunk(&id, created, &shown_model, openai::usage(i, o))
+                    })
+                }
+                _ => None,
+            };
+            if let Some(p) = piece {
+                client_gone = tx.send(http::event(&p.to_string())).await.is_err();
+            }
+        }
+        if client_gone {
+            // The client went away: dropping the stream ends the upstream call.
+            status = 499;
+        } else if status == 200 {
+            let _ = tx.send(http::event("[DONE]")).await;
+        }
+        drop(out);
+        gw.metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
+        gw.log(&access, status);
+        drop(permit);
+    });
+    http::events(rx)
+}
+
+async fn embeddings(
+    gw: &Gateway,
+    mut access: Access,
+    model: &str,
+    body: &Value,
+) -> hyper::Response<http::Body> {
+    use crate::invoke::embed;
+    let inputs = match openai::embedding_inputs(body) {
+        Ok(i) => i,
+        Err(why) => {
+            gw.log(&access, 400);
+            return http::json(
+                400,
+                &openai::error(&why, "invalid_request_error", "bad_request"),
+            );
+        }
+    };
+    let Some(family) = embed::family(model) else {
+        gw.log(&access, 400);
+        return http::json(
+            400,
+            &openai::error(
+                &format!(
+                    "{model} is not an embedding model this gateway knows (Titan Text Embeddings, Cohere Embed)"
+                ),
+                "invalid_request_error",
+                "model_not_supported",
+            ),
+        );
+    };
+    let options = embed::EmbedOptions {
+        dimensions: body["dimensions"].as_u64().map(|d| d as u32),
+        ..embed::EmbedOptions::default()
+    };
+    let mut vectors = Vec::new();
+    let mut tokens = 0u64;
+    for b in embed::bodies(&options, family, &inputs) {
+        let out = gw
+            .client
+            .invoke_model()
+            .model_id(model)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(b.to_string()))
+            .send()
+            .await
+            .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
+        match out {
+            Ok(out) => {
+                let reply: Value = serde_json::from_slice(out.body().as_ref()).unwrap_or_default();
+                tokens += reply["inputTextTokenCount"].as_u64().unwrap_or(0);
+                vectors.extend(embed::vectors(family, &reply));
+            }
+            Err(e) => {
+                let (status, body) = upstream_error(&e);
+                gw.log(&access, status);
+                return http::json(status, &body);
+            }
+        }
+    }
+    access.tokens_in = Some(tokens as i32);
+    gw.log(&access, 200);
+    http::json(200, &openai::embeddings(model, &vectors, tokens))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refreshes_come_before_expiry() {
+        let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
+        let wait = refresh_in(Some(in_an_hour)).unwrap();
+        assert!(
+            wait <= Duration::from_secs(3300) && wait > Duration::from_secs(3200),
+            "{wait:?}"
+        );
+        let soon = SystemTime::now() + Duration::from_secs(60);
+        let wait = refresh_in(Some(soon)).unwrap();
+        assert!(wait <= Duration::from_secs(31), "{wait:?}");
+        assert_eq!(refresh_in(None), None);
+    }
+}

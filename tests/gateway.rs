@@ -1,0 +1,364 @@
+//! `invoke serve` with real clients: the `openai` Python package
+//! (`tests/gateway/openai_client.py`) and curl, against the gateway run as
+//! its own process with the emulator as Bedrock. Tokens made with `invoke
+//! serve token add`; wrong, revoked and limited tokens; credentials that
+//! stop working early (the emulator's session TTL) refreshed without a
+//! failed request; a client that goes away mid-stream; SIGTERM.
+
+mod common;
+
+use bedrock_emulator::{EmulatorConfig, Faults};
+use common::Dir;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MODELS: &str = "\n[models]\nHaiku = anthropic.claude-3-haiku-20240307-v1:0\n";
+
+/// A running gateway; killed when dropped.
+struct Gateway {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(d: &Dir, extra: &[&str]) -> Gateway {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_invoke"))
+        .current_dir(d.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", d.path())
+        .args([
+            "serve",
+            "--config",
+            "config.properties",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--access-log", "access.log"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("invoke runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.trim().is_empty() {
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "the gateway did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Gateway {
+        child,
+        url: line.trim().to_string(),
+    }
+}
+
+fn add_token(d: &Dir, name: &str, extra: &[&str]) -> String {
+    let done = d
+        .run("invoke")
+        .args([
+            "serve",
+            "token",
+            "add",
+            name,
+            "--config",
+            "config.properties",
+        ])
+        .args(extra)
+        .ok();
+    let token = done.stdout().trim().to_string();
+    assert!(token.starts_with("bpg_"), "{}", done.describe());
+    token
+}
+
+/// curl: the status and the body.
+fn curl(url: &str, token: &str, body: Option<&str>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-w",
+        "\n%{http_code}",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+    ]);
+    if let Some(b) = body {
+        cmd.args(["-H", "content-type: application/json", "-d", b]);
+    }
+    let out = cmd.arg(url).output().expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn setup(emu: &common::Emu) -> Dir {
+    let d = Dir::new();
+    common::sealed(&d, &common::access_keys_config(&emu.base_url, &[], MODELS));
+    d
+}
+
+const CHAT: &str = r#"{"model":"Haiku","messages":[{"role":"user","content":"a secret prompt"}]}"#;
+
+#[test]
+fn openai_clients_and_curl_through_the_gateway() {
+    let emu = common::emulator(Faults::default());
+    let d = setup(&emu);
+    let all = add_token(&d, "all", &[]);
+    let titan = add_token(&d, "titan", &["--models", "amazon.titan-*", "--rpm", "2"]);
+    let list = d
+        .run("invoke")
+        .args(["serve", "token", "list", "--config", "config.properties"])
+        .ok();
+    assert!(
+        list.stdout()
+            .contains("titan\tamazon.titan-*\t2 requests a minute"),
+        "{}",
+        list.describe()
+    );
+    assert!(!list.all().contains(&all) && !d.read("config.properties").contains(&all));
+
+    let gw = start(&d, &[]);
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/gateway/openai_client.py"
+        ))
+        .args([&gw.url, &all])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        seen["models"].as_array().unwrap().contains(&"Haiku".into()),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["chat"]["text"],
+        "Reply from anthropic.claude-3-haiku-20240307-v1:0: hello from the openai client"
+    );
+    assert_eq!(seen["chat"]["finish_reason"], "stop");
+    assert!(seen["chat"]["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        seen["stream"]["text"],
+        "Reply from anthropic.claude-3-haiku-20240307-v1:0: stream this please"
+    );
+    assert!(
+        seen["stream"]["chunks"].as_u64().unwrap() > 3,
+        "streamed: {seen}"
+    );
+    assert!(
+        seen["stream"]["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(seen["embeddings"]["dims"], serde_json::json!([256, 256]));
+    assert_eq!(seen["bad_request"], 400);
+    // The conversation went to Bedrock whole: 3 messages, system apart.
+    let counts: Vec<_> = emu
+        .record
+        .entries()
+        .iter()
+        .filter(|e| e.operation.starts_with("Converse"))
+        .map(|e| e.messages)
+        .collect();
+    assert!(counts.contains(&Some(3)), "{counts:?}");
+
+    // Wrong token, a model outside the token's list, its rate.
+    let chat_url = format!("{}/v1/chat/completions", gw.url);
+    assert_eq!(curl(&chat_url, "bpg_not-a-token", Some(CHAT)).0, 401);
+    assert_eq!(curl(&chat_url, &titan, Some(CHAT)).0, 403);
+    let models_url = format!("{}/v1/models", gw.url);
+    assert_eq!(
+        curl(&models_url, &titan, None).0,
+        200,
+        "the second of its two a minute"
+    );
+    let (code, body) = curl(&models_url, &titan, None);
+    assert_eq!(code, 429, "the third request of the minute: {body}");
+
+    // Health and metrics need no token.
+    assert_eq!(curl(&format!("{}/healthz", gw.url), "", None).0, 200);
+    let (_, metrics) = curl(&format!("{}/metrics", gw.url), "", None);
+    assert!(
+        metrics.contains(
+            "bedrock_gateway_requests_total{route=\"/v1/chat/completions\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
+
+    // The access log: one JSON line per request, never a prompt or token.
+    let log = d.read("access.log");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().any(|l| l["token"] == "all"
+        && l["status"] == 200
+        && l["tokens_out"].as_u64().unwrap_or(0) > 0));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["status"] == 401 && l["token"].is_null())
+    );
+    for secret in [
+        "a secret prompt",
+        "hello from the openai client",
+        all.as_str(),
+        titan.as_str(),
+    ] {
+        assert!(!log.contains(secret), "{secret:?} in the access log");
+    }
+
+    // SIGTERM: a clean stop.
+    let mut gw = gw;
+    Command::new("kill")
+        .args(["-TERM", &gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+
+    // A revoked token is refused by a gateway started after.
+    d.run("invoke")
+        .args([
+            "serve",
+            "token",
+            "revoke",
+            "all",
+            "--config",
+            "config.properties",
+        ])
+        .ok();
+    let gw = start(&d, &[]);
+    assert_eq!(curl(&format!("{}/v1/models", gw.url), &all, None).0, 401);
+}
+
+/// Credentials that stop working early are replaced, and the request that
+/// met the refusal is sent again: no failed request across expiries. A
+/// client that goes away mid-stream ends its upstream call.
+#[test]
+fn credentials_refresh_and_clients_that_leave() {
+    let emu = common::start(EmulatorConfig {
+        faults: Faults {
+            session_ttl: Some(Duration::from_secs(2)),
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    });
+    let d = setup(&emu);
+    let token = add_token(&d, "ci", &[]);
+    let gw = start(&d, &[]);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let started = Instant::now();
+    let mut n = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        let stream = n % 2 == 1;
+        let body = if stream {
+            r#"{"model":"Haiku","stream":true,"messages":[{"role":"user","content":"again"}]}"#
+        } else {
+            CHAT
+        };
+        let (code, text) = curl(&url, &token, Some(body));
+        assert_eq!(
+            code,
+            200,
+            "request {n} after {:?}: {text}",
+            started.elapsed()
+        );
+        assert!(text.contains("Reply"), "{text}");
+        n += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let assumed = emu
+        .record
+        .entries()
+        .iter()
+        .filter(|e| e.operation == "AssumeRole")
+        .count();
+    assert!(
+        assumed >= 2,
+        "the session was renewed: {assumed} AssumeRole over {n} requests"
+    );
+    let refused = emu
+        .record
+        .entries()
+        .iter()
+        .filter(|e| e.service == "bedrock" && e.status != 200)
+        .count();
+    assert!(
+        refused >= 1,
+        "the early expiry was met, and hidden from the client"
+    );
+    drop(gw);
+
+    // A stream that stalls; the client leaves after a second.
+    let stalled = common::start(EmulatorConfig {
+        faults: Faults {
+            stall_stream_after: Some(2),
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    });
+    let d = setup(&stalled);
+    let token = add_token(&d, "ci", &[]);
+    let gw = start(&d, &[]);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-N",
+            "--max-time",
+            "1",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .args([
+            "-d",
+            r#"{"model":"Haiku","stream":true,"messages":[{"role":"user","content":"x"}]}"#,
+        ])
+        .arg(format!("{}/v1/chat/completions", gw.url))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Reply"));
+    // The gateway notices on its next write and lets the stream go.
+    let deadline = Instant::now() + Duration::from_secs(70);
+    loop {
+        let (_, metrics) = curl(&format!("{}/metrics", gw.url), "", None);
+        if metrics.contains("bedrock_gateway_streams_open 0")
+            && d.read("access.log").contains("\"status\":499")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stream was not let go: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
