@@ -180,6 +180,81 @@ fn openai_clients_and_curl_through_the_gateway() {
         .collect();
     assert!(counts.contains(&Some(3)), "{counts:?}");
 
+    // boto3's bedrock-runtime client, with a gateway token as its Bedrock
+    // API key: every operation, Bedrock's answers relayed as they came.
+    let limited = add_token(
+        &d,
+        "anthropic",
+        &["--models", "anthropic.*,amazon.titan-text-*"],
+    );
+    drop(gw);
+    let gw = start(&d, &[]);
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/gateway/boto3_client.py"
+        ))
+        .args([&gw.url, &limited])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", d.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        seen["converse"]["text"],
+        "Reply from anthropic.claude-3-haiku-20240307-v1:0: hello from boto3"
+    );
+    assert_eq!(seen["converse"]["stop"], "end_turn");
+    assert_eq!(
+        seen["converse_stream"]["text"],
+        "Reply from anthropic.claude-3-haiku-20240307-v1:0: stream from boto3"
+    );
+    assert!(
+        seen["converse_stream"]["usage"]["outputTokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        seen["invoke"]["results"][0]["outputText"],
+        "Reply from amazon.titan-text-express-v1: hello from invoke_model"
+    );
+    assert!(
+        seen["invoke_stream"]["chunks"].as_u64().unwrap() > 3,
+        "{seen}"
+    );
+    assert!(
+        seen["invoke_stream"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("hello from the stream"),
+        "{seen}"
+    );
+    assert_eq!(seen["not_allowed"], "AccessDeniedException");
+    assert_eq!(
+        seen["bedrock_refusal"], "ValidationException",
+        "Bedrock's own refusal, relayed"
+    );
+    assert_eq!(seen["wrong_token"], "AccessDeniedException");
+    // Bedrock saw SigV4 from the config's role, never the gateway token.
+    let calls: Vec<_> = emu
+        .record
+        .entries()
+        .into_iter()
+        .filter(|e| e.service == "bedrock")
+        .collect();
+    assert!(
+        calls.iter().all(|e| e.auth.as_deref() == Some("sigv4")),
+        "{calls:?}"
+    );
+
     // Wrong token, a model outside the token's list, its rate.
     let chat_url = format!("{}/v1/chat/completions", gw.url);
     assert_eq!(curl(&chat_url, "bpg_not-a-token", Some(CHAT)).0, 401);
@@ -198,7 +273,7 @@ fn openai_clients_and_curl_through_the_gateway() {
     let (_, metrics) = curl(&format!("{}/metrics", gw.url), "", None);
     assert!(
         metrics.contains(
-            "bedrock_gateway_requests_total{route=\"/v1/chat/completions\",status=\"200\"}"
+            "bedrock_gateway_requests_total{route=\"/model/converse-stream\",status=\"200\"} 1"
         ),
         "{metrics}"
     );

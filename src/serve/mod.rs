@@ -9,6 +9,7 @@
 //! several can run behind a load balancer (`docs/gateway.md`).
 
 pub(crate) mod http;
+pub(crate) mod native;
 pub(crate) mod openai;
 pub(crate) mod tokens;
 
@@ -214,6 +215,9 @@ struct Gateway {
     plan: Plan,
     runtime: RunTime,
     client: aws_sdk_bedrockruntime::Client,
+    /// The same, without retries: a relayed request's failures go back to
+    /// the client, whose SDK retries as it is configured to.
+    relay_client: aws_sdk_bedrockruntime::Client,
     credentials: Option<Arc<RwLock<Credentials>>>,
     /// Serialises refreshes; holds when the last one was made.
     refreshing: tokio::sync::Mutex<Option<Instant>>,
@@ -466,7 +470,15 @@ pub(crate) async fn run(opts: &Options, s: &ServeOptions) -> Result<ExitCode> {
         None => None,
     };
     let aliases = plan.config.models.clone();
+    let relay_client = aws_sdk_bedrockruntime::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .build(),
+    );
     let gw = Arc::new(Gateway {
+        relay_client,
         // Refreshes ask the source itself: the cache would hand back the
         // session being replaced.
         runtime: RunTime {
@@ -624,6 +636,11 @@ async fn handle(gw: Arc<Gateway>, req: hyper::Request<Incoming>) -> hyper::Respo
         }
         _ => {}
     }
+    if method == hyper::Method::POST
+        && let Some((op, model)) = native::Op::route(&path)
+    {
+        return relay(gw, req, op, model).await;
+    }
     let route: &'static str = match (method.as_str(), path.as_str()) {
         ("GET", "/v1/models") => "/v1/models",
         ("POST", "/v1/chat/completions") => "/v1/chat/completions",
@@ -739,6 +756,246 @@ async fn handle(gw: Arc<Gateway>, req: hyper::Request<Incoming>) -> hyper::Respo
         return embeddings(&gw, access, &model, &value).await;
     }
     chat(gw, access, &model, &value).await
+}
+
+/// A Bedrock error in Bedrock's own shape (the runtime's REST-JSON), for
+/// the native routes: what an AWS SDK reads.
+fn bedrock_error(status: u16, kind: &str, message: &str) -> hyper::Response<http::Body> {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-amzn-errortype", kind)
+        .body(http::full(json!({"message": message}).to_string()))
+        .expect("a valid response")
+}
+
+/// A Bedrock-native request, relayed: the token checked as a Bedrock API
+/// key, the body sent on signed with the config's credentials, Bedrock's
+/// answer returned as it came.
+async fn relay(
+    gw: Arc<Gateway>,
+    req: hyper::Request<Incoming>,
+    op: native::Op,
+    model: String,
+) -> hyper::Response<http::Body> {
+    let mut access = Access {
+        started: Instant::now(),
+        token: None,
+        route: op.name(),
+        model: Some(model.clone()),
+        tokens_in: None,
+        tokens_out: None,
+    };
+    let Some(token) = gw.authenticate(&req).cloned() else {
+        gw.log(&access, 403);
+        // Bedrock's answer to an unknown API key.
+        return bedrock_error(
+            403,
+            "AccessDeniedException",
+            "Authentication failed: Please make sure your API Key is valid.",
+        );
+    };
+    access.token = Some(token.name.clone());
+    if !gw.admit(&token) {
+        gw.log(&access, 429);
+        return bedrock_error(
+            429,
+            "ThrottlingException",
+            "Too many requests for this gateway token, please wait before trying again.",
+        );
+    }
+    let model = gw.model_id(&model);
+    access.model = Some(model.clone());
+    if !token.allows(&model) {
+        gw.log(&access, 403);
+        return bedrock_error(
+            403,
+            "AccessDeniedException",
+            &format!("This gateway token may not call {model}."),
+        );
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (content_type, accept) = (header("content-type"), header("accept"));
+    let (guardrail, guardrail_version, trace) = (
+        header("x-amzn-bedrock-guardrailidentifier"),
+        header("x-amzn-bedrock-guardrailversion"),
+        header("x-amzn-bedrock-trace"),
+    );
+    let body = match http::read(req.into_body(), gw.max_body).await {
+        Ok(b) => b,
+        Err(http::BodyError::TooLarge) => {
+            gw.log(&access, 413);
+            return bedrock_error(
+                413,
+                "ValidationException",
+                &format!(
+                    "The request body is over this gateway's limit of {} bytes.",
+                    gw.max_body
+                ),
+            );
+        }
+        Err(http::BodyError::Broken) => {
+            gw.log(&access, 400);
+            return bedrock_error(
+                400,
+                "ValidationException",
+                "The request body could not be read.",
+            );
+        }
+    };
+    let Ok(permit) = gw.streams.clone().try_acquire_owned() else {
+        gw.log(&access, 429);
+        return bedrock_error(
+            429,
+            "ThrottlingException",
+            "The gateway has as many calls open as it allows; try again shortly.",
+        );
+    };
+    let send = |client: aws_sdk_bedrockruntime::Client| {
+        let swap = matches!(op, native::Op::Converse | native::Op::ConverseStream);
+        let (interceptor, taken) = native::Relay::new(swap.then(|| body.clone()));
+        let model = model.clone();
+        let (ct, ac, g, gv, tr) = (
+            content_type.clone(),
+            accept.clone(),
+            guardrail.clone(),
+            guardrail_version.clone(),
+            trace.clone(),
+        );
+        let blob = Blob::new(body.to_vec());
+        async move {
+            let _ = match op {
+                native::Op::Converse => client
+                    .converse()
+                    .model_id(model)
+                    .customize()
+                    .interceptor(interceptor)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(drop),
+                native::Op::ConverseStream => client
+                    .converse_stream()
+                    .model_id(model)
+                    .customize()
+                    .interceptor(interceptor)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(drop),
+                native::Op::Invoke => client
+                    .invoke_model()
+                    .model_id(model)
+                    .body(blob)
+                    .set_content_type(ct)
+                    .set_accept(ac)
+                    .set_guardrail_identifier(g)
+                    .set_guardrail_version(gv)
+                    .set_trace(tr.map(|t| t.as_str().into()))
+                    .customize()
+                    .interceptor(interceptor)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(drop),
+                native::Op::InvokeStream => client
+                    .invoke_model_with_response_stream()
+                    .model_id(model)
+                    .body(blob)
+                    .set_content_type(ct)
+                    .set_accept(ac)
+                    .set_guardrail_identifier(g)
+                    .set_guardrail_version(gv)
+                    .set_trace(tr.map(|t| t.as_str().into()))
+                    .customize()
+                    .interceptor(interceptor)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(drop),
+            };
+            taken.lock().unwrap_or_else(|e| e.into_inner()).take()
+        }
+    };
+    let mut relayed = send(gw.relay_client.clone()).await;
+    let refused = relayed.as_ref().is_some_and(|r| {
+        r.status == 403
+            && r.error_type().is_some_and(|t| {
+                [
+                    "ExpiredTokenException",
+                    "UnrecognizedClientException",
+                    "InvalidSignatureException",
+                ]
+                .contains(&t)
+            })
+    });
+    if refused && gw.refresh().await.is_ok() {
+        relayed = send(gw.relay_client.clone()).await;
+    }
+    let Some(relayed) = relayed else {
+        gw.log(&access, 502);
+        drop(permit);
+        return bedrock_error(
+            502,
+            "ServiceUnavailableException",
+            "The gateway could not reach Bedrock.",
+        );
+    };
+    access.tokens_in = relayed.number("x-amzn-bedrock-input-token-count");
+    access.tokens_out = relayed.number("x-amzn-bedrock-output-token-count");
+    let status = relayed.status;
+    let mut builder = hyper::Response::builder().status(status);
+    for (k, v) in relayed.headers.iter().filter(|(k, _)| native::passes(k)) {
+        builder = builder.header(k, v);
+    }
+    gw.log(&access, status);
+    let metrics_gw = gw.clone();
+    metrics_gw
+        .metrics
+        .streams_open
+        .fetch_add(1, Ordering::Relaxed);
+    let body = Guarded {
+        inner: relayed.body,
+        _permit: permit,
+        gw: metrics_gw,
+    };
+    builder
+        .body(http_body_util::BodyExt::boxed(
+            http_body_util::BodyExt::map_err(body, std::io::Error::other),
+        ))
+        .expect("a valid response")
+}
+
+/// A relayed body that holds its stream slot and the open-stream gauge
+/// until it is done or dropped (the client went away).
+struct Guarded {
+    inner: aws_smithy_types::body::SdkBody,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gw: Arc<Gateway>,
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        self.gw.metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = bytes::Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>>
+    {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
 }
 
 /// The status and OpenAI error for a Bedrock failure.
