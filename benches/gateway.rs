@@ -233,6 +233,7 @@ async fn main() {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-west-2"))
             .endpoint_url(&url)
+            .http_client(http.clone())
             .bearer_token(aws_sdk_bedrockruntime::config::Token::new(token, None))
             .build(),
     );
