@@ -169,6 +169,13 @@ fn openai_clients_and_curl_through_the_gateway() {
             > 0
     );
     assert_eq!(seen["embeddings"]["dims"], serde_json::json!([256, 256]));
+    assert!(
+        seen["image"]
+            .as_str()
+            .unwrap()
+            .ends_with("describe [image png, 16 bytes]"),
+        "the image went to Bedrock as a Converse image block: {seen}"
+    );
     assert_eq!(seen["bad_request"], 400);
     // The conversation went to Bedrock whole: 3 messages, system apart.
     let counts: Vec<_> = emu

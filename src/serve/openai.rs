@@ -6,9 +6,12 @@
 //! Only the translation lives here: requests in, Bedrock's shapes out, and
 //! back. The HTTP side is in `http.rs`, the calls in `mod.rs`.
 
+use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, InferenceConfiguration, Message, StopReason, SystemContentBlock,
+    ContentBlock, ConversationRole, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration,
+    Message, StopReason, SystemContentBlock,
 };
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// A chat completion request, checked and translated.
@@ -24,29 +27,76 @@ pub(crate) struct ChatRequest {
     pub(crate) include_usage: bool,
 }
 
-/// The text of a message's `content`: a string, or the `text` parts of a
-/// list of parts. Other parts (images) are refused by the caller.
-fn content_text(content: &Value) -> Result<String, String> {
-    match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => {
-            let mut out = Vec::new();
-            for p in parts {
-                match p["type"].as_str() {
-                    Some("text") => out.push(p["text"].as_str().unwrap_or_default().to_string()),
-                    Some(other) => {
-                        return Err(format!(
-                            "content part type {other} is not supported by this gateway yet; send text"
-                        ));
-                    }
-                    None => return Err("a content part without a type".into()),
-                }
-            }
-            Ok(out.join("\n"))
+/// An `image_url` part as a Converse image block. Only `data:` URLs are
+/// taken: a gateway that fetched the URLs its clients name would fetch
+/// them from inside the VPC, for anyone holding a token.
+fn image_part(part: &Value) -> Result<ContentBlock, String> {
+    let url = part["image_url"]["url"]
+        .as_str()
+        .or_else(|| part["image_url"].as_str())
+        .ok_or("an image_url part without a url")?;
+    let rest = url.strip_prefix("data:").ok_or(
+        "image_url: only data: URLs (data:image/png;base64,...) are taken; the gateway fetches nothing",
+    )?;
+    let (media, data) = rest
+        .split_once(";base64,")
+        .ok_or("image_url: expected data:image/TYPE;base64,DATA")?;
+    let format = match media {
+        "image/png" => ImageFormat::Png,
+        "image/jpeg" | "image/jpg" => ImageFormat::Jpeg,
+        "image/gif" => ImageFormat::Gif,
+        "image/webp" => ImageFormat::Webp,
+        other => {
+            return Err(format!(
+                "image_url: {other} is not an image Converse takes (png, jpeg, gif, webp)"
+            ));
         }
-        Value::Null => Ok(String::new()),
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| format!("image_url: the data is not base64: {e}"))?;
+    let image = ImageBlock::builder()
+        .format(format)
+        .source(ImageSource::Bytes(Blob::new(bytes)))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(ContentBlock::Image(image))
+}
+
+/// A message's `content` as Converse blocks: a string, or a list of `text`
+/// and `image_url` parts.
+fn content_blocks(content: &Value) -> Result<Vec<ContentBlock>, String> {
+    match content {
+        Value::String(s) => Ok(vec![ContentBlock::Text(s.clone())]),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match p["type"].as_str() {
+                Some("text") => Ok(ContentBlock::Text(
+                    p["text"].as_str().unwrap_or_default().to_string(),
+                )),
+                Some("image_url") => image_part(p),
+                Some(other) => Err(format!(
+                    "content part type {other} is not supported by this gateway (text, image_url)"
+                )),
+                None => Err("a content part without a type".into()),
+            })
+            .collect(),
+        Value::Null => Ok(Vec::new()),
         _ => Err("content must be a string or a list of parts".into()),
     }
+}
+
+/// The text of a system message's content.
+fn content_text(content: &Value) -> Result<String, String> {
+    content_blocks(content)?
+        .iter()
+        .map(|b| {
+            b.as_text()
+                .cloned()
+                .map_err(|_| "a system message takes text only".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|t| t.join("\n"))
 }
 
 /// Reads a chat completion request; the error is the message for a 400.
@@ -61,12 +111,14 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
         .filter(|m| !m.is_empty())
         .ok_or("messages must be a non-empty list")?;
     let mut system = Vec::new();
-    let mut messages: Vec<(ConversationRole, String)> = Vec::new();
+    let mut messages: Vec<(ConversationRole, Vec<ContentBlock>)> = Vec::new();
     for (i, m) in list.iter().enumerate() {
-        let text = content_text(&m["content"]).map_err(|e| format!("messages[{i}]: {e}"))?;
+        let at = |e: String| format!("messages[{i}]: {e}");
         let role = match m["role"].as_str() {
             Some("system" | "developer") => {
-                system.push(SystemContentBlock::Text(text));
+                system.push(SystemContentBlock::Text(
+                    content_text(&m["content"]).map_err(at)?,
+                ));
                 continue;
             }
             Some("user") => ConversationRole::User,
@@ -80,12 +132,10 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
         };
         // Converse wants turns that alternate: consecutive messages of one
         // role are one turn.
+        let blocks = content_blocks(&m["content"]).map_err(at)?;
         match messages.last_mut() {
-            Some((last, t)) if *last == role => {
-                t.push_str("\n\n");
-                t.push_str(&text);
-            }
-            _ => messages.push((role, text)),
+            Some((last, b)) if *last == role => b.extend(blocks),
+            _ => messages.push((role, blocks)),
         }
     }
     if messages
@@ -98,10 +148,10 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
     }
     let messages = messages
         .into_iter()
-        .map(|(role, text)| {
+        .map(|(role, blocks)| {
             Message::builder()
                 .role(role)
-                .content(ContentBlock::Text(text))
+                .set_content(Some(blocks))
                 .build()
                 .expect("role and content set")
         })
@@ -263,7 +313,8 @@ mod tests {
             3,
             "consecutive user messages are one turn"
         );
-        assert_eq!(r.messages[0].content()[0].as_text().unwrap(), "one\n\ntwo");
+        assert_eq!(r.messages[0].content().len(), 2, "one turn, two blocks");
+        assert_eq!(r.messages[0].content()[1].as_text().unwrap(), "two");
         assert_eq!(r.inference.max_tokens(), Some(50));
         assert_eq!(r.inference.stop_sequences(), ["END"]);
         assert!(r.stream && r.include_usage);
@@ -274,10 +325,26 @@ mod tests {
             )
             .is_err()
         );
+        let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\n");
+        let image = |url: String| {
+            chat_request(
+                &json!({"model": "m", "messages": [{"role": "user", "content": [
+                    {"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": url}}
+                ]}]}),
+            )
+        };
+        let r = image(format!("data:image/png;base64,{png}")).unwrap();
+        assert!(r.messages[0].content()[1].as_image().is_ok());
         assert!(
-            chat_request(&json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}))
+            image("https://example.com/x.png".into())
                 .unwrap_err()
-                .contains("image_url")
+                .contains("fetches nothing")
+        );
+        assert!(
+            image("data:image/bmp;base64,AAAA".into())
+                .unwrap_err()
+                .contains("bmp")
         );
         assert_eq!(finish_reason(&StopReason::MaxTokens), "length");
         assert_eq!(

@@ -56,6 +56,17 @@ for chunk in stream:
             finish = choice.finish_reason
 seen["stream"] = {"text": "".join(pieces), "finish_reason": finish, "usage": usage, "chunks": chunks}
 
+import base64
+png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(8)).decode()
+img = client.chat.completions.create(
+    model="Haiku",
+    messages=[{"role": "user", "content": [
+        {"type": "text", "text": "describe"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + png}},
+    ]}],
+)
+seen["image"] = img.choices[0].message.content
+
 emb = client.embeddings.create(
     model="amazon.titan-embed-text-v2:0",
     input=["the cat sat on the mat", "the cat sat on the rug"],
