@@ -807,6 +807,44 @@ fn mistakes_a_new_user_makes_are_caught_early_and_named() {
         .stderr_has("no config found (looked for ./config.properties")
         .stderr_has("--config PATH");
 
+    // STS that takes the connection and never answers: a read timeout,
+    // said as one, not as a network that drops the traffic.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let quiet = Dir::new();
+    config_with(
+        &quiet,
+        &emu.base_url,
+        &[&format!("STSEndpointURL = {silent_url}")],
+    );
+    let done = quiet
+        .run("invoke")
+        .args([
+            "--config",
+            "config.properties",
+            "--prompt",
+            "hi",
+            "--no-cache",
+        ])
+        .args([
+            "--read-timeout",
+            "1",
+            "--connect-timeout",
+            "1",
+            "--max-attempts",
+            "1",
+        ])
+        .code(NETWORK);
+    done.stderr_has("STS: ReadTimeout: no data for 1 s")
+        .stderr_has("took the request and sent nothing within --read-timeout");
+    assert!(
+        !done.stderr().contains("security group"),
+        "{}",
+        done.describe()
+    );
+    plain(&done);
+    drop(silent);
+
     // A flag error with --output json: the JSON error object on stdout too.
     let done = invoke(&["--output", "json", "--temperature", "abc"]).code(252);
     let error: serde_json::Value =

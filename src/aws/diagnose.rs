@@ -272,7 +272,23 @@ where
             let message = ctx.scrubber.scrub(e.message().unwrap_or(""));
             service_error(hop, code, message, ctx)
         }
-        SdkError::TimeoutError(_) => network(hop, "Timeout", "the call timed out".into(), ctx),
+        SdkError::TimeoutError(_) => {
+            let host = ctx.host.as_deref().unwrap_or("the endpoint");
+            Error::Remote {
+                hop,
+                code: "Timeout".into(),
+                message: format!("{host} gave no answer within the time allowed (--connect-timeout and --read-timeout)"),
+                hint: Some(format!(
+                    "either the connection was never accepted (a security group, network ACL or firewall dropping TCP to {host}; \
+                     `invoke check` says which) or it was and nothing came back (an overloaded endpoint, or a proxy holding the \
+                     connection): run again, or raise --connect-timeout or --read-timeout{}",
+                    ctx.proxy.as_deref().map_or(String::new(), |p| format!(
+                        "; HTTPS_PROXY sends the calls through {p}: check that it answers, or exclude the host with NO_PROXY"
+                    ))
+                )),
+                kind: RemoteKind::Network,
+            }
+        }
         SdkError::DispatchFailure(d) if d.is_timeout() && chain(err).contains("read timeout") => {
             // The connection was made and the request sent; nothing came
             // back in time. Not a connect failure, and not a DNS question.

@@ -37,6 +37,14 @@ impl Target {
             shown: url.shown_host().to_string(),
         }
     }
+
+    /// The shown host without its port: what `NO_PROXY` takes.
+    fn shown_name(&self) -> &str {
+        match self.shown.rsplit_once(':') {
+            Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => &self.shown,
+        }
+    }
 }
 
 /// How the network steps ended.
@@ -160,7 +168,7 @@ async fn through_proxy(
             steps.push(
                 Step::new("dns", Some(target.name), Status::Fail, started, format!("the HTTPS proxy {proxy}: {why}"))
                     .fail_with(
-                        format!("{} goes through the HTTPS proxy {proxy} (HTTPS_PROXY), whose name does not resolve: check HTTPS_PROXY, or exclude {} with NO_PROXY", target.shown, target.shown),
+                        format!("{} goes through the HTTPS proxy {proxy} (HTTPS_PROXY), whose name does not resolve: check HTTPS_PROXY, or exclude {} with NO_PROXY", target.shown, target.shown_name()),
                         ExitCode::Other,
                     ),
             );
@@ -225,7 +233,7 @@ async fn through_proxy(
         steps.push(
             Step::new("tcp", Some(target.name), Status::Fail, started, format!("through the HTTPS proxy {proxy}: {line}"))
                 .fail_with(
-                    format!("the HTTPS proxy {proxy} gives no tunnel to {}: check that it runs and allows CONNECT to port {}, or exclude {} with NO_PROXY (a VPC endpoint needs no proxy)", target.shown, target.port, target.shown),
+                    format!("the HTTPS proxy {proxy} gives no tunnel to {}: check that it runs and allows CONNECT to port {}, or exclude {} with NO_PROXY (a VPC endpoint needs no proxy)", target.shown, target.port, target.shown_name()),
                     ExitCode::Other,
                 ),
         );

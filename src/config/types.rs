@@ -111,7 +111,7 @@ impl EndpointUrl {
     /// Checks the scheme and host; the error text says what is expected.
     pub fn parse(value: Secret) -> std::result::Result<EndpointUrl, &'static str> {
         let url = url::Url::parse(value.expose())
-            .map_err(|_| "expected a URL such as https://vpce-0123-abcd.bedrock-runtime.us-west-2.vpce.amazonaws.com")?;
+            .map_err(|_| "expected a URL: https:// and a host, as a VPC endpoint's name (https://vpce-0123-abcd.SERVICE.us-west-2.vpce.amazonaws.com)")?;
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
@@ -131,7 +131,7 @@ impl EndpointUrl {
             || url.fragment().is_some();
         if extra {
             return Err(
-                "expected only a scheme, a host and perhaps a port, such as https://vpce-0123-abcd.bedrock-runtime.us-west-2.vpce.amazonaws.com: no path, query, user name or spaces",
+                "expected only a scheme, a host and perhaps a port, as https://vpce-0123-abcd.SERVICE.us-west-2.vpce.amazonaws.com: no path, query, user name or spaces",
             );
         }
         let https = match url.scheme() {
