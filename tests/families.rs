@@ -475,6 +475,22 @@ fn embeddings_of_texts_and_their_similarity() {
         .collect();
     assert_eq!(calls.len(), 1, "one request for the batch");
 
+    // Nova Multimodal Embeddings: its own body, 384 values asked for.
+    let done = invoke(
+        &d,
+        &[
+            "embed",
+            "the cat sat on the mat",
+            "--model",
+            "amazon.nova-2-multimodal-embeddings-v1:0",
+            "--dimensions",
+            "384",
+        ],
+    )
+    .ok();
+    let line: Value = serde_json::from_str(done.stdout().trim()).unwrap();
+    assert_eq!(line["dimensions"], 384, "{line}");
+
     // Refused before any call.
     let before = emu.record.entries().len();
     invoke(&d, &["embed", "x", "--dimensions", "300"])
@@ -499,6 +515,19 @@ fn embeddings_of_texts_and_their_similarity() {
     invoke(&d, &["embed", "x", "--input-type", "search_query"])
         .code(252)
         .stderr_has("only Cohere Embed takes it");
+    invoke(
+        &d,
+        &[
+            "embed",
+            "x",
+            "--model",
+            "amazon.nova-2-multimodal-embeddings-v1:0",
+            "--dimensions",
+            "512",
+        ],
+    )
+    .code(252)
+    .stderr_has("256, 384, 1024 or 3072");
     assert_eq!(
         emu.record.entries()[before..]
             .iter()

@@ -42,6 +42,8 @@ pub(crate) enum Family {
     TitanV1,
     TitanV2,
     Cohere,
+    /// Amazon Nova Multimodal Embeddings, for text here.
+    Nova,
 }
 
 pub(crate) fn family(model: &str) -> Option<Family> {
@@ -52,6 +54,8 @@ pub(crate) fn family(model: &str) -> Option<Family> {
         Some(Family::TitanV2)
     } else if base.starts_with("cohere.embed-") {
         Some(Family::Cohere)
+    } else if base.starts_with("amazon.nova-2-multimodal-embeddings") {
+        Some(Family::Nova)
     } else {
         None
     }
@@ -91,14 +95,22 @@ fn texts(e: &EmbedOptions) -> Result<Vec<String>> {
 /// Checks the options against the model's family.
 fn check(e: &EmbedOptions, model: &str, family: Family) -> Result<()> {
     if let Some(d) = e.dimensions {
-        if family != Family::TitanV2 {
+        let (name, sizes): (&str, &[u32]) = match family {
+            Family::TitanV2 => ("Titan Text Embeddings V2", &[256, 512, 1024]),
+            Family::Nova => ("Nova Multimodal Embeddings", &[256, 384, 1024, 3072]),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--dimensions: {model} has a fixed size; Titan Text Embeddings V2 (256, 512 or 1024) and \
+                     Nova Multimodal Embeddings (256, 384, 1024 or 3072) take it"
+                )));
+            }
+        };
+        if !sizes.contains(&d) {
+            let list: Vec<String> = sizes.iter().map(u32::to_string).collect();
+            let (last, rest) = list.split_last().expect("sizes are listed");
             return Err(Error::Usage(format!(
-                "--dimensions: {model} has a fixed size; only Titan Text Embeddings V2 takes 256, 512 or 1024"
-            )));
-        }
-        if ![256, 512, 1024].contains(&d) {
-            return Err(Error::Usage(format!(
-                "--dimensions {d}: Titan Text Embeddings V2 takes 256, 512 or 1024"
+                "--dimensions {d}: {name} takes {} or {last}",
+                rest.join(", ")
             )));
         }
     }
@@ -153,6 +165,19 @@ pub(crate) fn bodies(e: &EmbedOptions, family: Family, texts: &[String]) -> Vec<
             .chunks(COHERE_BATCH)
             .map(|chunk| json!({"texts": chunk, "input_type": input_type(e)}))
             .collect(),
+        Family::Nova => texts
+            .iter()
+            .map(|t| {
+                let mut params = json!({
+                    "embeddingPurpose": "GENERIC_INDEX",
+                    "text": {"truncationMode": "END", "value": t},
+                });
+                if let Some(d) = e.dimensions {
+                    params["embeddingDimension"] = d.into();
+                }
+                json!({"taskType": "SINGLE_EMBEDDING", "singleEmbeddingParams": params})
+            })
+            .collect(),
     }
 }
 
@@ -167,6 +192,11 @@ pub(crate) fn vectors(family: Family, reply: &Value) -> Vec<Vec<f64>> {
         Family::Cohere => reply["embeddings"]
             .as_array()
             .map(|a| a.iter().map(floats).collect())
+            .unwrap_or_default(),
+        Family::Nova => reply["embeddings"]
+            .as_array()
+            .and_then(|a| a.first())
+            .map(|e| vec![floats(&e["embedding"])])
             .unwrap_or_default(),
         _ => vec![floats(&reply["embedding"])],
     }
@@ -195,7 +225,8 @@ pub(crate) async fn run(opts: &Options, e: &EmbedOptions) -> Result<ExitCode> {
     let family = family(&model).ok_or_else(|| {
         Error::Usage(format!(
             "--model {model}: not an embedding model this tool knows: Titan Text Embeddings \
-             (amazon.titan-embed-text-v1, amazon.titan-embed-text-v2:0) or Cohere Embed (cohere.embed-english-v3, cohere.embed-multilingual-v3)"
+             (amazon.titan-embed-text-v1, amazon.titan-embed-text-v2:0), Cohere Embed (cohere.embed-english-v3, \
+             cohere.embed-multilingual-v3) or Nova Multimodal Embeddings (amazon.nova-2-multimodal-embeddings-v1:0)"
         ))
     })?;
     check(e, &model, family)?;

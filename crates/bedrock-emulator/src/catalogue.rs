@@ -45,6 +45,8 @@ pub enum Body {
     TitanEmbedV2,
     /// Cohere Embed (v3).
     CohereEmbed,
+    /// Amazon Nova Multimodal Embeddings.
+    NovaEmbed,
     /// Amazon Titan Image Generator v1 and v2.
     TitanImage,
     /// Amazon Nova Canvas.
@@ -61,7 +63,7 @@ impl Body {
     pub fn embeds(self) -> bool {
         matches!(
             self,
-            Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed
+            Body::TitanEmbedV1 | Body::TitanEmbedV2 | Body::CohereEmbed | Body::NovaEmbed
         )
     }
 

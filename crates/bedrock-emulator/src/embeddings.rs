@@ -61,6 +61,25 @@ pub fn answer(family: Body, body: &Value) -> (Value, usize) {
                 n,
             )
         }
+        Body::NovaEmbed => {
+            let params = &body["singleEmbeddingParams"];
+            // Text, or for another medium its base64 bytes: a vector either way.
+            let input = params["text"]["value"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| params.to_string());
+            let dims = params["embeddingDimension"].as_u64().unwrap_or(3072) as usize;
+            let kind = if params.get("text").is_some() {
+                "TEXT"
+            } else {
+                "IMAGE"
+            };
+            let n = tokens(&input);
+            (
+                json!({"embeddings": [{"embeddingType": kind, "embedding": vector(&input, dims, true)}]}),
+                n,
+            )
+        }
         _ => {
             let texts: Vec<&str> = body["texts"]
                 .as_array()

@@ -222,6 +222,7 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
         Body::TitanEmbedV1
         | Body::TitanEmbedV2
         | Body::CohereEmbed
+        | Body::NovaEmbed
         | Body::TitanImage
         | Body::NovaCanvas
         | Body::Sdxl
@@ -524,6 +525,7 @@ fn family_body(body: Body, model: &str, r: &Reply) -> Value {
         Body::TitanEmbedV1
         | Body::TitanEmbedV2
         | Body::CohereEmbed
+        | Body::NovaEmbed
         | Body::TitanImage
         | Body::NovaCanvas
         | Body::Sdxl
