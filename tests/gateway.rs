@@ -262,6 +262,52 @@ fn openai_clients_and_curl_through_the_gateway() {
         "{calls:?}"
     );
 
+    // A model id Bedrock reads by its last part cannot slip past a list.
+    let (code, body) = curl(
+        &format!("{}/v1/chat/completions", gw.url),
+        &limited,
+        Some(
+            r#"{"model":"anthropic.x/../../amazon.nova-lite-v1:0","messages":[{"role":"user","content":"hi"}]}"#,
+        ),
+    );
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = curl(
+        &format!(
+            "{}/model/anthropic.x%2Famazon.nova-lite-v1%3A0/converse",
+            gw.url
+        ),
+        &limited,
+        Some(r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#),
+    );
+    assert_eq!(code, 403, "{body}");
+    // The scheme's case does not matter; a missing model is a bad request;
+    // an embeddings request is bounded.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            &format!("Authorization: BEARER {limited}"),
+        ])
+        .arg(format!("{}/v1/models", gw.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let (code, _) = curl(
+        &format!("{}/v1/chat/completions", gw.url),
+        &limited,
+        Some(r#"{"messages":[{"role":"user","content":"hi"}]}"#),
+    );
+    assert_eq!(code, 400);
+    let many =
+        serde_json::json!({"model": "amazon.titan-embed-text-v2:0", "input": vec!["a"; 200]})
+            .to_string();
+    let (code, body) = curl(&format!("{}/v1/embeddings", gw.url), &all, Some(&many));
+    assert_eq!(code, 400, "{body}");
+
     // Wrong token, a model outside the token's list, its rate.
     let chat_url = format!("{}/v1/chat/completions", gw.url);
     assert_eq!(curl(&chat_url, "bpg_not-a-token", Some(CHAT)).0, 401);
@@ -410,7 +456,41 @@ fn credentials_refresh_and_clients_that_leave() {
     });
     let d = setup(&stalled);
     let token = add_token(&d, "ci", &[]);
-    let gw = start(&d, &[]);
+    let gw = start(&d, &["--read-timeout", "2"]);
+    // The native route gives up on a silent Bedrock at --read-timeout too.
+    let started = Instant::now();
+    Command::new("curl")
+        .args([
+            "-s",
+            "-N",
+            "--max-time",
+            "20",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .args([
+            "-d",
+            r#"{"messages":[{"role":"user","content":[{"text":"x"}]}]}"#,
+        ])
+        .arg(format!(
+            "{}/model/anthropic.claude-3-haiku-20240307-v1:0/converse-stream",
+            gw.url
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !d
+        .read("access.log")
+        .contains("\"route\":\"/model/converse-stream\",\"status\":504")
+    {
+        assert!(Instant::now() < deadline, "{}", d.read("access.log"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = Command::new("curl")
         .args([
             "-s",

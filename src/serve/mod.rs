@@ -273,10 +273,12 @@ impl Gateway {
     /// The token a request presents, if it is one of ours.
     fn authenticate(&self, req: &hyper::Request<Incoming>) -> Option<&Token> {
         let header = req.headers().get("authorization")?.to_str().ok()?;
-        let presented = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))?
-            .trim();
+        // The scheme is case-insensitive (RFC 9110).
+        let (scheme, presented) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let presented = presented.trim();
         // Every hash is checked, so the time taken does not say which
         // token came close.
         let mut found = None;
@@ -562,8 +564,7 @@ async fn serve(
     gw: Arc<Gateway>,
     grace: Duration,
 ) {
-    use hyper_util::rt::TokioIo;
-    let open = Arc::new(tokio::sync::Semaphore::new(usize::MAX >> 4));
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let stop = async {
         match term.as_mut() {
@@ -579,51 +580,85 @@ async fn serve(
         }
     };
     tokio::pin!(stop);
-    let in_flight = Arc::new(AtomicU64::new(0));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(AtomicU64::new(0));
     loop {
         let (stream, _) = tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
-                Err(_) => continue,
+                Err(_) => {
+                    // Out of file handles, most likely: wait for some to
+                    // close rather than spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             },
         };
+        // Beyond the bound, a connection is closed at once: one client
+        // holding many cannot take every handle.
+        if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
         let tls = tls.clone();
-        let in_flight = in_flight.clone();
-        let _ = &open;
+        let open = open.clone();
+        let watcher = graceful.watcher();
+        open.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            in_flight.fetch_add(1, Ordering::SeqCst);
             let service = hyper::service::service_fn(move |req| {
                 let gw = gw.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(gw, req).await) }
             });
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // A client that sends its headers slowly, or never, is let go.
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
             match tls {
                 Some(acceptor) => {
-                    if let Ok(s) = acceptor.accept(stream).await {
-                        let _ = builder.serve_connection(TokioIo::new(s), service).await;
+                    let accepted =
+                        tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
+                    if let Ok(Ok(s)) = accepted {
+                        let _ = watcher
+                            .watch(builder.serve_connection(TokioIo::new(s), service))
+                            .await;
                     }
                 }
                 None => {
-                    let _ = builder
-                        .serve_connection(TokioIo::new(stream), service)
+                    let _ = watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
                         .await;
                 }
             }
-            in_flight.fetch_sub(1, Ordering::SeqCst);
+            open.fetch_sub(1, Ordering::SeqCst);
         });
     }
+    // No new connections; idle ones are closed, open requests may finish.
+    drop(listener);
     eprintln!(
         "invoke serve: stopping: no new connections; open requests have {} s to finish",
         grace.as_secs()
     );
-    let deadline = Instant::now() + grace;
-    while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => {
+            eprintln!("invoke serve: requests still open after {} s were cut", grace.as_secs());
+        }
     }
 }
+
+/// Inputs one embeddings request may carry.
+const MAX_EMBEDDING_INPUTS: usize = 128;
+
+/// Connections open at once; more are closed as they come.
+const MAX_CONNECTIONS: u64 = 1024;
+
+/// How long a client may take to send a request's headers (and the TLS
+/// handshake before them).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Routes a request.
 async fn handle(gw: Arc<Gateway>, req: hyper::Request<Incoming>) -> hyper::Response<http::Body> {
@@ -739,7 +774,14 @@ async fn handle(gw: Arc<Gateway>, req: hyper::Request<Incoming>) -> hyper::Respo
             );
         }
     };
-    let model = gw.model_id(value["model"].as_str().unwrap_or_default());
+    let Some(named) = value["model"].as_str().filter(|m| !m.trim().is_empty()) else {
+        gw.log(&access, 400);
+        return http::json(
+            400,
+            &openai::error("model is required", "invalid_request_error", "bad_request"),
+        );
+    };
+    let model = gw.model_id(named);
     access.model = Some(model.clone());
     if !token.allows(&model) {
         gw.log(&access, 403);
@@ -953,16 +995,26 @@ async fn relay(
     for (k, v) in relayed.headers.iter().filter(|(k, _)| native::passes(k)) {
         builder = builder.header(k, v);
     }
-    gw.log(&access, status);
-    let metrics_gw = gw.clone();
-    metrics_gw
-        .metrics
-        .streams_open
-        .fetch_add(1, Ordering::Relaxed);
+    if status >= 400 {
+        // An error is small and whole: read, with the role's ARN and
+        // account masked as everywhere else, before it goes back.
+        let bytes = http_body_util::BodyExt::collect(relayed.body)
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let shown = gw.ctx.scrubber.scrub(&String::from_utf8_lossy(&bytes));
+        gw.log(&access, status);
+        return builder.body(http::full(shown)).expect("a valid response");
+    }
+    gw.metrics.streams_open.fetch_add(1, Ordering::Relaxed);
+    let wait = gw.plan.options.read_timeout;
     let body = Guarded {
         inner: relayed.body,
         _permit: permit,
-        gw: metrics_gw,
+        gw: gw.clone(),
+        access: Some(access),
+        wait,
+        idle: Box::pin(tokio::time::sleep(wait)),
     };
     builder
         .body(http_body_util::BodyExt::boxed(
@@ -971,16 +1023,31 @@ async fn relay(
         .expect("a valid response")
 }
 
-/// A relayed body that holds its stream slot and the open-stream gauge
-/// until it is done or dropped (the client went away).
+/// A relayed body: it holds its stream slot and the open-stream gauge
+/// until it ends, gives up when Bedrock sends nothing for
+/// `--read-timeout`, and logs the request when it is over: 200 at its
+/// end, 504 at a timeout, 502 when Bedrock's side broke, 499 when the
+/// client went away first.
 struct Guarded {
     inner: aws_smithy_types::body::SdkBody,
     _permit: tokio::sync::OwnedSemaphorePermit,
     gw: Arc<Gateway>,
+    access: Option<Access>,
+    wait: Duration,
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Guarded {
+    fn finish(&mut self, status: u16) {
+        if let Some(a) = self.access.take() {
+            self.gw.log(&a, status);
+        }
+    }
 }
 
 impl Drop for Guarded {
     fn drop(&mut self) {
+        self.finish(499);
         self.gw.metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -990,11 +1057,37 @@ impl hyper::body::Body for Guarded {
     type Error = aws_smithy_types::body::Error;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>>
     {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+        use std::future::Future as _;
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + this.wait;
+                this.idle.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.finish(502);
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.finish(200);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.idle.as_mut().poll(cx).is_ready() {
+                    this.finish(504);
+                    return Poll::Ready(Some(Err(
+                        "Bedrock sent nothing within --read-timeout".into()
+                    )));
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -1264,6 +1357,30 @@ async fn embeddings(
                 &openai::error(&why, "invalid_request_error", "bad_request"),
             );
         }
+    };
+    // Each input is a call to Bedrock (Cohere's take 96 at once): a bound,
+    // so that one request cannot make thousands.
+    if inputs.len() > MAX_EMBEDDING_INPUTS {
+        gw.log(&access, 400);
+        return http::json(
+            400,
+            &openai::error(
+                &format!("at most {MAX_EMBEDDING_INPUTS} inputs a request"),
+                "invalid_request_error",
+                "too_many_inputs",
+            ),
+        );
+    }
+    let Ok(_slot) = gw.streams.try_acquire() else {
+        gw.log(&access, 429);
+        return http::json(
+            429,
+            &openai::error(
+                "the gateway has as many calls open as it allows: try again shortly",
+                "rate_limit_error",
+                "too_many_streams",
+            ),
+        );
     };
     let Some(family) = embed::family(model) else {
         gw.log(&access, 400);

@@ -156,23 +156,52 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
                 .expect("role and content set")
         })
         .collect();
-    let number = |k: &str| body[k].as_f64();
-    let max_tokens = body["max_completion_tokens"]
-        .as_i64()
-        .or_else(|| body["max_tokens"].as_i64());
+    // A field of the wrong type is an error, never dropped in silence.
+    let number = |k: &str| -> Result<Option<f64>, String> {
+        match &body[k] {
+            Value::Null => Ok(None),
+            v => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| format!("{k} must be a number")),
+        }
+    };
+    let mut max_tokens = None;
+    for k in ["max_tokens", "max_completion_tokens"] {
+        match &body[k] {
+            Value::Null => {}
+            v => {
+                let n = v
+                    .as_i64()
+                    .filter(|n| (1..=i64::from(i32::MAX)).contains(n))
+                    .ok_or_else(|| format!("{k} must be a whole number from 1"))?;
+                max_tokens = Some(n as i32);
+            }
+        }
+    }
     let stop: Option<Vec<String>> = match &body["stop"] {
+        Value::Null => None,
         Value::String(s) => Some(vec![s.clone()]),
         Value::Array(a) => Some(
             a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect(),
+                .map(|s| {
+                    s.as_str()
+                        .map(str::to_string)
+                        .ok_or("stop must be a string or a list of strings")
+                })
+                .collect::<Result<_, _>>()?,
         ),
-        _ => None,
+        _ => return Err("stop must be a string or a list of strings".into()),
     };
+    if !matches!(body["stream"], Value::Null | Value::Bool(_)) {
+        return Err("stream must be true or false".into());
+    }
+    let temperature = number("temperature")?;
+    let top_p = number("top_p")?;
     let inference = InferenceConfiguration::builder()
-        .set_max_tokens(max_tokens.map(|n| n.clamp(1, i64::from(i32::MAX)) as i32))
-        .set_temperature(number("temperature").map(|t| t as f32))
-        .set_top_p(number("top_p").map(|t| t as f32))
+        .set_max_tokens(max_tokens)
+        .set_temperature(temperature.map(|t| t as f32))
+        .set_top_p(top_p.map(|t| t as f32))
         .set_stop_sequences(stop)
         .build();
     Ok(ChatRequest {
@@ -319,6 +348,18 @@ mod tests {
         assert_eq!(r.inference.stop_sequences(), ["END"]);
         assert!(r.stream && r.include_usage);
         assert!(chat_request(&json!({"model": "m", "messages": []})).is_err());
+        let typed = |extra: Value| {
+            let mut b = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            chat_request(&b)
+        };
+        assert!(typed(json!({"temperature": "hot"})).is_err());
+        assert!(typed(json!({"max_tokens": 1e30})).is_err());
+        assert!(typed(json!({"max_tokens": -5})).is_err());
+        assert!(typed(json!({"stop": 3})).is_err());
+        assert!(typed(json!({"max_tokens": 5, "temperature": 0.2})).is_ok());
         assert!(
             chat_request(
                 &json!({"model": "m", "messages": [{"role": "assistant", "content": "x"}]})

@@ -70,14 +70,49 @@ impl Token {
         mac(&self.salt, presented).verify_slice(&self.hash).is_ok()
     }
 
-    /// Whether the token may call `model` (an id or inference profile id).
+    /// Whether the token may call `model` (a model id, an inference
+    /// profile id, or an ARN of either): its list is matched against the
+    /// foundation model the name calls ([`target_model`]); a name that
+    /// calls none this gateway can tell is refused to a token with a list.
     pub(crate) fn allows(&self, model: &str) -> bool {
-        self.models.is_empty()
-            || self.models.iter().any(|p| match p.strip_suffix('*') {
-                Some(prefix) => model.starts_with(prefix),
-                None => model == p,
-            })
+        if self.models.is_empty() {
+            return true;
+        }
+        let Some(base) = target_model(model) else {
+            return false;
+        };
+        self.models.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => base.starts_with(prefix),
+            None => base == *p,
+        })
     }
+}
+
+/// The foundation model a name calls, as Bedrock reads it: a model id, a
+/// system-defined inference profile id (`us.anthropic...`), or the ARN of
+/// either; `None` for anything else, such as a `/` outside a well-formed
+/// ARN (Bedrock takes the part after the last `/`, so `anthropic.x/amazon.y`
+/// calls `amazon.y`) or an application inference profile, whose model the
+/// name does not say.
+pub(crate) fn target_model(model: &str) -> Option<String> {
+    let id = if model.starts_with("arn:") {
+        let parts: Vec<&str> = model.splitn(6, ':').collect();
+        if parts.len() != 6 || parts[2] != "bedrock" {
+            return None;
+        }
+        let (kind, id) = parts[5].split_once('/')?;
+        if !matches!(kind, "foundation-model" | "inference-profile") {
+            return None;
+        }
+        id
+    } else {
+        model
+    };
+    let ok = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:_".contains(&b));
+    ok.then(|| crate::invoke::families::base_model_id(id).to_string())
 }
 
 /// The tokens of a config's `[gateway]` section.
@@ -263,6 +298,15 @@ mod tests {
         assert!(!read[0].matches("bpg_wrong"));
         assert!(read[0].allows("anthropic.claude-3-haiku-20240307-v1:0"));
         assert!(!read[0].allows("amazon.nova-lite-v1:0"));
+        // Names Bedrock reads differently from their start.
+        assert!(!read[0].allows("anthropic.x/../../amazon.nova-lite-v1:0"));
+        assert!(!read[0].allows("anthropic.x/amazon.nova-lite-v1:0"));
+        assert!(!read[0].allows("anthropic.x%2Famazon.nova-lite-v1:0"));
+        assert!(read[0].allows("us.anthropic.claude-3-haiku-20240307-v1:0"));
+        assert!(read[0].allows(
+            "arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
+        ));
+        assert!(!read[0].allows("arn:aws:bedrock:us-west-2:1:application-inference-profile/abc"));
         assert_eq!(read[0].rpm, Some(5));
         assert!(add(&mut doc, "ci", &[], None).is_err(), "names are unique");
         assert!(add(&mut doc, "bad name", &[], None).is_err());
