@@ -524,3 +524,37 @@ fn credentials_refresh_and_clients_that_leave() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A request its client abandons before the answer is logged (499), and
+/// its upstream call dropped with it.
+#[test]
+fn abandoned_requests_are_logged() {
+    let slow = common::start(EmulatorConfig {
+        faults: Faults {
+            first_byte_delay: Duration::from_secs(3),
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    });
+    let d = setup(&slow);
+    let token = add_token(&d, "ci", &[]);
+    let gw = start(&d, &[]);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "1",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .args(["-d", CHAT])
+        .arg(format!("{}/v1/chat/completions", gw.url))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "curl gave up");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !d.read("access.log").contains("\"status\":499") {
+        assert!(Instant::now() < deadline, "{}", d.read("access.log"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -240,10 +240,26 @@ struct Access {
     model: Option<String>,
     tokens_in: Option<i32>,
     tokens_out: Option<i32>,
+    /// Where it is logged, and whether it was: a request its client
+    /// abandons is logged when its handler is dropped, as 499.
+    gw: Arc<Gateway>,
+    logged: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Access {
+    fn drop(&mut self) {
+        if !self.logged.load(Ordering::Relaxed) {
+            let gw = self.gw.clone();
+            gw.log(self, 499);
+        }
+    }
 }
 
 impl Gateway {
     fn log(&self, a: &Access, status: u16) {
+        if a.logged.swap(true, Ordering::Relaxed) {
+            return;
+        }
         self.metrics.count(a.route, status);
         if let Some(n) = a.tokens_in {
             self.metrics
@@ -698,6 +714,8 @@ async fn handle(gw: Arc<Gateway>, req: hyper::Request<Incoming>) -> hyper::Respo
         model: None,
         tokens_in: None,
         tokens_out: None,
+        gw: gw.clone(),
+        logged: std::sync::atomic::AtomicBool::new(false),
     };
     let Some(token) = gw.authenticate(&req) else {
         gw.log(&access, 401);
@@ -827,6 +845,8 @@ async fn relay(
         model: Some(model.clone()),
         tokens_in: None,
         tokens_out: None,
+        gw: gw.clone(),
+        logged: std::sync::atomic::AtomicBool::new(false),
     };
     let Some(token) = gw.authenticate(&req).cloned() else {
         gw.log(&access, 403);
