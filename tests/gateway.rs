@@ -558,3 +558,32 @@ fn abandoned_requests_are_logged() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A client that sends half a request and waits is let go after the
+/// header timeout (10 s), and others are served meanwhile.
+#[test]
+fn slow_clients_are_let_go() {
+    use std::io::{Read, Write};
+    let emu = common::emulator(Faults::default());
+    let d = setup(&emu);
+    add_token(&d, "ci", &[]);
+    let gw = start(&d, &[]);
+    let addr = gw.url.trim_start_matches("http://").to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+    assert_eq!(
+        curl(&format!("{}/healthz", gw.url), "", None).0,
+        200,
+        "others are served"
+    );
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "the half-sent request was held {waited:?}"
+    );
+}
