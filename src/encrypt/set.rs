@@ -29,7 +29,8 @@ pub(crate) fn set(
     store: &mut dyn Store,
 ) -> Result<Outcome> {
     let opened = sealed::open(config_path, keys_in)?;
-    let (key, origin) = sealed_key(&opened, config_path)?;
+    // Refused before anything is asked: a file this cannot reseal.
+    let (key, _) = sealed_key(&opened, config_path)?;
     let target = parse_field(field, &opened, config_path)?;
     let question = format!("{} for {}: ", target.key, config_path.display());
     let value = if target.sensitive {
@@ -38,40 +39,25 @@ pub(crate) fn set(
         prompter.line(&question)?.map(Secret::new)
     }
     .unwrap_or_else(|| Secret::new(""));
-    let mut doc = opened.doc.clone();
     let stored = if target.sensitive && !value.is_empty() {
         key.encrypt(&value)
     } else {
         value.expose().to_string()
     };
-    match doc.get(&target.section, &target.key) {
-        Some(e) => doc.set_value(e.index, &stored),
-        None => doc.insert(&target.section, &target.key, &stored),
-    }
-    let record = sealed::record_for(config_path, &origin);
-    let lineage = next_lineage(&opened);
-    sealed::seal(&mut doc, &key, &record, &lineage);
-    let reopened = sealed::reopen(doc.clone(), &key, &origin)?;
-    let mut warnings = reopened.validate()?.warnings;
-    let state = keys_in.state_dir.as_deref();
-    let ((), unrecorded) = recorded(config_path, &key, &origin, &lineage, state, || {
-        store.write(config_path, doc.render().as_bytes(), Existing::Replace)
+    let mut outcome = reseal(config_path, &opened, keys_in, store, |doc| {
+        match doc.get(&target.section, &target.key) {
+            Some(e) => doc.set_value(e.index, &stored),
+            None => doc.insert(&target.section, &target.key, &stored),
+        }
+        Ok(())
     })?;
-    warnings.extend(unrecorded);
-    Ok(Outcome {
-        output: config_path.to_path_buf(),
-        encrypted: reopened.encrypted.clone(),
-        key_location: origin.to_string(),
-        key_id: key.id().to_string(),
-        warnings,
-        next: check_next(config_path),
-    })
+    outcome.next = check_next(config_path);
+    Ok(outcome)
 }
 
-/// Changes a sealed file in place with `change` (which gets its lines and
-/// its key, for values to encrypt) and reseals it one generation up, as
-/// `--set` does: for edits other commands make, such as the gateway's
-/// tokens in `[gateway]`.
+/// Changes a sealed file in place with `change` and reseals it one
+/// generation up, as `--set` does: for edits other commands make, such as
+/// the gateway's tokens in `[gateway]`.
 pub(crate) fn edit_sealed(
     config_path: &Path,
     keys_in: &KeyOptions,
@@ -79,11 +65,24 @@ pub(crate) fn edit_sealed(
     change: impl FnOnce(&mut crate::config::document::Document) -> Result<()>,
 ) -> Result<Outcome> {
     let opened = sealed::open(config_path, keys_in)?;
-    let (key, origin) = sealed_key(&opened, config_path)?;
+    reseal(config_path, &opened, keys_in, store, change)
+}
+
+/// The lines of `opened` changed by `change`, sealed one generation up
+/// with its key, checked by opening them again, and written in place with
+/// the generation recorded.
+fn reseal(
+    config_path: &Path,
+    opened: &Opened,
+    keys_in: &KeyOptions,
+    store: &mut dyn Store,
+    change: impl FnOnce(&mut crate::config::document::Document) -> Result<()>,
+) -> Result<Outcome> {
+    let (key, origin) = sealed_key(opened, config_path)?;
     let mut doc = opened.doc.clone();
     change(&mut doc)?;
     let record = sealed::record_for(config_path, &origin);
-    let lineage = next_lineage(&opened);
+    let lineage = next_lineage(opened);
     sealed::seal(&mut doc, &key, &record, &lineage);
     let reopened = sealed::reopen(doc.clone(), &key, &origin)?;
     let mut warnings = reopened.validate()?.warnings;
