@@ -4,13 +4,9 @@
 //! `--similarity` each input's cosine similarity to the first, as the
 //! embeddings guide compares texts.
 
-use super::{Options, Terminal, cache_for, load, model_choice, warn_all};
-use crate::aws::credentials::{self, RunTime};
-use crate::aws::diagnose;
-use crate::aws::plan::{BedrockAuth, Plan};
-use crate::error::{Error, ExitCode, Hop, Result};
+use super::Options;
+use crate::error::{Error, ExitCode, Result};
 use crate::output::Format;
-use aws_sdk_bedrockruntime::primitives::Blob;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -212,16 +208,8 @@ pub(crate) fn cosine(a: &[f64], b: &[f64]) -> f64 {
 
 /// Runs `invoke embed`.
 pub(crate) async fn run(opts: &Options, e: &EmbedOptions) -> Result<ExitCode> {
-    let loaded = load(&opts.config, &mut Terminal)?;
-    warn_all(&loaded.warnings);
-    let plan = Plan::new(loaded.config, opts.aws.clone()).await?;
-    warn_all(&plan.warnings);
-    let model = match opts.model.as_deref() {
-        Some(name) => model_choice::lookup(name, &plan.config.models)
-            .map(|m| m.id)
-            .unwrap_or_else(|| name.to_string()),
-        None => DEFAULT_MODEL.to_string(),
-    };
+    let planned = super::json_model::plan(opts, DEFAULT_MODEL).await?;
+    let model = planned.model.clone();
     let family = family(&model).ok_or_else(|| {
         Error::Usage(format!(
             "--model {model}: not an embedding model this tool knows: Titan Text Embeddings \
@@ -231,27 +219,10 @@ pub(crate) async fn run(opts: &Options, e: &EmbedOptions) -> Result<ExitCode> {
     })?;
     check(e, &model, family)?;
     let texts = texts(e)?;
-    let runtime = RunTime {
-        interactive: Terminal::is_interactive(),
-        cache: cache_for(loaded.key, plan.options.cache_dir.clone()),
-    };
-    let mut ctx = plan.context(Some(&model));
-    let resolved = credentials::resolve(&plan, &runtime, &mut ctx).await?;
-    crate::output::note("model", &format!("{model} via InvokeModel"));
-    let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(resolved.provider), true);
+    let caller = planned.connect().await?;
     let mut all = Vec::new();
     for body in bodies(e, family, &texts) {
-        let out = client
-            .invoke_model()
-            .model_id(&model)
-            .content_type("application/json")
-            .accept("application/json")
-            .body(Blob::new(body.to_string()))
-            .send()
-            .await
-            .map_err(|err| diagnose::sdk_error(Hop::Bedrock, &err, &ctx))?;
-        let reply: Value = serde_json::from_slice(out.body().as_ref()).unwrap_or_default();
-        all.extend(vectors(family, &reply));
+        all.extend(vectors(family, &caller.call(&body).await?));
     }
     if all.len() != texts.len() || all.iter().any(Vec::is_empty) {
         return Err(Error::NoAnswer {

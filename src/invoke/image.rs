@@ -9,14 +9,10 @@
 //! overwritten without `--force`. A reply is believed only when each image
 //! decodes from base64 and is a PNG of the size asked for.
 
-use super::{Options, Terminal, cache_for, load, model_choice, warn_all};
-use crate::aws::credentials::{self, RunTime};
-use crate::aws::diagnose;
-use crate::aws::plan::{BedrockAuth, Plan};
-use crate::error::{Error, ExitCode, Hop, Result};
+use super::Options;
+use crate::error::{Error, ExitCode, Result};
 use crate::fsutil::{Existing, write_private};
 use crate::output::Format;
-use aws_sdk_bedrockruntime::primitives::Blob;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -485,16 +481,8 @@ fn prompt_text(o: &ImageOptions) -> Result<String> {
 
 /// Runs `invoke image`.
 pub(crate) async fn run(opts: &Options, o: &ImageOptions) -> Result<ExitCode> {
-    let loaded = load(&opts.config, &mut Terminal)?;
-    warn_all(&loaded.warnings);
-    let plan = Plan::new(loaded.config, opts.aws.clone()).await?;
-    warn_all(&plan.warnings);
-    let model = match opts.model.as_deref() {
-        Some(name) => model_choice::lookup(name, &plan.config.models)
-            .map(|m| m.id)
-            .unwrap_or_else(|| name.to_string()),
-        None => DEFAULT_MODEL.to_string(),
-    };
+    let planned = super::json_model::plan(opts, DEFAULT_MODEL).await?;
+    let model = planned.model.clone();
     let family = family(&model).ok_or_else(|| {
         Error::Usage(format!(
             "--model {model}: not an image generation model this tool knows: Titan Image Generator \
@@ -520,27 +508,10 @@ pub(crate) async fn run(opts: &Options, o: &ImageOptions) -> Result<ExitCode> {
             path: existing.clone(),
         });
     }
-    let runtime = RunTime {
-        interactive: Terminal::is_interactive(),
-        cache: cache_for(loaded.key, plan.options.cache_dir.clone()),
-    };
-    let mut ctx = plan.context(Some(&model));
-    let resolved = credentials::resolve(&plan, &runtime, &mut ctx).await?;
-    crate::output::note("model", &format!("{model} via InvokeModel"));
-    let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(resolved.provider), true);
+    let caller = planned.connect().await?;
     let mut encoded = Vec::new();
     for body in bodies(&o, family, size) {
-        let out = client
-            .invoke_model()
-            .model_id(&model)
-            .content_type("application/json")
-            .accept("application/json")
-            .body(Blob::new(body.to_string()))
-            .send()
-            .await
-            .map_err(|err| diagnose::sdk_error(Hop::Bedrock, &err, &ctx))?;
-        let reply: Value = serde_json::from_slice(out.body().as_ref()).unwrap_or_default();
-        let got = pictures(family, &reply).map_err(|why| Error::NoAnswer {
+        let got = pictures(family, &caller.call(&body).await?).map_err(|why| Error::NoAnswer {
             stop: why,
             raw: "(no image)".into(),
         })?;

@@ -12,6 +12,7 @@ pub(crate) mod embed;
 pub(crate) mod export;
 pub(crate) mod families;
 pub(crate) mod image;
+pub(crate) mod json_model;
 pub(crate) mod model_choice;
 pub(crate) mod prices;
 pub(crate) mod replies;
