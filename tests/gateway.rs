@@ -177,6 +177,38 @@ fn openai_clients_and_curl_through_the_gateway() {
         "the image went to Bedrock as a Converse image block: {seen}"
     );
     assert_eq!(seen["bad_request"], 400);
+    // Tools: both calls asked for, with their arguments, answered by the
+    // client and the answer drawn from the results, whole and streamed.
+    // The emulator refuses results that do not match the calls' ids.
+    for key in ["tools", "streamed_tools"] {
+        let t = &seen[key];
+        assert_eq!(t["finish_reason"], "tool_calls", "{key}: {seen}");
+        let calls = t["calls"].as_array().unwrap();
+        let named: Vec<_> = calls
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap(), c["arguments"].clone()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("get_weather", serde_json::json!({"city": "emulator"})),
+                ("get_time", serde_json::json!({"zone": "emulator"}))
+            ],
+            "{key}: {seen}"
+        );
+        assert_ne!(calls[0]["id"], calls[1]["id"]);
+        let answer = t["answer"].as_str().unwrap();
+        for c in calls {
+            let id = c["id"].as_str().unwrap();
+            let name = c["name"].as_str().unwrap();
+            assert!(
+                answer.contains(&format!("[result of {id}: {name} says 18 degrees at noon]")),
+                "{key}: {answer}"
+            );
+        }
+    }
+    assert_eq!(seen["tools"]["answer_finish_reason"], "stop");
+    assert_eq!(seen["forced_tool"], serde_json::json!(["get_time"]));
     // The conversation went to Bedrock whole: 3 messages, system apart.
     let counts: Vec<_> = emu
         .record

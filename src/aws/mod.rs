@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub(crate) mod diagnose;
+pub(crate) mod document;
 pub(crate) mod plan;
 pub(crate) mod resolve;
 pub(crate) mod transport;

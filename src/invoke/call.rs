@@ -355,7 +355,7 @@ fn converse_block(block: &ContentBlock, reply: &mut Reply) {
         }
         ContentBlock::ToolUse(t) => reply.tool_uses.push(ToolUse {
             name: t.name().to_string(),
-            input: document_json(t.input()),
+            input: crate::aws::document::to_json(t.input()),
         }),
         ContentBlock::CitationsContent(c) => {
             for citation in c.citations() {
@@ -370,26 +370,6 @@ fn converse_block(block: &ContentBlock, reply: &mut Reply) {
             }
         }
         other => reply.raw(&format!("[a {other:?} block] ")),
-    }
-}
-
-/// A Smithy document (a tool's input) as JSON.
-fn document_json(d: &aws_smithy_types::Document) -> serde_json::Value {
-    use aws_smithy_types::{Document, Number};
-    match d {
-        Document::Object(o) => o
-            .iter()
-            .map(|(k, v)| (k.clone(), document_json(v)))
-            .collect(),
-        Document::Array(a) => a.iter().map(document_json).collect(),
-        Document::Number(Number::PosInt(n)) => (*n).into(),
-        Document::Number(Number::NegInt(n)) => (*n).into(),
-        Document::Number(Number::Float(f)) => {
-            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
-        }
-        Document::String(s) => s.clone().into(),
-        Document::Bool(b) => (*b).into(),
-        Document::Null => serde_json::Value::Null,
     }
 }
 

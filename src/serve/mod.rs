@@ -24,7 +24,6 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::future::ProvideCredentials as CredentialsFuture;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_bedrockruntime::primitives::Blob;
-use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -367,7 +366,31 @@ impl Gateway {
             }
         }
     }
+
+    /// Makes a call, and makes it once more with fresh credentials when
+    /// Bedrock refused the ones in use (`refused` reads the outcome): a
+    /// session revoked or expired early costs the client nothing.
+    async fn with_fresh_credentials<T, F, Fut>(&self, refused: impl Fn(&T) -> bool, call: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let out = call().await;
+        if refused(&out) && self.refresh().await.is_ok() {
+            return call().await;
+        }
+        out
+    }
 }
+
+/// The error codes with which Bedrock refuses credentials that fresh ones
+/// may fix: an expired, revoked or unknown session.
+const REFUSED_CREDENTIALS: [&str; 4] = [
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredToken",
+];
 
 /// When to refresh credentials that expire at `expiry`: five minutes
 /// before, or halfway there for short sessions; never sooner than 10 s.
@@ -984,21 +1007,18 @@ async fn relay(
             taken.lock().unwrap_or_else(|e| e.into_inner()).take()
         }
     };
-    let mut relayed = send(gw.relay_client.clone()).await;
-    let refused = relayed.as_ref().is_some_and(|r| {
-        r.status == 403
-            && r.error_type().is_some_and(|t| {
-                [
-                    "ExpiredTokenException",
-                    "UnrecognizedClientException",
-                    "InvalidSignatureException",
-                ]
-                .contains(&t)
-            })
-    });
-    if refused && gw.refresh().await.is_ok() {
-        relayed = send(gw.relay_client.clone()).await;
-    }
+    let relayed = gw
+        .with_fresh_credentials(
+            |r: &Option<native::Relayed>| {
+                r.as_ref().is_some_and(|r| {
+                    r.status == 403
+                        && r.error_type()
+                            .is_some_and(|t| REFUSED_CREDENTIALS.contains(&t))
+                })
+            },
+            || send(gw.relay_client.clone()),
+        )
+        .await;
     let Some(relayed) = relayed else {
         gw.log(&access, 502);
         drop(permit);
@@ -1149,10 +1169,9 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Whether a failure says the credentials in use were refused, so that
-/// fresh ones may do (an expired or revoked session).
-fn credentials_refused(e: &Error) -> bool {
-    matches!(e, Error::Remote { code, .. } if ["ExpiredTokenException", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredToken"].contains(&code.as_str()))
+/// Whether a call failed because the credentials in use were refused.
+fn credentials_refused<T>(out: &Result<T>) -> bool {
+    matches!(out, Err(Error::Remote { code, .. }) if REFUSED_CREDENTIALS.contains(&code.as_str()))
 }
 
 async fn chat(
@@ -1182,50 +1201,32 @@ async fn chat(
             ),
         );
     };
-    let (id, created, shown_model) = (completion_id(), now_secs(), request.model.clone());
-    let send = |gw: &Gateway| {
-        gw.client
-            .converse_stream()
-            .model_id(model)
-            .set_system(Some(request.system.clone()).filter(|s| !s.is_empty()))
-            .set_messages(Some(request.messages.clone()))
-            .inference_config(request.inference.clone())
-    };
+    let (id, created) = (completion_id(), now_secs());
     if !request.stream {
-        let call = |gw: &Gateway| {
+        let call = || {
             gw.client
                 .converse()
                 .model_id(model)
                 .set_system(Some(request.system.clone()).filter(|s| !s.is_empty()))
                 .set_messages(Some(request.messages.clone()))
                 .inference_config(request.inference.clone())
-        };
-        let mut out = call(&gw)
-            .send()
-            .await
-            .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
-        if let Err(e) = &out
-            && credentials_refused(e)
-            && gw.refresh().await.is_ok()
-        {
-            out = call(&gw)
+                .set_tool_config(request.tools.clone())
                 .send()
-                .await
-                .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
-        }
+        };
+        let out = gw
+            .with_fresh_credentials(credentials_refused, || async {
+                call()
+                    .await
+                    .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx))
+            })
+            .await;
         drop(permit);
         return match out {
             Ok(out) => {
-                let text: String = out
-                    .output()
-                    .and_then(|o| o.as_message().ok())
-                    .map(|m| {
-                        m.content()
-                            .iter()
-                            .filter_map(|b| b.as_text().ok().cloned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let message = out.output().and_then(|o| o.as_message().ok()).map_or_else(
+                    || openai::assistant_message(&[]),
+                    |m| openai::assistant_message(m.content()),
+                );
                 let (i, o) = out
                     .usage()
                     .map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()));
@@ -1237,8 +1238,8 @@ async fn chat(
                     &openai::completion(
                         &id,
                         created,
-                        &shown_model,
-                        &text,
+                        &request.model,
+                        message,
                         openai::finish_reason(out.stop_reason()),
                         openai::usage(i, o),
                     ),
@@ -1251,19 +1252,20 @@ async fn chat(
             }
         };
     }
-    let mut started = send(&gw)
-        .send()
-        .await
-        .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
-    if let Err(e) = &started
-        && credentials_refused(e)
-        && gw.refresh().await.is_ok()
-    {
-        started = send(&gw)
-            .send()
-            .await
-            .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx));
-    }
+    let started = gw
+        .with_fresh_credentials(credentials_refused, || async {
+            gw.client
+                .converse_stream()
+                .model_id(model)
+                .set_system(Some(request.system.clone()).filter(|s| !s.is_empty()))
+                .set_messages(Some(request.messages.clone()))
+                .inference_config(request.inference.clone())
+                .set_tool_config(request.tools.clone())
+                .send()
+                .await
+                .map_err(|e| diagnose::sdk_error(Hop::Bedrock, &e, &gw.ctx))
+        })
+        .await;
     let mut out = match started {
         Ok(out) => out,
         Err(e) => {
@@ -1274,19 +1276,16 @@ async fn chat(
     };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let include_usage = request.include_usage;
+    let mut chunks = openai::Chunks::new(id, created, request.model);
     let task_gw = gw.clone();
     tokio::spawn(async move {
         let gw = task_gw;
         gw.metrics.streams_open.fetch_add(1, Ordering::Relaxed);
-        let first = openai::chunk(
-            &id,
-            created,
-            &shown_model,
-            json!({"role": "assistant", "content": ""}),
-            None,
-        );
         let mut status = 200;
-        let mut client_gone = tx.send(http::event(&first.to_string())).await.is_err();
+        let mut client_gone = tx
+            .send(http::event(&chunks.first().to_string()))
+            .await
+            .is_err();
         let read_timeout = gw.plan.options.read_timeout;
         while !client_gone {
             let next = tokio::select! {
@@ -1318,30 +1317,14 @@ async fn chat(
                     break;
                 }
             };
-            let piece = match event {
-                ConverseStreamOutput::ContentBlockDelta(d) => {
-                    d.delta().and_then(|d| d.as_text().ok()).map(|t| {
-                        openai::chunk(&id, created, &shown_model, json!({"content": t}), None)
-                    })
-                }
-                ConverseStreamOutput::MessageStop(m) => Some(openai::chunk(
-                    &id,
-                    created,
-                    &shown_model,
-                    json!({}),
-                    Some(openai::finish_reason(m.stop_reason())),
-                )),
-                ConverseStreamOutput::Metadata(m) => {
-                    let (i, o) = m
-                        .usage()
-                        .map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()));
+            let piece = match chunks.translate(&event) {
+                openai::Translated::Chunk(c) => Some(c),
+                openai::Translated::Usage(i, o) => {
                     access.tokens_in = Some(i);
                     access.tokens_out = Some(o);
-                    include_usage.then(|| {
-                        openai::usage_chunk(&id, created, &shown_model, openai::usage(i, o))
-                    })
+                    include_usage.then(|| chunks.usage(i, o))
                 }
-                _ => None,
+                openai::Translated::Nothing => None,
             };
             if let Some(p) = piece {
                 client_gone = tx.send(http::event(&p.to_string())).await.is_err();

@@ -6,13 +6,18 @@
 //! Only the translation lives here: requests in, Bedrock's shapes out, and
 //! back. The HTTP side is in `http.rs`, the calls in `mod.rs`.
 
+use crate::aws::document;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration,
-    Message, StopReason, SystemContentBlock,
+    AnyToolChoice, AutoToolChoice, ContentBlock, ContentBlockDelta, ContentBlockStart,
+    ConversationRole, ConverseStreamOutput, ImageBlock, ImageFormat, ImageSource,
+    InferenceConfiguration, Message, SpecificToolChoice, StopReason, SystemContentBlock, Tool,
+    ToolChoice, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
+    ToolSpecification, ToolUseBlock,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// A chat completion request, checked and translated.
 #[derive(Debug)]
@@ -22,6 +27,8 @@ pub(crate) struct ChatRequest {
     pub(crate) system: Vec<SystemContentBlock>,
     pub(crate) messages: Vec<Message>,
     pub(crate) inference: InferenceConfiguration,
+    /// `tools` and `tool_choice` as Converse's tool configuration.
+    pub(crate) tools: Option<ToolConfiguration>,
     pub(crate) stream: bool,
     /// `stream_options.include_usage`: a last chunk with the token counts.
     pub(crate) include_usage: bool,
@@ -64,26 +71,195 @@ fn image_part(part: &Value) -> Result<ContentBlock, String> {
 }
 
 /// A message's `content` as Converse blocks: a string, or a list of `text`
-/// and `image_url` parts.
+/// and `image_url` parts. Blank text is left out: Bedrock refuses a blank
+/// text block, and clients send `""` beside tool calls.
 fn content_blocks(content: &Value) -> Result<Vec<ContentBlock>, String> {
+    let text = |s: &str| (!s.trim().is_empty()).then(|| ContentBlock::Text(s.to_string()));
     match content {
-        Value::String(s) => Ok(vec![ContentBlock::Text(s.clone())]),
+        Value::String(s) => Ok(text(s).into_iter().collect()),
         Value::Array(parts) => parts
             .iter()
-            .map(|p| match p["type"].as_str() {
-                Some("text") => Ok(ContentBlock::Text(
-                    p["text"].as_str().unwrap_or_default().to_string(),
-                )),
-                Some("image_url") => image_part(p),
-                Some(other) => Err(format!(
+            .filter_map(|p| match p["type"].as_str() {
+                Some("text") => text(p["text"].as_str().unwrap_or_default()).map(Ok),
+                Some("image_url") => Some(image_part(p)),
+                Some(other) => Some(Err(format!(
                     "content part type {other} is not supported by this gateway (text, image_url)"
-                )),
-                None => Err("a content part without a type".into()),
+                ))),
+                None => Some(Err("a content part without a type".into())),
             })
             .collect(),
         Value::Null => Ok(Vec::new()),
         _ => Err("content must be a string or a list of parts".into()),
     }
+}
+
+/// An assistant message's `tool_calls` as Converse tool-use blocks.
+fn tool_calls(calls: &Value) -> Result<Vec<ContentBlock>, String> {
+    let Some(calls) = calls.as_array() else {
+        return match calls {
+            Value::Null => Ok(Vec::new()),
+            _ => Err("tool_calls must be a list".into()),
+        };
+    };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(j, c)| {
+            let at = |e: &str| format!("tool_calls[{j}]: {e}");
+            let id = c["id"].as_str().ok_or_else(|| at("id is required"))?;
+            let name = c["function"]["name"]
+                .as_str()
+                .ok_or_else(|| at("function.name is required"))?;
+            // The arguments are JSON text; an empty string is no arguments.
+            let input = match c["function"]["arguments"].as_str().map(str::trim) {
+                None | Some("") => json!({}),
+                Some(text) => serde_json::from_str::<Value>(text)
+                    .ok()
+                    .filter(Value::is_object)
+                    .ok_or_else(|| at("function.arguments must be a JSON object, as text"))?,
+            };
+            ToolUseBlock::builder()
+                .tool_use_id(id)
+                .name(name)
+                .input(document::from_json(&input))
+                .build()
+                .map(ContentBlock::ToolUse)
+                .map_err(|e| at(&e.to_string()))
+        })
+        .collect()
+}
+
+/// A `tool` message as a Converse tool-result block: its text, as the
+/// result of the call it names.
+fn tool_result(m: &Value) -> Result<ContentBlock, String> {
+    let id = m["tool_call_id"]
+        .as_str()
+        .ok_or("a tool message needs tool_call_id")?;
+    let text: Vec<String> = match &m["content"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| {
+                p["text"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or("a tool message's content parts must be text")
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err("a tool message's content must be a string or text parts".into()),
+    };
+    let content = text
+        .into_iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(ToolResultContentBlock::Text)
+        .collect::<Vec<_>>();
+    ToolResultBlock::builder()
+        .tool_use_id(id)
+        .set_content(Some(content))
+        .build()
+        .map(ContentBlock::ToolResult)
+        .map_err(|e| e.to_string())
+}
+
+/// `tools` and `tool_choice` as Converse's tool configuration. `history`
+/// holds the names of the tools the conversation already called: Bedrock
+/// wants a tool configuration whenever tool blocks are present, so a
+/// request that sends them without `tools` gets one naming those tools.
+fn tool_config(body: &Value, history: &[String]) -> Result<Option<ToolConfiguration>, String> {
+    if body.get("functions").is_some() || body.get("function_call").is_some() {
+        return Err(
+            "functions and function_call are the deprecated form of tools; send tools and tool_choice"
+                .into(),
+        );
+    }
+    let mut specs = Vec::new();
+    match &body["tools"] {
+        Value::Null => {}
+        Value::Array(tools) => {
+            for (i, t) in tools.iter().enumerate() {
+                let at = |e: &str| format!("tools[{i}]: {e}");
+                if t["type"] != "function" {
+                    return Err(at("only tools of type function are supported"));
+                }
+                let f = &t["function"];
+                let name = f["name"]
+                    .as_str()
+                    .ok_or_else(|| at("function.name is required"))?;
+                let schema = match &f["parameters"] {
+                    Value::Null => json!({"type": "object", "properties": {}}),
+                    p if p.is_object() => p.clone(),
+                    _ => return Err(at("function.parameters must be a JSON schema object")),
+                };
+                specs.push(
+                    ToolSpecification::builder()
+                        .name(name)
+                        .set_description(f["description"].as_str().map(str::to_string))
+                        .input_schema(ToolInputSchema::Json(document::from_json(&schema)))
+                        .build()
+                        .map_err(|e| at(&e.to_string()))?,
+                );
+            }
+        }
+        _ => return Err("tools must be a list".into()),
+    }
+    let offered = !specs.is_empty();
+    // A conversation that called tools but offers none now still needs
+    // them declared: each by name, taking any object.
+    for name in history {
+        if !specs.iter().any(|s| s.name() == name) {
+            specs.push(
+                ToolSpecification::builder()
+                    .name(name)
+                    .input_schema(ToolInputSchema::Json(document::from_json(
+                        &json!({"type": "object", "properties": {}}),
+                    )))
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    let choice = match &body["tool_choice"] {
+        Value::Null => None,
+        // Converse has no "none": the tools stay declared and the model
+        // chooses (docs/gateway.md says so).
+        Value::String(s) if s == "auto" || s == "none" => None,
+        Value::String(s) if s == "required" => {
+            Some(ToolChoice::Any(AnyToolChoice::builder().build()))
+        }
+        c if c["type"] == "function" => {
+            let name = c["function"]["name"]
+                .as_str()
+                .ok_or("tool_choice: function.name is required")?;
+            if !specs.iter().any(|s| s.name() == name) {
+                return Err(format!("tool_choice: {name} is not one of the tools"));
+            }
+            Some(ToolChoice::Tool(
+                SpecificToolChoice::builder()
+                    .name(name)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ))
+        }
+        _ => {
+            return Err(
+                "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}".into(),
+            );
+        }
+    };
+    if specs.is_empty() {
+        return match choice {
+            Some(_) => Err("tool_choice needs tools".into()),
+            None => Ok(None),
+        };
+    }
+    let choice =
+        choice.or_else(|| offered.then(|| ToolChoice::Auto(AutoToolChoice::builder().build())));
+    ToolConfiguration::builder()
+        .set_tools(Some(specs.into_iter().map(Tool::ToolSpec).collect()))
+        .set_tool_choice(choice)
+        .build()
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// The text of a system message's content.
@@ -112,6 +288,7 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
         .ok_or("messages must be a non-empty list")?;
     let mut system = Vec::new();
     let mut messages: Vec<(ConversationRole, Vec<ContentBlock>)> = Vec::new();
+    let mut called = Vec::new();
     for (i, m) in list.iter().enumerate() {
         let at = |e: String| format!("messages[{i}]: {e}");
         let role = match m["role"].as_str() {
@@ -123,16 +300,35 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
             }
             Some("user") => ConversationRole::User,
             Some("assistant") => ConversationRole::Assistant,
+            // Tool results go back to the model in the user's turn.
+            Some("tool") => ConversationRole::User,
             Some(other) => {
                 return Err(format!(
-                    "messages[{i}]: role {other} is not supported by this gateway yet (system, user, assistant)"
+                    "messages[{i}]: role {other} is not supported by this gateway (system, developer, user, assistant, tool)"
                 ));
             }
             None => return Err(format!("messages[{i}]: role is required")),
         };
+        let blocks = if m["role"] == "tool" {
+            vec![tool_result(m).map_err(at)?]
+        } else {
+            let mut blocks = content_blocks(&m["content"]).map_err(at)?;
+            if m["role"] == "assistant" {
+                let calls = tool_calls(&m["tool_calls"]).map_err(at)?;
+                called.extend(
+                    calls
+                        .iter()
+                        .filter_map(|c| c.as_tool_use().ok().map(|t| t.name().to_string())),
+                );
+                blocks.extend(calls);
+            }
+            blocks
+        };
+        if blocks.is_empty() {
+            return Err(at("the message has no content".into()));
+        }
         // Converse wants turns that alternate: consecutive messages of one
         // role are one turn.
-        let blocks = content_blocks(&m["content"]).map_err(at)?;
         match messages.last_mut() {
             Some((last, b)) if *last == role => b.extend(blocks),
             _ => messages.push((role, blocks)),
@@ -196,6 +392,7 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
     if !matches!(body["stream"], Value::Null | Value::Bool(_)) {
         return Err("stream must be true or false".into());
     }
+    let tools = tool_config(body, &called)?;
     let temperature = number("temperature")?;
     let top_p = number("top_p")?;
     let inference = InferenceConfiguration::builder()
@@ -209,6 +406,7 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
         system,
         messages,
         inference,
+        tools,
         stream: body["stream"].as_bool().unwrap_or(false),
         include_usage: body["stream_options"]["include_usage"]
             .as_bool()
@@ -231,12 +429,37 @@ pub(crate) fn usage(input: i32, output: i32) -> Value {
     json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
 }
 
+/// The assistant's message of a whole reply: its text (null when it has
+/// none, as OpenAI sends beside tool calls) and its tool calls.
+pub(crate) fn assistant_message(content: &[ContentBlock]) -> Value {
+    let text: String = content
+        .iter()
+        .filter_map(|b| b.as_text().ok().map(String::as_str))
+        .collect();
+    let calls: Vec<Value> = content
+        .iter()
+        .filter_map(|b| b.as_tool_use().ok())
+        .map(|t| {
+            json!({"id": t.tool_use_id(), "type": "function",
+                   "function": {"name": t.name(), "arguments": document::to_json(t.input()).to_string()}})
+        })
+        .collect();
+    let mut message = json!({"role": "assistant", "content": text});
+    if !calls.is_empty() {
+        if text.is_empty() {
+            message["content"] = Value::Null;
+        }
+        message["tool_calls"] = Value::Array(calls);
+    }
+    message
+}
+
 /// A whole chat completion.
 pub(crate) fn completion(
     id: &str,
     created: u64,
     model: &str,
-    text: &str,
+    message: Value,
     finish: &str,
     usage: Value,
 ) -> Value {
@@ -247,11 +470,99 @@ pub(crate) fn completion(
         "model": model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": text},
+            "message": message,
             "finish_reason": finish,
         }],
         "usage": usage,
     })
+}
+
+/// A ConverseStream as chat completion chunks.
+pub(crate) struct Chunks {
+    id: String,
+    created: u64,
+    model: String,
+    /// Each tool-use content block's index among the reply's tool calls.
+    calls: HashMap<i32, usize>,
+}
+
+/// What one stream event means for the client.
+pub(crate) enum Translated {
+    /// A chunk to send.
+    Chunk(Value),
+    /// The token counts (input, output), sent as a chunk only when asked.
+    Usage(i32, i32),
+    /// Nothing the client sees.
+    Nothing,
+}
+
+impl Chunks {
+    pub(crate) fn new(id: String, created: u64, model: String) -> Self {
+        Self {
+            id,
+            created,
+            model,
+            calls: HashMap::new(),
+        }
+    }
+
+    /// The chunk that opens the reply.
+    pub(crate) fn first(&self) -> Value {
+        self.chunk(json!({"role": "assistant", "content": ""}), None)
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
+        chunk(&self.id, self.created, &self.model, delta, finish)
+    }
+
+    /// The usage chunk that ends a stream that asked for it.
+    pub(crate) fn usage(&self, input: i32, output: i32) -> Value {
+        usage_chunk(&self.id, self.created, &self.model, usage(input, output))
+    }
+
+    /// One event of the stream: text, the start and pieces of tool calls
+    /// (OpenAI's `tool_calls` deltas, numbered in order), the end.
+    pub(crate) fn translate(&mut self, event: &ConverseStreamOutput) -> Translated {
+        match event {
+            ConverseStreamOutput::ContentBlockStart(s) => match s.start() {
+                Some(ContentBlockStart::ToolUse(t)) => {
+                    let index = self.calls.len();
+                    self.calls.insert(s.content_block_index(), index);
+                    Translated::Chunk(self.chunk(
+                        json!({"tool_calls": [{"index": index, "id": t.tool_use_id(), "type": "function",
+                                "function": {"name": t.name(), "arguments": ""}}]}),
+                        None,
+                    ))
+                }
+                _ => Translated::Nothing,
+            },
+            ConverseStreamOutput::ContentBlockDelta(d) => match d.delta() {
+                Some(ContentBlockDelta::Text(t)) => {
+                    Translated::Chunk(self.chunk(json!({"content": t}), None))
+                }
+                Some(ContentBlockDelta::ToolUse(t)) => {
+                    match self.calls.get(&d.content_block_index()) {
+                        Some(index) => Translated::Chunk(self.chunk(
+                            json!({"tool_calls": [{"index": index, "function": {"arguments": t.input()}}]}),
+                            None,
+                        )),
+                        None => Translated::Nothing,
+                    }
+                }
+                _ => Translated::Nothing,
+            },
+            ConverseStreamOutput::MessageStop(m) => {
+                Translated::Chunk(self.chunk(json!({}), Some(finish_reason(m.stop_reason()))))
+            }
+            ConverseStreamOutput::Metadata(m) => {
+                let (i, o) = m
+                    .usage()
+                    .map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()));
+                Translated::Usage(i, o)
+            }
+            _ => Translated::Nothing,
+        }
+    }
 }
 
 /// One chunk of a streamed chat completion.
@@ -395,5 +706,153 @@ mod tests {
             2
         );
         assert!(embedding_inputs(&json!({"input": [1, 2]})).is_err());
+    }
+
+    fn weather() -> Value {
+        json!([{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])
+    }
+
+    #[test]
+    fn tool_calls_and_results_become_converse_blocks() {
+        let r = chat_request(&json!({
+            "model": "m", "tools": weather(), "tool_choice": "required",
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "call_1", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "18 degrees"},
+                {"role": "user", "content": "and so?"}
+            ]
+        }))
+        .unwrap();
+        let config = r.tools.expect("a tool configuration");
+        assert_eq!(config.tools().len(), 1);
+        assert!(matches!(config.tool_choice(), Some(ToolChoice::Any(_))));
+        assert_eq!(
+            r.messages.len(),
+            3,
+            "the tool result and the next question are one turn"
+        );
+        let asked = &r.messages[1].content();
+        assert_eq!(asked.len(), 1, "blank text is left out: {asked:?}");
+        let call = asked[0].as_tool_use().unwrap();
+        assert_eq!((call.tool_use_id(), call.name()), ("call_1", "get_weather"));
+        assert_eq!(document::to_json(call.input()), json!({"city": "Paris"}));
+        let answered = &r.messages[2].content();
+        let result = answered[0].as_tool_result().unwrap();
+        assert_eq!(result.tool_use_id(), "call_1");
+        assert_eq!(result.content()[0].as_text().unwrap(), "18 degrees");
+        assert_eq!(answered[1].as_text().unwrap(), "and so?");
+
+        // Earlier calls without tools now: the called tools are declared.
+        let r = chat_request(&json!({"model": "m", "messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+                "function": {"name": "lookup", "arguments": ""}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "found"}]}))
+        .unwrap();
+        let declared = r.tools.expect("declared for Bedrock");
+        assert_eq!(declared.tools()[0].as_tool_spec().unwrap().name(), "lookup");
+        assert!(declared.tool_choice().is_none());
+
+        let refused = |body: Value| chat_request(&body).unwrap_err();
+        let base = |extra: Value| {
+            let mut b = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            b
+        };
+        assert!(refused(base(json!({"functions": []}))).contains("send tools"));
+        assert!(refused(base(json!({"tool_choice": "required"}))).contains("needs tools"));
+        assert!(
+            refused(base(json!({"tools": weather(),
+                "tool_choice": {"type": "function", "function": {"name": "other"}}})))
+            .contains("other is not one of the tools")
+        );
+        assert!(
+            refused(base(json!({"tools": [{"type": "code_interpreter"}]}))).contains("tools[0]")
+        );
+        assert!(
+            refused(json!({"model": "m", "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "not json"}}]}]}))
+            .contains("messages[1]: tool_calls[0]: function.arguments")
+        );
+        assert!(
+            refused(json!({"model": "m", "messages": [{"role": "user", "content": "  "}]}))
+                .contains("messages[0]: the message has no content")
+        );
+    }
+
+    #[test]
+    fn replies_with_tool_calls_take_openai_shapes() {
+        let call = ContentBlock::ToolUse(
+            ToolUseBlock::builder()
+                .tool_use_id("tooluse_1")
+                .name("get_weather")
+                .input(document::from_json(&json!({"city": "Oslo"})))
+                .build()
+                .unwrap(),
+        );
+        let m = assistant_message(std::slice::from_ref(&call));
+        assert_eq!(m["content"], Value::Null);
+        assert_eq!(m["tool_calls"][0]["id"], "tooluse_1");
+        assert_eq!(
+            m["tool_calls"][0]["function"]["arguments"],
+            r#"{"city":"Oslo"}"#
+        );
+        let m = assistant_message(&[ContentBlock::Text("hi".into())]);
+        assert_eq!(m, json!({"role": "assistant", "content": "hi"}));
+
+        use aws_sdk_bedrockruntime::types::{
+            ContentBlockDeltaEvent, ContentBlockStartEvent, ToolUseBlockDelta, ToolUseBlockStart,
+        };
+        let mut chunks = Chunks::new("id".into(), 1, "m".into());
+        let start = |index: i32, id: &str| {
+            ConverseStreamOutput::ContentBlockStart(
+                ContentBlockStartEvent::builder()
+                    .content_block_index(index)
+                    .start(ContentBlockStart::ToolUse(
+                        ToolUseBlockStart::builder()
+                            .tool_use_id(id)
+                            .name("get_weather")
+                            .build()
+                            .unwrap(),
+                    ))
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let piece = |index: i32, text: &str| {
+            ConverseStreamOutput::ContentBlockDelta(
+                ContentBlockDeltaEvent::builder()
+                    .content_block_index(index)
+                    .delta(ContentBlockDelta::ToolUse(
+                        ToolUseBlockDelta::builder().input(text).build().unwrap(),
+                    ))
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let delta = |t: Translated| match t {
+            Translated::Chunk(c) => c["choices"][0]["delta"]["tool_calls"][0].clone(),
+            _ => panic!("a chunk"),
+        };
+        // Content block 1 is the first call, block 2 the second.
+        let first = delta(chunks.translate(&start(1, "a")));
+        assert_eq!(
+            (first["index"].clone(), first["id"].clone()),
+            (json!(0), json!("a"))
+        );
+        assert_eq!(delta(chunks.translate(&start(2, "b")))["index"], 1);
+        let more = delta(chunks.translate(&piece(2, "{\"ci")));
+        assert_eq!(
+            more,
+            json!({"index": 1, "function": {"arguments": "{\"ci"}})
+        );
+        assert_eq!(delta(chunks.translate(&piece(1, "{}")))["index"], 0);
     }
 }

@@ -17,6 +17,7 @@ pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     check_turns(&messages)?;
     check_features(model, body, &messages)?;
+    check_tool_turns(body, &messages)?;
     let config = &body["inferenceConfig"];
     let max_tokens = config["maxTokens"].as_u64().map_or(512, |n| n as usize);
     models::check_limit(model, max_tokens)?;
@@ -28,14 +29,19 @@ pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
     let last_user = last.map(|i| &messages[i]);
     let earlier_words = messages[..last.unwrap_or(0)]
         .iter()
-        .map(|m| models::text_of(&m["content"]).split_whitespace().count())
+        .map(|m| turn_text(&m["content"]).split_whitespace().count())
         .sum();
     Ok(Ask {
         earlier_words,
         body: model.model.body,
         prompt: last_user
-            .map(|m| models::text_of(&m["content"]))
+            .map(|m| turn_text(&m["content"]))
             .unwrap_or_default(),
+        tool_results: last_user.is_some_and(|m| {
+            m["content"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|b| b.get("toolResult").is_some()))
+        }),
         system,
         max_tokens,
         stop: config["stopSequences"]
@@ -100,6 +106,90 @@ fn attachments(content: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The words of a turn the model reads: its text blocks, and the text and
+/// JSON its tool results hand back, each introduced by the call it answers.
+fn turn_text(content: &Value) -> String {
+    let mut parts = Vec::new();
+    for block in content.as_array().into_iter().flatten() {
+        if let Some(t) = block["text"].as_str() {
+            parts.push(t.to_string());
+        } else if let Some(r) = block.get("toolResult") {
+            let inner: Vec<String> = r["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    c["text"]
+                        .as_str()
+                        .map(str::to_string)
+                        .or_else(|| c.get("json").map(Value::to_string))
+                })
+                .collect();
+            parts.push(format!(
+                "[result of {}: {}]",
+                r["toolUseId"].as_str().unwrap_or("?"),
+                inner.join(" ")
+            ));
+        }
+    }
+    parts.join(" ")
+}
+
+/// Tool calls and their results pair up as Bedrock requires: tool blocks
+/// only with a `toolConfig`, each call of an assistant turn answered in the
+/// next turn, no result for a call that was not made, and an error result
+/// that says something.
+fn check_tool_turns(body: &Value, messages: &[Value]) -> Result<(), String> {
+    let blocks = |m: &Value| m["content"].as_array().cloned().unwrap_or_default();
+    let ids = |m: &Value, kind: &str| -> Vec<String> {
+        blocks(m)
+            .iter()
+            .filter_map(|b| b[kind]["toolUseId"].as_str().map(str::to_string))
+            .collect()
+    };
+    let any_tool_block = messages
+        .iter()
+        .any(|m| !ids(m, "toolUse").is_empty() || !ids(m, "toolResult").is_empty());
+    if any_tool_block && body.get("toolConfig").is_none() {
+        return Err(
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+                .into(),
+        );
+    }
+    for (i, m) in messages.iter().enumerate() {
+        for (k, b) in blocks(m).iter().enumerate() {
+            let r = &b["toolResult"];
+            if r["status"] == "error" && r["content"].as_array().is_none_or(Vec::is_empty) {
+                return Err(format!(
+                    "The content field at messages.{i}.content.{k}.toolResult cannot be empty when status value is error."
+                ));
+            }
+        }
+        let results = ids(m, "toolResult");
+        let asked = match i.checked_sub(1) {
+            Some(p) => ids(&messages[p], "toolUse"),
+            None => Vec::new(),
+        };
+        let missing: Vec<&str> = asked
+            .iter()
+            .filter(|id| !results.contains(id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "Expected toolResult blocks at messages.{i}.content for the following Ids: {}",
+                missing.join(", ")
+            ));
+        }
+        if let Some(stray) = results.iter().find(|id| !asked.contains(id)) {
+            return Err(format!(
+                "messages.{i}.content: unexpected toolUseId found in toolResult blocks: {stray}. Each toolResult block must have a corresponding toolUse block in the previous message."
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The tools of `toolConfig`.
 fn tools(body: &Value) -> Vec<Tool> {
     body["toolConfig"]["tools"]
@@ -123,6 +213,15 @@ fn check_turns(messages: &[Value]) -> Result<(), String> {
     }
     if messages.windows(2).any(|w| w[0]["role"] == w[1]["role"]) {
         return Err("A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".into());
+    }
+    for (i, m) in messages.iter().enumerate() {
+        for (k, b) in m["content"].as_array().into_iter().flatten().enumerate() {
+            if b["text"].as_str().is_some_and(|t| t.trim().is_empty()) {
+                return Err(format!(
+                    "The text field in the ContentBlock object at messages.{i}.content.{k} is blank. Add text to the text field, and try again."
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -176,7 +275,7 @@ fn content(reply: &Reply) -> Vec<Value> {
         );
     }
     blocks.push(json!({"text": reply.text()}));
-    if let Some(t) = &reply.tool_use {
+    for t in &reply.tool_uses {
         blocks.push(json!({"toolUse": {"toolUseId": t.id, "name": t.name, "input": t.input}}));
     }
     blocks
@@ -220,18 +319,19 @@ pub(crate) fn events(reply: &Reply, latency_ms: u64) -> Vec<(&'static str, Value
         ));
     }
     events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
-    if let Some(t) = &reply.tool_use {
+    for t in &reply.tool_uses {
         index += 1;
         events.push((
             "contentBlockStart",
             json!({"contentBlockIndex": index,
             "start": {"toolUse": {"toolUseId": t.id, "name": t.name}}}),
         ));
-        events.push((
-            "contentBlockDelta",
-            json!({"contentBlockIndex": index,
-            "delta": {"toolUse": {"input": t.input.to_string()}}}),
-        ));
+        for part in models::json_parts(&t.input) {
+            events.push((
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}),
+            ));
+        }
         events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
     }
     events.push((
@@ -276,6 +376,15 @@ mod tests {
             e.starts_with("A conversation must alternate between user and assistant roles"),
             "{e}"
         );
+        let e = parse_for(
+            claude,
+            json!({"messages": [{"role": "user", "content": [{"text": " "}]}]}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "The text field in the ContentBlock object at messages.0.content.0 is blank. Add text to the text field, and try again."
+        );
         let e = parse_for(claude, json!({"messages": []})).unwrap_err();
         assert!(
             e.starts_with("A conversation must start with a user message"),
@@ -314,6 +423,82 @@ mod tests {
             parse_for("anthropic.claude-3-haiku-20240307-v1:0", long)
                 .unwrap_err()
                 .contains("model limit of 4096")
+        );
+    }
+
+    #[test]
+    fn tool_calls_and_results_pair_up_as_bedrock_requires() {
+        let claude = "anthropic.claude-3-haiku-20240307-v1:0";
+        let config = json!({"tools": [
+            {"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object",
+                "properties": {"city": {"type": "string"}}, "required": ["city"]}}}},
+            {"toolSpec": {"name": "clock", "inputSchema": {"json": {}}}}]});
+        // The prompt names both tools: both are called, with distinct ids,
+        // and the streamed input comes in pieces that join to the whole.
+        let first = parse_for(
+            claude,
+            json!({"messages": [user("use weather and clock")], "toolConfig": config}),
+        )
+        .unwrap();
+        let reply = models::reply(claude, &first);
+        assert_eq!(reply.tool_uses.len(), 2);
+        assert_ne!(reply.tool_uses[0].id, reply.tool_uses[1].id);
+        assert!(reply.tool_uses[0].id.starts_with("tooluse_"));
+        let joined: String = events(&reply, 1)
+            .iter()
+            .filter_map(|(_, e)| e["delta"]["toolUse"]["input"].as_str())
+            .collect();
+        assert_eq!(joined, r#"{"city":"emulator"}{}"#);
+        let whole = whole(&reply, 1);
+        assert_eq!(whole["stopReason"], "tool_use");
+        let asked = whole["output"]["message"].clone();
+        let (a, b) = (&reply.tool_uses[0].id, &reply.tool_uses[1].id);
+        let result = |id: &str, text: &str| json!({"toolResult": {"toolUseId": id, "content": [{"text": text}]}});
+        let turn = |results: Vec<Value>| {
+            json!({"messages": [user("use weather and clock"), asked.clone(),
+                {"role": "user", "content": results}], "toolConfig": config})
+        };
+        // Both answered: the model reads the results and answers in text.
+        let next = parse_for(
+            claude,
+            turn(vec![result(a, "18 degrees"), result(b, "noon")]),
+        )
+        .unwrap();
+        assert!(
+            next.tool_results && next.prompt.contains("18 degrees"),
+            "{}",
+            next.prompt
+        );
+        let answer = models::reply(claude, &next);
+        assert!(answer.tool_uses.is_empty());
+        assert!(answer.text().contains("noon"));
+        // One left out, one made up, tools without a toolConfig.
+        let e = parse_for(claude, turn(vec![result(a, "18 degrees")])).unwrap_err();
+        assert_eq!(
+            e,
+            format!("Expected toolResult blocks at messages.2.content for the following Ids: {b}")
+        );
+        let e = parse_for(
+            claude,
+            turn(vec![
+                result(a, "x"),
+                result(b, "y"),
+                result("tooluse_other", "z"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.contains("tooluse_other"), "{e}");
+        let mut bare = turn(vec![result(a, "x"), result(b, "y")]);
+        bare.as_object_mut().unwrap().remove("toolConfig");
+        assert_eq!(
+            parse_for(claude, bare).unwrap_err(),
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+        );
+        let failed = json!({"toolResult": {"toolUseId": a, "status": "error", "content": []}});
+        let e = parse_for(claude, turn(vec![failed, result(b, "y")])).unwrap_err();
+        assert!(
+            e.starts_with("The content field at messages.2.content.0.toolResult cannot be empty"),
+            "{e}"
         );
     }
 

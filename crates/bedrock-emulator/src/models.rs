@@ -36,6 +36,9 @@ pub struct Ask {
     /// The tool the request forces (`tool_choice`, `toolChoice`), if any:
     /// a name, or `*` for any.
     pub forced_tool: Option<String>,
+    /// Whether the last user turn hands back tool results: the model then
+    /// answers from them instead of asking again (unless a tool is forced).
+    pub tool_results: bool,
     /// The guardrail the request names.
     pub guardrail: Option<crate::guardrails::Named>,
     /// The images and documents of the last user message, described
@@ -64,17 +67,47 @@ pub struct ToolCall {
     pub input: Value,
 }
 
-/// The tool `ask` leads to: the forced one, else the first the prompt names.
-fn chosen_tool(ask: &Ask) -> Option<&Tool> {
+/// The tools `ask` leads to: the forced one, else every one the prompt
+/// names, in the order offered (models call several at once), and none
+/// when the turn hands back tool results.
+fn chosen_tools(ask: &Ask) -> Vec<&Tool> {
     let prompt = ask.prompt.to_lowercase();
     match ask.forced_tool.as_deref() {
-        Some("*") => ask.tools.first(),
-        Some(name) => ask.tools.iter().find(|t| t.name == name),
+        Some("*") => ask.tools.first().into_iter().collect(),
+        Some(name) => ask
+            .tools
+            .iter()
+            .filter(|t| t.name == name)
+            .take(1)
+            .collect(),
+        None if ask.tool_results => Vec::new(),
         None => ask
             .tools
             .iter()
-            .find(|t| prompt.contains(&t.name.to_lowercase())),
+            .filter(|t| prompt.contains(&t.name.to_lowercase()))
+            .collect(),
     }
+}
+
+/// A tool call's id: `tooluse_` and 22 letters and digits, as Bedrock's
+/// look, derived from the request so that a reply stays deterministic but
+/// each turn's ids differ.
+fn tool_use_id(ask: &Ask, tool: &str, n: usize) -> String {
+    use std::hash::{Hash, Hasher};
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&ask.prompt, ask.earlier_words, tool, n).hash(&mut h);
+    let mut x = h.finish();
+    let mut id = String::from("tooluse_");
+    for i in 0..22 {
+        if i == 11 {
+            tool.len().hash(&mut h);
+            x = h.finish();
+        }
+        id.push(ALPHABET[(x % 62) as usize] as char);
+        x /= 62;
+    }
+    id
 }
 
 /// An input for `schema`: its required properties, each a value of its type.
@@ -245,6 +278,7 @@ pub fn parse_invoke(model: &Resolved, body: &Value) -> Result<Ask, String> {
         reasoning: false,
         tools,
         forced_tool,
+        tool_results: false,
         guardrail: None,
         attachments: Vec::new(),
     })
@@ -345,8 +379,8 @@ pub struct Reply {
     pub output_tokens: usize,
     /// How it ended.
     pub ending: Ending,
-    /// The tool the model asks to use.
-    pub tool_use: Option<ToolCall>,
+    /// The tools the model asks to use, in order.
+    pub tool_uses: Vec<ToolCall>,
     /// With a guardrail: whether it intervened.
     pub guardrail: Option<bool>,
 }
@@ -372,7 +406,7 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
             input_tokens,
             output_tokens: 0,
             ending: Ending::Guardrail,
-            tool_use: None,
+            tool_uses: Vec::new(),
             guardrail: Some(true),
         };
     }
@@ -389,14 +423,18 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
     };
     let limit = ask.max_tokens.max(1);
     let pieces = words(&full, limit);
-    let tool_use = chosen_tool(ask).map(|t| ToolCall {
-        id: "tooluse_emulator0001".into(),
-        name: t.name.clone(),
-        input: input_for(&t.schema),
-    });
+    let tool_uses: Vec<ToolCall> = chosen_tools(ask)
+        .into_iter()
+        .enumerate()
+        .map(|(n, t)| ToolCall {
+            id: tool_use_id(ask, &t.name, n),
+            name: t.name.clone(),
+            input: input_for(&t.schema),
+        })
+        .collect();
     let ending = match stopped {
         _ if full.split_whitespace().count() > limit => Ending::Limit,
-        _ if tool_use.is_some() => Ending::ToolUse,
+        _ if !tool_uses.is_empty() => Ending::ToolUse,
         Some(s) => Ending::Stop(s),
         None => Ending::Done,
     };
@@ -408,7 +446,7 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
             .then(|| format!("The user asks about: {}", ask.prompt.trim())),
         input_tokens,
         ending,
-        tool_use,
+        tool_uses,
         guardrail: ask.guardrail.as_ref().map(|_| false),
     }
 }
@@ -585,7 +623,7 @@ pub fn stream_chunks(
 /// The Messages API's content: the text, then the tool use asked for.
 fn anthropic_content(text: &str, r: &Reply) -> Value {
     let mut content = vec![json!({"type": "text", "text": text})];
-    if let Some(t) = &r.tool_use {
+    for t in &r.tool_uses {
         content.push(json!({"type": "tool_use", "id": t.id, "name": t.name, "input": t.input}));
     }
     Value::Array(content)
@@ -635,18 +673,30 @@ fn anthropic_chunks(model: &str, r: &Reply) -> Vec<Value> {
         chunks.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}));
     }
     chunks.push(json!({"type": "content_block_stop", "index": 0}));
-    if let Some(t) = &r.tool_use {
-        chunks.push(json!({"type": "content_block_start", "index": 1,
+    for (n, t) in r.tool_uses.iter().enumerate() {
+        let index = n + 1;
+        chunks.push(json!({"type": "content_block_start", "index": index,
             "content_block": {"type": "tool_use", "id": t.id, "name": t.name, "input": {}}}));
-        chunks.push(json!({"type": "content_block_delta", "index": 1,
-            "delta": {"type": "input_json_delta", "partial_json": t.input.to_string()}}));
-        chunks.push(json!({"type": "content_block_stop", "index": 1}));
+        for part in json_parts(&t.input) {
+            chunks.push(json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": part}}));
+        }
+        chunks.push(json!({"type": "content_block_stop", "index": index}));
     }
     chunks.push(json!({"type": "message_delta",
         "delta": {"stop_reason": stop_word(Body::AnthropicMessages, r), "stop_sequence": stop_sequence(r)},
         "usage": {"output_tokens": r.output_tokens}}));
     chunks.push(json!({"type": "message_stop"}));
     chunks
+}
+
+/// A tool's input as JSON text in the pieces a stream sends it in: models
+/// stream the input a few characters at a time, so a client must join them
+/// before it parses.
+pub(crate) fn json_parts(input: &Value) -> Vec<String> {
+    let text = input.to_string();
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(8).map(|c| c.iter().collect()).collect()
 }
 
 fn nova_chunks(r: &Reply) -> Vec<Value> {
@@ -668,6 +718,7 @@ mod tests {
         Ask {
             tools: Vec::new(),
             forced_tool: None,
+            tool_results: false,
             guardrail: None,
             attachments: Vec::new(),
             body: Body::AnthropicMessages,
