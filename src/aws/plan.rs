@@ -213,8 +213,12 @@ pub(crate) struct Plan {
     pub(crate) direct_bedrock: Option<Endpoint>,
     /// Where STS calls go.
     pub(crate) sts: Endpoint,
-    /// Where the Bedrock control plane's calls (model access) go.
-    pub(crate) control: Endpoint,
+    /// Where the Bedrock control plane's calls (model access) go when the
+    /// config or the AWS settings name an endpoint; AWS's public one is
+    /// resolved only when asked for ([`Plan::control`]): most runs never
+    /// call the control plane, and its endpoint rules are a lot of code to
+    /// run (and to page in) for nothing.
+    control: Option<Endpoint>,
     /// The CA bundle trusted besides the system's, checked to exist.
     pub(crate) ca_bundle: Option<PathBuf>,
     /// The flags and environment the plan was made with.
@@ -298,17 +302,16 @@ impl Plan {
             &config.control_endpoint,
             configured(&base, CONTROL_SERVICE)?,
         ) {
-            (Some(url), _) => Endpoint {
+            (Some(url), _) => Some(Endpoint {
                 url: url.clone(),
                 origin: Origin::ControlPlaneEndpointUrl,
-            },
-            (None, Some(e)) => e,
-            (None, None) => aws_public(&base, CONTROL_SERVICE, &region).await?,
+            }),
+            (None, e) => e,
         };
         for endpoint in [
             Some(&bedrock),
             Some(&sts),
-            Some(&control),
+            control.as_ref(),
             direct_bedrock.as_ref(),
         ]
         .into_iter()
@@ -319,7 +322,7 @@ impl Plan {
         let in_use = [
             Some(&bedrock),
             Some(&sts),
-            Some(&control),
+            control.as_ref(),
             direct_bedrock.as_ref(),
         ];
         let scrubber = scrubber(
@@ -345,6 +348,21 @@ impl Plan {
             web_identity_in_env,
             base,
         })
+    }
+
+    /// Where the control plane's calls go: the endpoint the config or the
+    /// AWS settings name, else AWS's public one for the region.
+    pub(crate) async fn control(&self) -> Result<Endpoint> {
+        match &self.control {
+            Some(e) => Ok(e.clone()),
+            None => aws_public(&self.base, CONTROL_SERVICE, &self.region).await,
+        }
+    }
+
+    /// Whether the config or the AWS settings name the control plane's
+    /// endpoint (else it is AWS's public one).
+    pub(crate) fn control_is_named(&self) -> bool {
+        self.control.is_some()
     }
 
     /// The AWS profile of the run.
@@ -442,15 +460,16 @@ impl Plan {
         aws_sdk_bedrockruntime::Client::from_conf(builder.build())
     }
 
-    /// A client of the Bedrock control plane (model access), signing with
-    /// `provider`, at the plan's control endpoint.
+    /// A client of the Bedrock control plane (model access) at `endpoint`
+    /// (from [`Plan::control`]), signing with `provider`.
     pub(crate) fn control_client(
         &self,
+        endpoint: &Endpoint,
         provider: SharedCredentialsProvider,
     ) -> aws_sdk_bedrock::Client {
         use aws_smithy_runtime_api::client::auth::AuthSchemeId;
         let config = aws_sdk_bedrock::config::Builder::from(&self.base)
-            .endpoint_url(self.control.url.secret().expose())
+            .endpoint_url(endpoint.url.secret().expose())
             .credentials_provider(provider)
             .auth_scheme_preference([AuthSchemeId::new("sigv4")])
             .token_provider(NoBearerToken)

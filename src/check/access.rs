@@ -20,7 +20,7 @@ use std::time::Instant;
 /// Runs the step for `model`.
 pub(crate) async fn run(setup: &Setup, model: &ModelChoice, resolved: &Resolved) -> Step {
     let plan = &setup.plan;
-    if plan.bedrock.origin == Origin::Vpc && plan.control.origin == Origin::Public {
+    if plan.bedrock.origin == Origin::Vpc && !plan.control_is_named() {
         return Step::skip(
             "access",
             None,
@@ -31,10 +31,21 @@ pub(crate) async fn run(setup: &Setup, model: &ModelChoice, resolved: &Resolved)
     let started = Instant::now();
     let base = crate::invoke::families::base_model_id(&model.id).to_string();
     let mut ctx = plan.context(Some(&model.id));
-    ctx.host = Some(plan.control.url.shown_host().to_string());
-    ctx.endpoint = Some(format!("the {}", plan.control));
-    let client = plan.control_client(resolved.provider.clone());
-    let details = json!({"endpoint": plan.control.url.shown(), "model": base});
+    let control = match plan.control().await {
+        Ok(c) => c,
+        Err(e) => {
+            // Not on the call's path: a warning, as below.
+            let mut step = Step::failed("access", None, started, &e);
+            step.status = Status::Warn;
+            step.exit = None;
+            step.summary = format!("model access could not be asked: {}", step.summary);
+            return step;
+        }
+    };
+    ctx.host = Some(control.url.shown_host().to_string());
+    ctx.endpoint = Some(format!("the {control}"));
+    let client = plan.control_client(&control, resolved.provider.clone());
+    let details = json!({"endpoint": control.url.shown(), "model": base});
     match crate::invoke::access::availability(&client, &base, &ctx).await {
         Ok(None) => Step {
             details,

@@ -218,10 +218,11 @@ pub(crate) async fn run(opts: &Options) -> Result<ExitCode> {
     };
     let mut ctx = plan.context(None);
     let resolved = credentials::resolve(&plan, &runtime, &mut ctx).await?;
-    ctx.host = Some(plan.control.url.shown_host().to_string());
-    ctx.endpoint = Some(format!("the {}", plan.control));
-    output::note("control", &plan.control.to_string());
-    let client = plan.control_client(resolved.provider);
+    let control = plan.control().await?;
+    ctx.host = Some(control.url.shown_host().to_string());
+    ctx.endpoint = Some(format!("the {control}"));
+    output::note("control", &control.to_string());
+    let client = plan.control_client(&control, resolved.provider);
     let (models, profiles) = survey(&plan, &client, &ctx).await?;
     if opts.format == Format::Json {
         output::print_json(&serde_json::json!({
