@@ -208,7 +208,11 @@ fn openai_clients_and_curl_through_the_gateway() {
         }
     }
     assert_eq!(seen["tools"]["answer_finish_reason"], "stop");
-    assert_eq!(seen["forced_tool"], serde_json::json!(["get_time"]));
+    assert_eq!(
+        seen["forced_tool"],
+        serde_json::json!({"calls": ["get_time"], "content": null}),
+        "a tool-only reply has no text"
+    );
     // The conversation went to Bedrock whole: 3 messages, system apart.
     let counts: Vec<_> = emu
         .record

@@ -1224,8 +1224,8 @@ async fn chat(
         return match out {
             Ok(out) => {
                 let message = out.output().and_then(|o| o.as_message().ok()).map_or_else(
-                    || openai::assistant_message(&[]),
-                    |m| openai::assistant_message(m.content()),
+                    || openai::assistant_message(&[], request.tools_offered),
+                    |m| openai::assistant_message(m.content(), request.tools_offered),
                 );
                 let (i, o) = out
                     .usage()
@@ -1240,7 +1240,7 @@ async fn chat(
                         created,
                         &request.model,
                         message,
-                        openai::finish_reason(out.stop_reason()),
+                        openai::finish_reason(out.stop_reason(), request.tools_offered),
                         openai::usage(i, o),
                     ),
                 )
@@ -1276,7 +1276,7 @@ async fn chat(
     };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let include_usage = request.include_usage;
-    let mut chunks = openai::Chunks::new(id, created, request.model);
+    let mut chunks = openai::Chunks::new(id, created, request.model, request.tools_offered);
     let task_gw = gw.clone();
     tokio::spawn(async move {
         let gw = task_gw;

@@ -9,15 +9,35 @@
 use crate::aws::document;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    AnyToolChoice, AutoToolChoice, ContentBlock, ContentBlockDelta, ContentBlockStart,
-    ConversationRole, ConverseStreamOutput, ImageBlock, ImageFormat, ImageSource,
-    InferenceConfiguration, Message, SpecificToolChoice, StopReason, SystemContentBlock, Tool,
-    ToolChoice, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
-    ToolSpecification, ToolUseBlock,
+    AnyToolChoice, ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole,
+    ConverseStreamOutput, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration, Message,
+    SpecificToolChoice, StopReason, SystemContentBlock, Tool, ToolChoice, ToolConfiguration,
+    ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// The most tools a request may declare, and tool calls a conversation may
+/// carry: OpenAI's own limit on tools, and a bound on the work one request
+/// can ask of the gateway.
+const MAX_TOOLS: usize = 128;
+const MAX_TOOL_CALLS: usize = 1024;
+
+/// Whether `id` is a tool-call id Bedrock takes: 1 to 64 letters, digits,
+/// `_`, `.`, `:` or `-`.
+fn valid_tool_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
+/// The name of the inert tool declared when a conversation holds tool calls
+/// but the client offers no tools now: Bedrock wants tools declared
+/// whenever tool blocks are present, and re-arming the tools the
+/// conversation called would let the model call them again.
+const NO_TOOL: &str = "no_tool_available";
 
 /// A chat completion request, checked and translated.
 #[derive(Debug)]
@@ -29,6 +49,10 @@ pub(crate) struct ChatRequest {
     pub(crate) inference: InferenceConfiguration,
     /// `tools` and `tool_choice` as Converse's tool configuration.
     pub(crate) tools: Option<ToolConfiguration>,
+    /// Whether the client offered tools the model may call now (`tools`,
+    /// and `tool_choice` not `none`): when not, tool calls in the reply are
+    /// left out, as OpenAI never returns them.
+    pub(crate) tools_offered: bool,
     pub(crate) stream: bool,
     /// `stream_options.include_usage`: a last chunk with the token counts.
     pub(crate) include_usage: bool,
@@ -107,16 +131,25 @@ fn tool_calls(calls: &Value) -> Result<Vec<ContentBlock>, String> {
         .map(|(j, c)| {
             let at = |e: &str| format!("tool_calls[{j}]: {e}");
             let id = c["id"].as_str().ok_or_else(|| at("id is required"))?;
+            if !valid_tool_id(id) {
+                return Err(at(
+                    "id must be 1 to 64 letters, digits, _, ., : or - (Bedrock's rule for tool-call ids)",
+                ));
+            }
             let name = c["function"]["name"]
                 .as_str()
                 .ok_or_else(|| at("function.name is required"))?;
-            // The arguments are JSON text; an empty string is no arguments.
-            let input = match c["function"]["arguments"].as_str().map(str::trim) {
-                None | Some("") => json!({}),
-                Some(text) => serde_json::from_str::<Value>(text)
+            // The arguments are JSON text (an object also passes, as some
+            // clients send it); missing or empty is no arguments.
+            let input = match &c["function"]["arguments"] {
+                Value::Null => json!({}),
+                Value::String(text) if text.trim().is_empty() => json!({}),
+                Value::String(text) => serde_json::from_str::<Value>(text)
                     .ok()
                     .filter(Value::is_object)
                     .ok_or_else(|| at("function.arguments must be a JSON object, as text"))?,
+                object @ Value::Object(_) => object.clone(),
+                _ => return Err(at("function.arguments must be a JSON object, as text")),
             };
             ToolUseBlock::builder()
                 .tool_use_id(id)
@@ -135,6 +168,12 @@ fn tool_result(m: &Value) -> Result<ContentBlock, String> {
     let id = m["tool_call_id"]
         .as_str()
         .ok_or("a tool message needs tool_call_id")?;
+    if !valid_tool_id(id) {
+        return Err(
+            "tool_call_id must be 1 to 64 letters, digits, _, ., : or - (Bedrock's rule for tool-call ids)"
+                .into(),
+        );
+    }
     let text: Vec<String> = match &m["content"] {
         Value::String(s) => vec![s.clone()],
         Value::Array(parts) => parts
@@ -148,11 +187,15 @@ fn tool_result(m: &Value) -> Result<ContentBlock, String> {
             .collect::<Result<_, _>>()?,
         _ => return Err("a tool message's content must be a string or text parts".into()),
     };
-    let content = text
+    // Bedrock refuses blank text; a tool that printed nothing says so.
+    let mut content = text
         .into_iter()
         .filter(|t| !t.trim().is_empty())
         .map(ToolResultContentBlock::Text)
         .collect::<Vec<_>>();
+    if content.is_empty() {
+        content.push(ToolResultContentBlock::Text("(no output)".into()));
+    }
     ToolResultBlock::builder()
         .tool_use_id(id)
         .set_content(Some(content))
@@ -161,20 +204,40 @@ fn tool_result(m: &Value) -> Result<ContentBlock, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `tools` and `tool_choice` as Converse's tool configuration. `history`
-/// holds the names of the tools the conversation already called: Bedrock
-/// wants a tool configuration whenever tool blocks are present, so a
-/// request that sends them without `tools` gets one naming those tools.
-fn tool_config(body: &Value, history: &[String]) -> Result<Option<ToolConfiguration>, String> {
-    if body.get("functions").is_some() || body.get("function_call").is_some() {
+/// `tools` and `tool_choice` as Converse's tool configuration, and whether
+/// the model may call the tools offered. `history_has_tools` says the
+/// conversation holds tool calls: Bedrock then wants tools declared even
+/// when none are offered, so an inert one is.
+fn tool_config(
+    body: &Value,
+    history_has_tools: bool,
+) -> Result<(Option<ToolConfiguration>, bool), String> {
+    if !body["functions"].is_null() || !body["function_call"].is_null() {
         return Err(
             "functions and function_call are the deprecated form of tools; send tools and tool_choice"
                 .into(),
         );
     }
+    let spec = |name: &str, description: Option<&str>, schema: &Value| {
+        ToolSpecification::builder()
+            .name(name)
+            // Bedrock refuses an empty description; LangChain sends one.
+            .set_description(
+                description
+                    .filter(|d| !d.trim().is_empty())
+                    .map(str::to_string),
+            )
+            .input_schema(ToolInputSchema::Json(document::from_json(schema)))
+            .build()
+            .map_err(|e| e.to_string())
+    };
     let mut specs = Vec::new();
+    let mut names = HashSet::new();
     match &body["tools"] {
         Value::Null => {}
+        Value::Array(tools) if tools.len() > MAX_TOOLS => {
+            return Err(format!("tools: at most {MAX_TOOLS} tools"));
+        }
         Value::Array(tools) => {
             for (i, t) in tools.iter().enumerate() {
                 let at = |e: &str| format!("tools[{i}]: {e}");
@@ -185,44 +248,28 @@ fn tool_config(body: &Value, history: &[String]) -> Result<Option<ToolConfigurat
                 let name = f["name"]
                     .as_str()
                     .ok_or_else(|| at("function.name is required"))?;
+                if !names.insert(name) {
+                    return Err(at(&format!("{name} is declared twice")));
+                }
                 let schema = match &f["parameters"] {
                     Value::Null => json!({"type": "object", "properties": {}}),
                     p if p.is_object() => p.clone(),
                     _ => return Err(at("function.parameters must be a JSON schema object")),
                 };
-                specs.push(
-                    ToolSpecification::builder()
-                        .name(name)
-                        .set_description(f["description"].as_str().map(str::to_string))
-                        .input_schema(ToolInputSchema::Json(document::from_json(&schema)))
-                        .build()
-                        .map_err(|e| at(&e.to_string()))?,
-                );
+                specs.push(spec(name, f["description"].as_str(), &schema).map_err(|e| at(&e))?);
             }
         }
         _ => return Err("tools must be a list".into()),
     }
-    let offered = !specs.is_empty();
-    // A conversation that called tools but offers none now still needs
-    // them declared: each by name, taking any object.
-    for name in history {
-        if !specs.iter().any(|s| s.name() == name) {
-            specs.push(
-                ToolSpecification::builder()
-                    .name(name)
-                    .input_schema(ToolInputSchema::Json(document::from_json(
-                        &json!({"type": "object", "properties": {}}),
-                    )))
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-    }
     let choice = match &body["tool_choice"] {
+        // Bedrock's default is `auto`; some models refuse the field.
         Value::Null => None,
-        // Converse has no "none": the tools stay declared and the model
-        // chooses (docs/gateway.md says so).
-        Value::String(s) if s == "auto" || s == "none" => None,
+        Value::String(s) if s == "auto" => None,
+        Value::String(s) if s == "none" => {
+            // Converse has no "none": the tools are not sent at all.
+            specs.clear();
+            None
+        }
         Value::String(s) if s == "required" => {
             Some(ToolChoice::Any(AnyToolChoice::builder().build()))
         }
@@ -230,7 +277,7 @@ fn tool_config(body: &Value, history: &[String]) -> Result<Option<ToolConfigurat
             let name = c["function"]["name"]
                 .as_str()
                 .ok_or("tool_choice: function.name is required")?;
-            if !specs.iter().any(|s| s.name() == name) {
+            if !names.contains(name) {
                 return Err(format!("tool_choice: {name} is not one of the tools"));
             }
             Some(ToolChoice::Tool(
@@ -246,20 +293,26 @@ fn tool_config(body: &Value, history: &[String]) -> Result<Option<ToolConfigurat
             );
         }
     };
-    if specs.is_empty() {
-        return match choice {
-            Some(_) => Err("tool_choice needs tools".into()),
-            None => Ok(None),
-        };
+    if choice.is_some() && specs.is_empty() {
+        return Err("tool_choice needs tools".into());
     }
-    let choice =
-        choice.or_else(|| offered.then(|| ToolChoice::Auto(AutoToolChoice::builder().build())));
-    ToolConfiguration::builder()
+    let offered = !specs.is_empty();
+    if !offered && history_has_tools {
+        specs.push(spec(
+            NO_TOOL,
+            Some("No tool is available now; answer in text."),
+            &json!({"type": "object", "properties": {}}),
+        )?);
+    }
+    if specs.is_empty() {
+        return Ok((None, false));
+    }
+    let config = ToolConfiguration::builder()
         .set_tools(Some(specs.into_iter().map(Tool::ToolSpec).collect()))
         .set_tool_choice(choice)
         .build()
-        .map(Some)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((Some(config), offered))
 }
 
 /// The text of a system message's content.
@@ -288,7 +341,8 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
         .ok_or("messages must be a non-empty list")?;
     let mut system = Vec::new();
     let mut messages: Vec<(ConversationRole, Vec<ContentBlock>)> = Vec::new();
-    let mut called = Vec::new();
+    let mut calls_seen = 0;
+    let mut results_seen = false;
     for (i, m) in list.iter().enumerate() {
         let at = |e: String| format!("messages[{i}]: {e}");
         let role = match m["role"].as_str() {
@@ -310,16 +364,18 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
             None => return Err(format!("messages[{i}]: role is required")),
         };
         let blocks = if m["role"] == "tool" {
+            results_seen = true;
             vec![tool_result(m).map_err(at)?]
         } else {
             let mut blocks = content_blocks(&m["content"]).map_err(at)?;
             if m["role"] == "assistant" {
                 let calls = tool_calls(&m["tool_calls"]).map_err(at)?;
-                called.extend(
-                    calls
-                        .iter()
-                        .filter_map(|c| c.as_tool_use().ok().map(|t| t.name().to_string())),
-                );
+                calls_seen += calls.len();
+                if calls_seen > MAX_TOOL_CALLS {
+                    return Err(format!(
+                        "at most {MAX_TOOL_CALLS} tool calls in a conversation"
+                    ));
+                }
                 blocks.extend(calls);
             }
             blocks
@@ -330,7 +386,12 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
         // Converse wants turns that alternate: consecutive messages of one
         // role are one turn.
         match messages.last_mut() {
-            Some((last, b)) if *last == role => b.extend(blocks),
+            Some((last, b)) if *last == role => {
+                b.extend(blocks);
+                // Tool results open the turn that answers the calls, as
+                // Bedrock's models require, whatever order they came in.
+                b.sort_by_key(|block| !block.is_tool_result());
+            }
             _ => messages.push((role, blocks)),
         }
     }
@@ -392,7 +453,7 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
     if !matches!(body["stream"], Value::Null | Value::Bool(_)) {
         return Err("stream must be true or false".into());
     }
-    let tools = tool_config(body, &called)?;
+    let (tools, tools_offered) = tool_config(body, calls_seen > 0 || results_seen)?;
     let temperature = number("temperature")?;
     let top_p = number("top_p")?;
     let inference = InferenceConfiguration::builder()
@@ -407,6 +468,7 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
         messages,
         inference,
         tools,
+        tools_offered,
         stream: body["stream"].as_bool().unwrap_or(false),
         include_usage: body["stream_options"]["include_usage"]
             .as_bool()
@@ -414,10 +476,12 @@ pub(crate) fn chat_request(body: &Value) -> Result<ChatRequest, String> {
     })
 }
 
-/// OpenAI's `finish_reason` for a Converse stop reason.
-pub(crate) fn finish_reason(stop: &StopReason) -> &'static str {
+/// OpenAI's `finish_reason` for a Converse stop reason; `tools_offered`
+/// false turns a tool call the client cannot answer into a plain stop.
+pub(crate) fn finish_reason(stop: &StopReason, tools_offered: bool) -> &'static str {
     match stop {
-        StopReason::MaxTokens => "length",
+        StopReason::ToolUse if !tools_offered => "stop",
+        StopReason::MaxTokens | StopReason::ModelContextWindowExceeded => "length",
         StopReason::ToolUse => "tool_calls",
         StopReason::ContentFiltered | StopReason::GuardrailIntervened => "content_filter",
         _ => "stop",
@@ -430,8 +494,9 @@ pub(crate) fn usage(input: i32, output: i32) -> Value {
 }
 
 /// The assistant's message of a whole reply: its text (null when it has
-/// none, as OpenAI sends beside tool calls) and its tool calls.
-pub(crate) fn assistant_message(content: &[ContentBlock]) -> Value {
+/// none, as OpenAI sends beside tool calls) and its tool calls, when the
+/// client offered tools.
+pub(crate) fn assistant_message(content: &[ContentBlock], tools_offered: bool) -> Value {
     let text: String = content
         .iter()
         .filter_map(|b| b.as_text().ok().map(String::as_str))
@@ -439,6 +504,7 @@ pub(crate) fn assistant_message(content: &[ContentBlock]) -> Value {
     let calls: Vec<Value> = content
         .iter()
         .filter_map(|b| b.as_tool_use().ok())
+        .filter(|_| tools_offered)
         .map(|t| {
             json!({"id": t.tool_use_id(), "type": "function",
                    "function": {"name": t.name(), "arguments": document::to_json(t.input()).to_string()}})
@@ -484,6 +550,8 @@ pub(crate) struct Chunks {
     model: String,
     /// Each tool-use content block's index among the reply's tool calls.
     calls: HashMap<i32, usize>,
+    /// Whether the client offered tools (else calls are left out).
+    tools_offered: bool,
 }
 
 /// What one stream event means for the client.
@@ -497,12 +565,13 @@ pub(crate) enum Translated {
 }
 
 impl Chunks {
-    pub(crate) fn new(id: String, created: u64, model: String) -> Self {
+    pub(crate) fn new(id: String, created: u64, model: String, tools_offered: bool) -> Self {
         Self {
             id,
             created,
             model,
             calls: HashMap::new(),
+            tools_offered,
         }
     }
 
@@ -525,7 +594,7 @@ impl Chunks {
     pub(crate) fn translate(&mut self, event: &ConverseStreamOutput) -> Translated {
         match event {
             ConverseStreamOutput::ContentBlockStart(s) => match s.start() {
-                Some(ContentBlockStart::ToolUse(t)) => {
+                Some(ContentBlockStart::ToolUse(t)) if self.tools_offered => {
                     let index = self.calls.len();
                     self.calls.insert(s.content_block_index(), index);
                     Translated::Chunk(self.chunk(
@@ -551,9 +620,10 @@ impl Chunks {
                 }
                 _ => Translated::Nothing,
             },
-            ConverseStreamOutput::MessageStop(m) => {
-                Translated::Chunk(self.chunk(json!({}), Some(finish_reason(m.stop_reason()))))
-            }
+            ConverseStreamOutput::MessageStop(m) => Translated::Chunk(self.chunk(
+                json!({}),
+                Some(finish_reason(m.stop_reason(), self.tools_offered)),
+            )),
             ConverseStreamOutput::Metadata(m) => {
                 let (i, o) = m
                     .usage()
@@ -698,7 +768,8 @@ mod tests {
                 .unwrap_err()
                 .contains("bmp")
         );
-        assert_eq!(finish_reason(&StopReason::MaxTokens), "length");
+        assert_eq!(finish_reason(&StopReason::MaxTokens, true), "length");
+        assert_eq!(finish_reason(&StopReason::ToolUse, false), "stop");
         assert_eq!(
             embedding_inputs(&json!({"input": ["a", "b"]}))
                 .unwrap()
@@ -746,16 +817,64 @@ mod tests {
         assert_eq!(result.content()[0].as_text().unwrap(), "18 degrees");
         assert_eq!(answered[1].as_text().unwrap(), "and so?");
 
-        // Earlier calls without tools now: the called tools are declared.
-        let r = chat_request(&json!({"model": "m", "messages": [
-            {"role": "user", "content": "x"},
-            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
-                "function": {"name": "lookup", "arguments": ""}}]},
-            {"role": "tool", "tool_call_id": "c", "content": "found"}]}))
-        .unwrap();
+        // Earlier calls without tools now: an inert tool is declared for
+        // Bedrock, and the model's calls would not reach the client.
+        let history = |extra: Value| {
+            let mut b = json!({"model": "m", "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+                    "function": {"name": "lookup", "arguments": {"q": 1}}}]},
+                {"role": "user", "content": "and?"},
+                {"role": "tool", "tool_call_id": "c", "content": ""}]});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            chat_request(&b).unwrap()
+        };
+        let r = history(json!({}));
         let declared = r.tools.expect("declared for Bedrock");
-        assert_eq!(declared.tools()[0].as_tool_spec().unwrap().name(), "lookup");
-        assert!(declared.tool_choice().is_none());
+        assert_eq!(declared.tools().len(), 1);
+        assert_eq!(declared.tools()[0].as_tool_spec().unwrap().name(), NO_TOOL);
+        assert!(declared.tool_choice().is_none() && !r.tools_offered);
+        let call = r.messages[1].content()[0].as_tool_use().unwrap();
+        assert_eq!(
+            document::to_json(call.input()),
+            json!({"q": 1}),
+            "an object passes"
+        );
+        let turn = r.messages[2].content();
+        let result = turn[0].as_tool_result().expect("results open the turn");
+        assert_eq!(result.content()[0].as_text().unwrap(), "(no output)");
+        assert_eq!(turn[1].as_text().unwrap(), "and?");
+        // `none` sends no tools: only the inert one, for the history.
+        let r = history(json!({"tools": weather(), "tool_choice": "none", "functions": null}));
+        assert!(!r.tools_offered);
+        assert_eq!(
+            r.tools.unwrap().tools()[0].as_tool_spec().unwrap().name(),
+            NO_TOOL
+        );
+        let r = history(json!({"tools": weather()}));
+        assert!(r.tools_offered);
+        let config = r.tools.unwrap();
+        assert_eq!(
+            config.tools()[0].as_tool_spec().unwrap().name(),
+            "get_weather"
+        );
+        assert!(
+            config.tool_choice().is_none(),
+            "auto is Bedrock's default, not sent"
+        );
+        let blank = json!([{"type": "function", "function": {"name": "f", "description": ""}}]);
+        let r = chat_request(&json!({"model": "m", "tools": blank,
+            "messages": [{"role": "user", "content": "x"}]}))
+        .unwrap();
+        assert!(
+            r.tools.unwrap().tools()[0]
+                .as_tool_spec()
+                .unwrap()
+                .description()
+                .is_none()
+        );
 
         let refused = |body: Value| chat_request(&body).unwrap_err();
         let base = |extra: Value| {
@@ -785,6 +904,20 @@ mod tests {
             refused(json!({"model": "m", "messages": [{"role": "user", "content": "  "}]}))
                 .contains("messages[0]: the message has no content")
         );
+        let call = |id: &str, arguments: Value| {
+            json!({"model": "m", "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{"id": id, "function": {"name": "f", "arguments": arguments}}]}]})
+        };
+        assert!(refused(call("call|1", json!("{}"))).contains("tool_calls[0]: id must be"));
+        assert!(refused(call(&"x".repeat(65), json!("{}"))).contains("id must be"));
+        assert!(refused(call("c", json!(5))).contains("function.arguments"));
+        let twice = json!([weather()[0], weather()[0]]);
+        assert!(refused(base(json!({"tools": twice}))).contains("declared twice"));
+        let many: Vec<Value> = (0..=MAX_TOOLS)
+            .map(|i| json!({"type": "function", "function": {"name": format!("f{i}")}}))
+            .collect();
+        assert!(refused(base(json!({"tools": many}))).contains("at most 128 tools"));
     }
 
     #[test]
@@ -797,20 +930,20 @@ mod tests {
                 .build()
                 .unwrap(),
         );
-        let m = assistant_message(std::slice::from_ref(&call));
+        let m = assistant_message(std::slice::from_ref(&call), true);
         assert_eq!(m["content"], Value::Null);
         assert_eq!(m["tool_calls"][0]["id"], "tooluse_1");
         assert_eq!(
             m["tool_calls"][0]["function"]["arguments"],
             r#"{"city":"Oslo"}"#
         );
-        let m = assistant_message(&[ContentBlock::Text("hi".into())]);
+        let m = assistant_message(&[ContentBlock::Text("hi".into())], true);
         assert_eq!(m, json!({"role": "assistant", "content": "hi"}));
 
         use aws_sdk_bedrockruntime::types::{
             ContentBlockDeltaEvent, ContentBlockStartEvent, ToolUseBlockDelta, ToolUseBlockStart,
         };
-        let mut chunks = Chunks::new("id".into(), 1, "m".into());
+        let mut chunks = Chunks::new("id".into(), 1, "m".into(), true);
         let start = |index: i32, id: &str| {
             ConverseStreamOutput::ContentBlockStart(
                 ContentBlockStartEvent::builder()

@@ -135,7 +135,8 @@ seen["streamed_tools"] = {"finish_reason": finish, "calls": streamed, "answer": 
 forced = client.chat.completions.create(
     model="Haiku", messages=[{"role": "user", "content": "what now"}], tools=tools,
     tool_choice={"type": "function", "function": {"name": "get_time"}})
-seen["forced_tool"] = [c.function.name for c in forced.choices[0].message.tool_calls or []]
+seen["forced_tool"] = {"calls": [c.function.name for c in forced.choices[0].message.tool_calls or []],
+                       "content": forced.choices[0].message.content}
 
 try:
     client.chat.completions.create(model="Haiku", messages=[{"role": "assistant", "content": "x"}])

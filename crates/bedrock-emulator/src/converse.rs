@@ -164,6 +164,13 @@ fn check_tool_turns(body: &Value, messages: &[Value]) -> Result<(), String> {
                     "The content field at messages.{i}.content.{k}.toolResult cannot be empty when status value is error."
                 ));
             }
+            for (j, c) in r["content"].as_array().into_iter().flatten().enumerate() {
+                if c["text"].as_str().is_some_and(|t| t.trim().is_empty()) {
+                    return Err(format!(
+                        "The text field in the ToolResultContentBlock object at messages.{i}.content.{k}.toolResult.content.{j} is blank. Add text to the text field, and try again."
+                    ));
+                }
+            }
         }
         let results = ids(m, "toolResult");
         let asked = match i.checked_sub(1) {
@@ -184,6 +191,23 @@ fn check_tool_turns(body: &Value, messages: &[Value]) -> Result<(), String> {
         if results.len() > asked.len() {
             return Err(format!(
                 "The number of toolResult blocks at messages.{i}.content exceeds the number of toolUse blocks of previous turn."
+            ));
+        }
+        if let Some(stray) = results.iter().find(|id| !asked.contains(id)) {
+            return Err(format!(
+                "messages.{i}.content: the toolResult block for {stray} answers no toolUse block of the previous turn."
+            ));
+        }
+        // The models want the results first in the turn that answers
+        // calls (Anthropic's rule, which Bedrock passes on).
+        let leading = blocks(m)
+            .iter()
+            .take_while(|b| b.get("toolResult").is_some())
+            .count();
+        if !asked.is_empty() && leading < asked.len() {
+            return Err(format!(
+                "messages.{i}.content: Did not find {} toolResult block(s) at the beginning of this message. Messages following toolUse blocks must begin with a matching number of toolResult blocks.",
+                asked.len()
             ));
         }
     }
@@ -274,7 +298,9 @@ fn content(reply: &Reply) -> Vec<Value> {
             json!({"reasoningContent": {"reasoningText": {"text": r, "signature": "emulator"}}}),
         );
     }
-    blocks.push(json!({"text": reply.text()}));
+    if reply.has_text() {
+        blocks.push(json!({"text": reply.text()}));
+    }
     for t in &reply.tool_uses {
         blocks.push(json!({"toolUse": {"toolUseId": t.id, "name": t.name, "input": t.input}}));
     }
@@ -312,15 +338,17 @@ pub(crate) fn events(reply: &Reply, latency_ms: u64) -> Vec<(&'static str, Value
         events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
         index += 1;
     }
-    for p in &reply.pieces {
-        events.push((
-            "contentBlockDelta",
-            json!({"contentBlockIndex": index, "delta": {"text": p}}),
-        ));
-    }
-    events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
-    for t in &reply.tool_uses {
+    if reply.has_text() {
+        for p in &reply.pieces {
+            events.push((
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"text": p}}),
+            ));
+        }
+        events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
         index += 1;
+    }
+    for t in &reply.tool_uses {
         events.push((
             "contentBlockStart",
             json!({"contentBlockIndex": index,
@@ -333,6 +361,7 @@ pub(crate) fn events(reply: &Reply, latency_ms: u64) -> Vec<(&'static str, Value
             ));
         }
         events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+        index += 1;
     }
     events.push((
         "messageStop",
@@ -449,9 +478,9 @@ mod tests {
             .filter_map(|(_, e)| e["delta"]["toolUse"]["input"].as_str())
             .collect();
         assert_eq!(joined, r#"{"city":"emulator"}{}"#);
-        let whole = whole(&reply, 1);
-        assert_eq!(whole["stopReason"], "tool_use");
-        let asked = whole["output"]["message"].clone();
+        let first_reply = whole(&reply, 1);
+        assert_eq!(first_reply["stopReason"], "tool_use");
+        let asked = first_reply["output"]["message"].clone();
         let (a, b) = (&reply.tool_uses[0].id, &reply.tool_uses[1].id);
         let result = |id: &str, text: &str| json!({"toolResult": {"toolUseId": id, "content": [{"text": text}]}});
         let turn = |results: Vec<Value>| {
@@ -497,6 +526,55 @@ mod tests {
             parse_for(claude, bare).unwrap_err(),
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
         );
+        let e = parse_for(
+            claude,
+            turn(vec![result(a, "x"), result("tooluse_other", "z")]),
+        )
+        .unwrap_err();
+        assert!(e.contains("Expected toolResult blocks"), "{e}");
+        let e = parse_for(
+            claude,
+            turn(vec![
+                result(a, "x"),
+                json!({"text": "and?"}),
+                result(b, "y"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("Did not find 2 toolResult block(s) at the beginning"),
+            "{e}"
+        );
+        let e = parse_for(claude, turn(vec![result(a, "x"), result(b, " ")])).unwrap_err();
+        assert!(
+            e.contains("messages.2.content.1.toolResult.content.0 is blank"),
+            "{e}"
+        );
+        assert!(
+            parse_for(
+                claude,
+                turn(vec![
+                    result(b, "y"),
+                    result(a, "x"),
+                    json!({"text": "and?"})
+                ])
+            )
+            .is_ok()
+        );
+        // A forced tool is called alone: no text block, whole or streamed.
+        let mut forced = json!({"messages": [user("what now")], "toolConfig": config});
+        forced["toolConfig"]["toolChoice"] = json!({"tool": {"name": "clock"}});
+        let reply = models::reply(claude, &parse_for(claude, forced).unwrap());
+        let blocks = whole(&reply, 1)["output"]["message"]["content"].clone();
+        assert_eq!(blocks.as_array().unwrap().len(), 1);
+        assert_eq!(blocks[0]["toolUse"]["name"], "clock");
+        let streamed = events(&reply, 1);
+        assert!(
+            streamed
+                .iter()
+                .all(|(_, e)| e["delta"].get("text").is_none())
+        );
+        assert_eq!(streamed[1].1["contentBlockIndex"], 0);
         let failed = json!({"toolResult": {"toolUseId": a, "status": "error", "content": []}});
         let e = parse_for(claude, turn(vec![failed, result(b, "y")])).unwrap_err();
         assert!(

@@ -90,13 +90,16 @@ fn chosen_tools(ask: &Ask) -> Vec<&Tool> {
 }
 
 /// A tool call's id: `tooluse_` and 22 letters and digits, as Bedrock's
-/// look, derived from the request so that a reply stays deterministic but
-/// each turn's ids differ.
+/// look, different for every call.
 fn tool_use_id(ask: &Ask, tool: &str, n: usize) -> String {
     use std::hash::{Hash, Hasher};
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // A count of the calls this process has made, so that two conversations
+    // that ask the same never share an id.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&ask.prompt, ask.earlier_words, tool, n).hash(&mut h);
+    (&ask.prompt, ask.earlier_words, tool, n, call).hash(&mut h);
     let mut x = h.finish();
     let mut id = String::from("tooluse_");
     for i in 0..22 {
@@ -390,6 +393,12 @@ impl Reply {
     pub fn text(&self) -> String {
         self.pieces.concat()
     }
+
+    /// Whether the reply has a text block: all but a tool call made alone
+    /// (an empty text, as a stop sequence at the start leaves, is a block).
+    pub fn has_text(&self) -> bool {
+        !self.pieces.is_empty() || self.tool_uses.is_empty()
+    }
 }
 
 /// The reply to `ask` from `model`: it names the model and quotes the
@@ -422,7 +431,7 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
         None => (full, None),
     };
     let limit = ask.max_tokens.max(1);
-    let pieces = words(&full, limit);
+    let mut pieces = words(&full, limit);
     let tool_uses: Vec<ToolCall> = chosen_tools(ask)
         .into_iter()
         .enumerate()
@@ -432,14 +441,23 @@ pub fn reply(model: &str, ask: &Ask) -> Reply {
             input: input_for(&t.schema),
         })
         .collect();
+    // A model made to call a tool calls it and writes nothing else.
+    if ask.forced_tool.is_some() && !tool_uses.is_empty() {
+        pieces.clear();
+    }
     let ending = match stopped {
+        _ if pieces.is_empty() && !tool_uses.is_empty() => Ending::ToolUse,
         _ if full.split_whitespace().count() > limit => Ending::Limit,
         _ if !tool_uses.is_empty() => Ending::ToolUse,
         Some(s) => Ending::Stop(s),
         None => Ending::Done,
     };
     Reply {
-        output_tokens: pieces.len(),
+        output_tokens: pieces.len()
+            + tool_uses
+                .iter()
+                .map(|t| json_parts(&t.input).len())
+                .sum::<usize>(),
         pieces,
         reasoning: ask
             .reasoning
@@ -622,7 +640,10 @@ pub fn stream_chunks(
 
 /// The Messages API's content: the text, then the tool use asked for.
 fn anthropic_content(text: &str, r: &Reply) -> Value {
-    let mut content = vec![json!({"type": "text", "text": text})];
+    let mut content = Vec::new();
+    if r.has_text() {
+        content.push(json!({"type": "text", "text": text}));
+    }
     for t in &r.tool_uses {
         content.push(json!({"type": "tool_use", "id": t.id, "name": t.name, "input": t.input}));
     }
@@ -662,19 +683,20 @@ fn piece_chunk(body: Body, r: &Reply, i: usize, piece: &str) -> Value {
 }
 
 fn anthropic_chunks(model: &str, r: &Reply) -> Vec<Value> {
-    let mut chunks = vec![
-        json!({"type": "message_start", "message": {
+    let mut chunks = vec![json!({"type": "message_start", "message": {
             "id": "msg_bdrk_emulator", "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": r.input_tokens, "output_tokens": 1}}}),
-        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-    ];
-    for p in &r.pieces {
-        chunks.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}));
+            "usage": {"input_tokens": r.input_tokens, "output_tokens": 1}}})];
+    let text = usize::from(r.has_text());
+    if text == 1 {
+        chunks.push(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+        for p in &r.pieces {
+            chunks.push(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}));
+        }
+        chunks.push(json!({"type": "content_block_stop", "index": 0}));
     }
-    chunks.push(json!({"type": "content_block_stop", "index": 0}));
     for (n, t) in r.tool_uses.iter().enumerate() {
-        let index = n + 1;
+        let index = n + text;
         chunks.push(json!({"type": "content_block_start", "index": index,
             "content_block": {"type": "tool_use", "id": t.id, "name": t.name, "input": {}}}));
         for part in json_parts(&t.input) {
