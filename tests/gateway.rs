@@ -108,6 +108,29 @@ fn setup(emu: &common::Emu) -> Dir {
     d
 }
 
+/// A Python client of `tests/gateway/`, to be given its arguments.
+fn client(script: &str) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg(format!(
+        "{}/tests/gateway/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    cmd
+}
+
+/// Runs a client to success and reads the JSON object it prints of what
+/// it saw.
+fn run_client(cmd: &mut Command) -> Value {
+    let out = cmd.output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 const CHAT: &str = r#"{"model":"Haiku","messages":[{"role":"user","content":"a secret prompt"}]}"#;
 
 #[test]
@@ -129,21 +152,7 @@ fn openai_clients_and_curl_through_the_gateway() {
     assert!(!list.all().contains(&all) && !d.read("config.properties").contains(&all));
 
     let gw = start(&d, &[]);
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/gateway/openai_client.py"
-        ))
-        .args([&gw.url, &all])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = run_client(client("openai_client.py").args([&gw.url, &all]));
     assert!(
         seen["models"].as_array().unwrap().contains(&"Haiku".into()),
         "{seen}"
@@ -232,24 +241,13 @@ fn openai_clients_and_curl_through_the_gateway() {
     );
     drop(gw);
     let gw = start(&d, &[]);
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/gateway/boto3_client.py"
-        ))
-        .args([&gw.url, &limited])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", d.path())
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let seen = run_client(
+        client("boto3_client.py")
+            .args([&gw.url, &limited])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", d.path()),
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         seen["converse"]["text"],
         "Reply from anthropic.claude-3-haiku-20240307-v1:0: hello from boto3"

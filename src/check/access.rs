@@ -33,14 +33,7 @@ pub(crate) async fn run(setup: &Setup, model: &ModelChoice, resolved: &Resolved)
     let mut ctx = plan.context(Some(&model.id));
     let control = match plan.control().await {
         Ok(c) => c,
-        Err(e) => {
-            // Not on the call's path: a warning, as below.
-            let mut step = Step::failed("access", None, started, &e);
-            step.status = Status::Warn;
-            step.exit = None;
-            step.summary = format!("model access could not be asked: {}", step.summary);
-            return step;
-        }
+        Err(e) => return unasked(started, &e, serde_json::Value::Null),
     };
     ctx.host = Some(control.url.shown_host().to_string());
     ctx.endpoint = Some(format!("the {control}"));
@@ -67,17 +60,23 @@ pub(crate) async fn run(setup: &Setup, model: &ModelChoice, resolved: &Resolved)
             ),
             ExitCode::Service,
         ),
-        Err(e) => {
-            let mut step = Step::failed("access", None, started, &e);
-            step.status = Status::Warn;
-            step.exit = None;
-            step.details = details;
-            let asked = match &e {
-                crate::error::Error::Remote { hop: Hop::Control, .. } => "",
-                _ => " (before the control plane was reached)",
-            };
-            step.summary = format!("model access could not be asked{asked}: {}", step.summary);
-            step
-        }
+        Err(e) => unasked(started, &e, details),
     }
+}
+
+/// The step when model access could not be asked: a warning, not a
+/// failure, since the control plane is not on the call's path.
+fn unasked(started: Instant, e: &crate::error::Error, details: serde_json::Value) -> Step {
+    let mut step = Step::failed("access", None, started, e);
+    step.status = Status::Warn;
+    step.exit = None;
+    step.details = details;
+    let asked = match e {
+        crate::error::Error::Remote {
+            hop: Hop::Control, ..
+        } => "",
+        _ => " (before the control plane was reached)",
+    };
+    step.summary = format!("model access could not be asked{asked}: {}", step.summary);
+    step
 }

@@ -1227,9 +1227,7 @@ async fn chat(
                     || openai::assistant_message(&[], request.tools_offered),
                     |m| openai::assistant_message(m.content(), request.tools_offered),
                 );
-                let (i, o) = out
-                    .usage()
-                    .map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()));
+                let (i, o) = openai::tokens(out.usage());
                 access.tokens_in = Some(i);
                 access.tokens_out = Some(o);
                 gw.log(&access, 200);

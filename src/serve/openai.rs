@@ -11,8 +11,9 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole,
     ConverseStreamOutput, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration, Message,
-    SpecificToolChoice, StopReason, SystemContentBlock, Tool, ToolChoice, ToolConfiguration,
-    ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
+    SpecificToolChoice, StopReason, SystemContentBlock, TokenUsage, Tool, ToolChoice,
+    ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification,
+    ToolUseBlock,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -24,13 +25,20 @@ use std::collections::{HashMap, HashSet};
 const MAX_TOOLS: usize = 128;
 const MAX_TOOL_CALLS: usize = 1024;
 
-/// Whether `id` is a tool-call id Bedrock takes: 1 to 64 letters, digits,
-/// `_`, `.`, `:` or `-`.
-fn valid_tool_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
+/// Checks that `id` (in `field`) is a tool-call id Bedrock takes: 1 to 64
+/// letters, digits, `_`, `.`, `:` or `-`.
+fn check_tool_id(field: &str, id: &str) -> Result<(), String> {
+    let valid = (1..=64).contains(&id.len())
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} must be 1 to 64 letters, digits, _, ., : or - (Bedrock's rule for tool-call ids)"
+        ))
+    }
 }
 
 /// The name of the inert tool declared when a conversation holds tool calls
@@ -131,11 +139,7 @@ fn tool_calls(calls: &Value) -> Result<Vec<ContentBlock>, String> {
         .map(|(j, c)| {
             let at = |e: &str| format!("tool_calls[{j}]: {e}");
             let id = c["id"].as_str().ok_or_else(|| at("id is required"))?;
-            if !valid_tool_id(id) {
-                return Err(at(
-                    "id must be 1 to 64 letters, digits, _, ., : or - (Bedrock's rule for tool-call ids)",
-                ));
-            }
+            check_tool_id("id", id).map_err(|e| at(&e))?;
             let name = c["function"]["name"]
                 .as_str()
                 .ok_or_else(|| at("function.name is required"))?;
@@ -168,12 +172,7 @@ fn tool_result(m: &Value) -> Result<ContentBlock, String> {
     let id = m["tool_call_id"]
         .as_str()
         .ok_or("a tool message needs tool_call_id")?;
-    if !valid_tool_id(id) {
-        return Err(
-            "tool_call_id must be 1 to 64 letters, digits, _, ., : or - (Bedrock's rule for tool-call ids)"
-                .into(),
-        );
-    }
+    check_tool_id("tool_call_id", id)?;
     let text: Vec<String> = match &m["content"] {
         Value::String(s) => vec![s.clone()],
         Value::Array(parts) => parts
@@ -488,6 +487,11 @@ pub(crate) fn finish_reason(stop: &StopReason, tools_offered: bool) -> &'static 
     }
 }
 
+/// The input and output token counts of a Converse reply, 0 when absent.
+pub(crate) fn tokens(usage: Option<&TokenUsage>) -> (i32, i32) {
+    usage.map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()))
+}
+
 /// `usage`, from Converse's token counts.
 pub(crate) fn usage(input: i32, output: i32) -> Value {
     json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
@@ -580,13 +584,27 @@ impl Chunks {
         self.chunk(json!({"role": "assistant", "content": ""}), None)
     }
 
+    /// One chunk of the stream.
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        chunk(&self.id, self.created, &self.model, delta, finish)
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
     }
 
-    /// The usage chunk that ends a stream that asked for it.
+    /// The last chunk of a stream that asked for usage: no choices.
     pub(crate) fn usage(&self, input: i32, output: i32) -> Value {
-        usage_chunk(&self.id, self.created, &self.model, usage(input, output))
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": usage(input, output),
+        })
     }
 
     /// One event of the stream: text, the start and pieces of tool calls
@@ -625,43 +643,12 @@ impl Chunks {
                 Some(finish_reason(m.stop_reason(), self.tools_offered)),
             )),
             ConverseStreamOutput::Metadata(m) => {
-                let (i, o) = m
-                    .usage()
-                    .map_or((0, 0), |u| (u.input_tokens(), u.output_tokens()));
+                let (i, o) = tokens(m.usage());
                 Translated::Usage(i, o)
             }
             _ => Translated::Nothing,
         }
     }
-}
-
-/// One chunk of a streamed chat completion.
-pub(crate) fn chunk(
-    id: &str,
-    created: u64,
-    model: &str,
-    delta: Value,
-    finish: Option<&str>,
-) -> Value {
-    json!({
-        "id": id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    })
-}
-
-/// The last chunk of a stream that asked for usage: no choices.
-pub(crate) fn usage_chunk(id: &str, created: u64, model: &str, usage: Value) -> Value {
-    json!({
-        "id": id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [],
-        "usage": usage,
-    })
 }
 
 /// An OpenAI-style error body.

@@ -17,7 +17,7 @@ pub(crate) fn parse(model: &Resolved, body: &Value) -> Result<Ask, String> {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     check_turns(&messages)?;
     check_features(model, body, &messages)?;
-    check_tool_turns(body, &messages)?;
+    check_tool_turns(&messages)?;
     let config = &body["inferenceConfig"];
     let max_tokens = config["maxTokens"].as_u64().map_or(512, |n| n as usize);
     models::check_limit(model, max_tokens)?;
@@ -135,27 +135,17 @@ fn turn_text(content: &Value) -> String {
     parts.join(" ")
 }
 
-/// Tool calls and their results pair up as Bedrock requires: tool blocks
-/// only with a `toolConfig`, each call of an assistant turn answered in the
-/// next turn, no more results than calls, and an error result that says
+/// Tool calls and their results pair up as Bedrock requires: each call of
+/// an assistant turn answered in the next turn, no more results than calls, and an error result that says
 /// something.
-fn check_tool_turns(body: &Value, messages: &[Value]) -> Result<(), String> {
-    let blocks = |m: &Value| m["content"].as_array().cloned().unwrap_or_default();
-    let ids = |m: &Value, kind: &str| -> Vec<String> {
+fn check_tool_turns<'a>(messages: &'a [Value]) -> Result<(), String> {
+    let blocks = |m: &'a Value| m["content"].as_array().map_or(&[][..], Vec::as_slice);
+    let ids = |m: &'a Value, kind: &str| -> Vec<&'a str> {
         blocks(m)
             .iter()
-            .filter_map(|b| b[kind]["toolUseId"].as_str().map(str::to_string))
+            .filter_map(|b| b[kind]["toolUseId"].as_str())
             .collect()
     };
-    let any_tool_block = messages
-        .iter()
-        .any(|m| !ids(m, "toolUse").is_empty() || !ids(m, "toolResult").is_empty());
-    if any_tool_block && body.get("toolConfig").is_none() {
-        return Err(
-            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
-                .into(),
-        );
-    }
     for (i, m) in messages.iter().enumerate() {
         for (k, b) in blocks(m).iter().enumerate() {
             let r = &b["toolResult"];
@@ -179,8 +169,8 @@ fn check_tool_turns(body: &Value, messages: &[Value]) -> Result<(), String> {
         };
         let missing: Vec<&str> = asked
             .iter()
+            .copied()
             .filter(|id| !results.contains(id))
-            .map(String::as_str)
             .collect();
         if !missing.is_empty() {
             return Err(format!(
@@ -268,12 +258,18 @@ fn check_features(model: &Resolved, body: &Value, messages: &[Value]) -> Result<
     if blocks.iter().any(|b| b.get("document").is_some()) && !m.takes("documents") {
         return Err("This model doesn't support the document content block that you provided. Try again with a supported content block or use a different model.".into());
     }
-    let tools = body.get("toolConfig").is_some()
-        || blocks
-            .iter()
-            .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some());
-    if tools && !m.takes("tools") {
+    let tool_blocks = blocks
+        .iter()
+        .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some());
+    let tool_config = body.get("toolConfig").is_some();
+    if (tool_config || tool_blocks) && !m.takes("tools") {
         return Err("This model doesn't support tool use.".into());
+    }
+    if tool_blocks && !tool_config {
+        return Err(
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+                .into(),
+        );
     }
     Ok(())
 }

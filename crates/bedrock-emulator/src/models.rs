@@ -98,15 +98,14 @@ fn tool_use_id(ask: &Ask, tool: &str, n: usize) -> String {
     // that ask the same never share an id.
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&ask.prompt, ask.earlier_words, tool, n, call).hash(&mut h);
-    let mut x = h.finish();
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&ask.prompt, ask.earlier_words, tool, n, call, salt).hash(&mut h);
+        u128::from(h.finish())
+    };
+    let mut x = (half(0) << 64) | half(1);
     let mut id = String::from("tooluse_");
-    for i in 0..22 {
-        if i == 11 {
-            tool.len().hash(&mut h);
-            x = h.finish();
-        }
+    for _ in 0..22 {
         id.push(ALPHABET[(x % 62) as usize] as char);
         x /= 62;
     }
