@@ -178,7 +178,7 @@ fn connect_failure(hop: Hop, lower: &str, ctx: &Context) -> Option<(&'static str
 /// An error and its sources, each shown once and joined by `: `: what
 /// `DisplayErrorContext` shows, without the Rust Debug dump it appends
 /// (which belongs in `--debug` logs, not in a message a person reads).
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![err.to_string()];
     let mut next = err.source();
     while let Some(e) = next {

@@ -4,7 +4,6 @@
 //! before its DNS exists.
 
 use crate::error::{Error, Result};
-use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -133,16 +132,6 @@ impl Overrides {
         let mut ips: Vec<IpAddr> = found.map(|a| a.ip()).collect();
         ips.dedup();
         Ok(ips)
-    }
-}
-
-impl ResolveDns for Overrides {
-    fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
-        DnsFuture::new(async move {
-            self.lookup(name, Duration::from_secs(5))
-                .await
-                .map_err(ResolveDnsError::new)
-        })
     }
 }
 

@@ -10,7 +10,6 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
-use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// Why a handshake failed, for the hint.
@@ -101,20 +100,6 @@ impl ServerCertVerifier for Recording {
     }
 }
 
-/// The roots to trust: the system's and those in `bundle` (PEM).
-fn roots(bundle: Option<&[u8]>) -> rustls::RootCertStore {
-    let mut store = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = store.add(cert);
-    }
-    if let Some(pem) = bundle {
-        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
-            let _ = store.add(cert);
-        }
-    }
-    store
-}
-
 /// A failed handshake's report.
 fn failed(
     error: String,
@@ -138,7 +123,7 @@ fn client_config(
     bundle: Option<&[u8]>,
 ) -> std::result::Result<(rustls::ClientConfig, Arc<Recording>), (String, TlsFailure)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let store = roots(bundle);
+    let store = crate::aws::transport::roots(bundle);
     if store.is_empty() {
         return Err((
             "no trusted root certificates: the system has none and no CABundle was given".into(),
