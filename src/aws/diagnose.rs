@@ -7,6 +7,7 @@
 //! Every message from AWS passes through the [`Scrubber`] first: AWS names
 //! the role ARN it refused, which this tool treats as a secret.
 
+use crate::aws::signed::Failure;
 use crate::error::{Error, Hop, RemoteKind};
 use crate::invoke::families;
 use crate::secret::Scrubber;
@@ -289,38 +290,7 @@ where
                 kind: RemoteKind::Network,
             }
         }
-        SdkError::DispatchFailure(d) if d.is_timeout() && chain(err).contains("read timeout") => {
-            // The connection was made and the request sent; nothing came
-            // back in time. Not a connect failure, and not a DNS question.
-            let message = match ctx.read_timeout {
-                Some(t) => no_data_for(t, "the reply did not start"),
-                None => ctx.scrubber.scrub(&chain(err)),
-            };
-            read_timeout(
-                hop,
-                message,
-                match hop {
-                    Hop::Bedrock => {
-                        "the endpoint took the request and sent nothing within --read-timeout: without streaming \
-                         the reply starts only once the model has finished, so a long reply needs a longer --read-timeout \
-                         (or streaming); otherwise a hung model, or a proxy or firewall holding the connection open"
-                    }
-                    _ => {
-                        "the endpoint took the request and sent nothing within --read-timeout: a proxy or firewall \
-                          holding the connection open, or an overloaded endpoint; run again or raise --read-timeout"
-                    }
-                },
-            )
-        }
-        SdkError::DispatchFailure(d) => {
-            let detail = ctx.scrubber.scrub(&chain(err));
-            let code = if d.is_timeout() {
-                "ConnectTimeout"
-            } else {
-                "ConnectionFailed"
-            };
-            network(hop, code, detail, ctx)
-        }
+        SdkError::DispatchFailure(d) => dispatch(hop, d.is_timeout(), &chain(err), ctx),
         other => Error::Remote {
             hop,
             code: "ResponseError".into(),
@@ -328,6 +298,75 @@ where
             hint: None,
             kind: RemoteKind::Service,
         },
+    }
+}
+
+/// A request that got no answer: the connection failed, or timed out
+/// (`timeout`), as `text` (the error and its causes) tells.
+fn dispatch(hop: Hop, timeout: bool, text: &str, ctx: &Context) -> Error {
+    if timeout && text.contains("read timeout") {
+        // The connection was made and the request sent; nothing came
+        // back in time. Not a connect failure, and not a DNS question.
+        let message = match ctx.read_timeout {
+            Some(t) => no_data_for(t, "the reply did not start"),
+            None => ctx.scrubber.scrub(text),
+        };
+        return read_timeout(
+            hop,
+            message,
+            match hop {
+                Hop::Bedrock => {
+                    "the endpoint took the request and sent nothing within --read-timeout: without streaming \
+                     the reply starts only once the model has finished, so a long reply needs a longer --read-timeout \
+                     (or streaming); otherwise a hung model, or a proxy or firewall holding the connection open"
+                }
+                _ => {
+                    "the endpoint took the request and sent nothing within --read-timeout: a proxy or firewall \
+                      holding the connection open, or an overloaded endpoint; run again or raise --read-timeout"
+                }
+            },
+        );
+    }
+    let code = if timeout {
+        "ConnectTimeout"
+    } else {
+        "ConnectionFailed"
+    };
+    network(hop, code, ctx.scrubber.scrub(text), ctx)
+}
+
+/// Diagnoses a request the tool signed itself ([`crate::aws::signed`]) as
+/// the SDK's errors are: the service's code and message, or what became
+/// of the connection.
+pub(crate) fn signed_failure(hop: Hop, failure: &Failure, ctx: &Context) -> Error {
+    match failure {
+        Failure::Service { code, message, .. } => {
+            service_error(hop, code.clone(), ctx.scrubber.scrub(message), ctx)
+        }
+        Failure::Dispatch(e) => scrubbed(dispatch(hop, e.is_timeout(), &chain(e), ctx), ctx),
+        Failure::Credentials(e) => scrubbed(
+            Error::Remote {
+                hop,
+                code: "CredentialsFailed".into(),
+                message: format!(
+                    "the credentials to sign with could not be had: {}",
+                    chain(e)
+                ),
+                hint: None,
+                kind: RemoteKind::Credentials,
+            },
+            ctx,
+        ),
+        Failure::Response(text) => scrubbed(
+            Error::Remote {
+                hop,
+                code: "ResponseError".into(),
+                message: text.clone(),
+                hint: None,
+                kind: RemoteKind::Service,
+            },
+            ctx,
+        ),
     }
 }
 

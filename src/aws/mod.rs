@@ -1,5 +1,6 @@
 //! Everything that talks to AWS: the plan of a run (region, endpoints,
-//! redaction, clients), the HTTP client, name resolution, the credentials
+//! redaction, clients), the HTTP client, requests signed without a
+//! generated client, name resolution, the credentials
 //! of each source, and the diagnosis of what AWS answers.
 
 pub mod credentials;
@@ -7,4 +8,5 @@ pub(crate) mod diagnose;
 pub(crate) mod document;
 pub(crate) mod plan;
 pub(crate) mod resolve;
+pub(crate) mod signed;
 pub(crate) mod transport;

@@ -21,6 +21,7 @@
 
 use crate::aws::diagnose::Context;
 use crate::aws::resolve::Overrides;
+use crate::aws::signed::Signed;
 use crate::aws::transport;
 use crate::config::schema::{self, DEFAULT_SECTION};
 use crate::config::{BedrockEndpoint, Config, CredentialSource, EndpointUrl, Region};
@@ -235,6 +236,8 @@ pub(crate) struct Plan {
     /// at that hop.
     pub(crate) web_identity_in_env: bool,
     base: SdkConfig,
+    /// The HTTP client of `base`, for the requests the tool signs itself.
+    transport: transport::Transport,
 }
 
 /// The endpoints and region only: the AWS settings inside (`base`) hold
@@ -261,7 +264,8 @@ impl Plan {
         check_proxy_env()?;
         let profile = config.profile.as_deref();
         let ca_bundle = ca_bundle(&config, &options)?;
-        let http = transport::client(ca_bundle.as_deref(), &options.overrides)?;
+        let transport = transport::client(ca_bundle.as_deref(), &options.overrides)?;
+        let http = transport.sdk();
         let region = region(&config, options.region.as_ref(), profile, &http).await?;
         let base = base_sdk_config(&region, &options, profile, http).await;
         let direct_bedrock = match configured(&base, BEDROCK_SERVICE) {
@@ -347,6 +351,7 @@ impl Plan {
             session_token_in_env,
             web_identity_in_env,
             base,
+            transport,
         })
     }
 
@@ -460,21 +465,25 @@ impl Plan {
         aws_sdk_bedrockruntime::Client::from_conf(builder.build())
     }
 
-    /// A client of the Bedrock control plane (model access) at `endpoint`
-    /// (from [`Plan::control`]), signing with `provider`.
-    pub(crate) fn control_client(
+    /// Requests signed by the tool itself ([`crate::aws::signed`]) to
+    /// `endpoint` with `provider`'s credentials, with the run's timeouts
+    /// and attempts: the control plane's (model access) and the load
+    /// mode's.
+    pub(crate) fn signed(
         &self,
         endpoint: &Endpoint,
         provider: SharedCredentialsProvider,
-    ) -> aws_sdk_bedrock::Client {
-        use aws_smithy_runtime_api::client::auth::AuthSchemeId;
-        let config = aws_sdk_bedrock::config::Builder::from(&self.base)
-            .endpoint_url(endpoint.url.secret().expose())
-            .credentials_provider(provider)
-            .auth_scheme_preference([AuthSchemeId::new("sigv4")])
-            .token_provider(NoBearerToken)
-            .build();
-        aws_sdk_bedrock::Client::from_conf(config)
+    ) -> Signed {
+        let o = &self.options;
+        Signed::new(
+            &self.transport,
+            provider,
+            endpoint.url.secret().expose(),
+            &self.region.to_string(),
+            o.connect_timeout,
+            o.read_timeout,
+            o.max_attempts,
+        )
     }
 
     /// What a diagnosis may mention, for a call to `model`.
@@ -578,15 +587,6 @@ async fn aws_public(base: &SdkConfig, service: Service, region: &Region) -> Resu
             .build()
             .map_err(|e| Error::Usage(format!("region {region}: {e}")))?;
         DefaultResolver::new().resolve_endpoint(&params).await
-    } else if service.id == CONTROL_SERVICE.id {
-        use aws_sdk_bedrock::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-        let params = Params::builder()
-            .region(region.to_string())
-            .use_fips(fips)
-            .use_dual_stack(dual)
-            .build()
-            .map_err(|e| Error::Usage(format!("region {region}: {e}")))?;
-        DefaultResolver::new().resolve_endpoint(&params).await
     } else {
         use aws_sdk_bedrockruntime::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
         let params = Params::builder()
@@ -604,17 +604,32 @@ async fn aws_public(base: &SdkConfig, service: Service, region: &Region) -> Resu
             if fips { " with FIPS" } else { "" }
         ))
     })?;
-    let url = EndpointUrl::aws(endpoint.url()).map_err(|why| {
+    let mut found = endpoint.url().to_string();
+    if service.id == CONTROL_SERVICE.id {
+        found = control_plane_of(&found);
+    }
+    let url = EndpointUrl::aws(&found).map_err(|why| {
         Error::Usage(format!(
-            "the endpoint rules of {} give {}: {why}",
+            "the endpoint rules of {} give {found}: {why}",
             service.id,
-            endpoint.url()
         ))
     })?;
     Ok(Endpoint {
         url,
         origin: Origin::Public,
     })
+}
+
+/// The control plane's endpoint beside a runtime endpoint of AWS's:
+/// `bedrock-runtime[-fips].REGION.SUFFIX` becomes `bedrock[-fips].REGION.SUFFIX`.
+///
+/// The two services' endpoint rules (botocore's `endpoint-rule-set-1.json`
+/// of `bedrock` and `bedrock-runtime`) are the same rules with these two
+/// names, for every partition, FIPS and dual-stack; deriving one from the
+/// other spares the tool the control plane's whole generated client,
+/// which it would link for these rules and three read-only calls.
+fn control_plane_of(runtime_url: &str) -> String {
+    runtime_url.replacen("://bedrock-runtime", "://bedrock", 1)
 }
 
 /// The endpoint the AWS settings name for a service, as the SDK's own
@@ -987,6 +1002,59 @@ mod tests {
 
     fn url(text: &str) -> EndpointUrl {
         EndpointUrl::parse(Secret::new(text)).unwrap()
+    }
+
+    /// The control plane's public endpoints are those of botocore's
+    /// `bedrock` endpoint rules (`https://bedrock[-fips].{Region}.{dnsSuffix}`
+    /// or `{dualStackDnsSuffix}`), derived from the runtime's.
+    #[tokio::test]
+    async fn the_control_plane_endpoint_follows_the_runtime_rules() {
+        for (region, fips, dual, expected) in [
+            (
+                "us-west-2",
+                false,
+                false,
+                "https://bedrock.us-west-2.amazonaws.com",
+            ),
+            (
+                "us-east-1",
+                true,
+                false,
+                "https://bedrock-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                "us-east-1",
+                false,
+                true,
+                "https://bedrock.us-east-1.api.aws",
+            ),
+            (
+                "cn-north-1",
+                false,
+                false,
+                "https://bedrock.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "us-gov-west-1",
+                true,
+                false,
+                "https://bedrock-fips.us-gov-west-1.amazonaws.com",
+            ),
+        ] {
+            let base = SdkConfig::builder()
+                .use_fips(fips)
+                .use_dual_stack(dual)
+                .build();
+            let found = aws_public(&base, CONTROL_SERVICE, &Region::parse(region).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(
+                found.url.shown(),
+                expected,
+                "{region} fips {fips} dual {dual}"
+            );
+            assert_eq!(found.origin, Origin::Public);
+        }
     }
 
     #[test]

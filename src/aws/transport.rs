@@ -116,12 +116,33 @@ pub(crate) fn roots(bundle: Option<&[u8]>) -> rustls::RootCertStore {
 
 /// An HTTPS client that trusts the system roots and `bundle`, and resolves
 /// names through `overrides` first.
-pub(crate) fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<SharedHttpClient> {
+pub(crate) fn client(bundle: Option<&Path>, overrides: &Overrides) -> Result<Transport> {
     let extra = bundle.map(read_bundle).transpose()?;
-    Ok(SharedHttpClient::new(Client {
+    Ok(Transport(Client {
         shared: Shared::new(extra.as_deref(), overrides, Matcher::from_env())?,
         pools: Arc::new(Mutex::new(HashMap::new())),
     }))
+}
+
+/// The run's HTTP client, for the SDK's clients and for the requests the
+/// tool signs itself ([`crate::aws::signed`]): both share its connections.
+#[derive(Clone, Debug)]
+pub(crate) struct Transport(Client);
+
+impl Transport {
+    /// The client as the SDK's clients take it.
+    pub(crate) fn sdk(&self) -> SharedHttpClient {
+        SharedHttpClient::new(self.0.clone())
+    }
+
+    /// The pool of connections with these timeouts.
+    pub(crate) fn connector(
+        &self,
+        connect: Option<Duration>,
+        read: Option<Duration>,
+    ) -> SharedHttpConnector {
+        self.0.pool((connect, read))
+    }
 }
 
 /// What every connection of a run shares: one TLS configuration (its
@@ -173,7 +194,12 @@ impl HttpClient for Client {
         settings: &HttpConnectorSettings,
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        let key = (settings.connect_timeout(), settings.read_timeout());
+        self.pool((settings.connect_timeout(), settings.read_timeout()))
+    }
+}
+
+impl Client {
+    fn pool(&self, key: Timeouts) -> SharedHttpConnector {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         pools
             .entry(key)

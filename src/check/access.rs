@@ -37,7 +37,7 @@ pub(crate) async fn run(setup: &Setup, model: &ModelChoice, resolved: &Resolved)
     };
     ctx.host = Some(control.url.shown_host().to_string());
     ctx.endpoint = Some(format!("the {control}"));
-    let client = plan.control_client(&control, resolved.provider.clone());
+    let client = plan.signed(&control, resolved.provider.clone());
     let details = json!({"endpoint": control.url.shown(), "model": base});
     match crate::invoke::access::availability(&client, &base, &ctx).await {
         Ok(None) => Step {

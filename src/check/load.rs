@@ -3,12 +3,11 @@
 //! and one set of credentials, with the latency distribution, the errors
 //! by type, the request rate and the client's CPU time per request.
 
-use super::bedrock::ping_call;
 use super::report::{Status, Step};
 use super::setup::Setup;
-use crate::aws::plan::BedrockAuth;
+use crate::aws::signed::{Failure, Signed};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_bedrockruntime::error::SdkError;
+use bytes::Bytes;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,14 +50,33 @@ impl Tally {
 }
 
 /// The error type of a failed call, as the report counts it.
-fn error_kind<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-    e: &SdkError<E, R>,
-) -> String {
-    match e {
-        SdkError::ServiceError(s) => s.err().code().unwrap_or("ServiceError").to_string(),
-        SdkError::TimeoutError(_) => "Timeout".into(),
-        SdkError::DispatchFailure(_) => "ConnectionFailed".into(),
-        _ => "ResponseError".into(),
+fn error_kind(f: &Failure) -> String {
+    match f {
+        Failure::Service { code, .. } => code.clone(),
+        Failure::Dispatch(e) if e.is_timeout() => "Timeout".into(),
+        Failure::Dispatch(_) => "ConnectionFailed".into(),
+        Failure::Credentials(_) => "CredentialsFailed".into(),
+        Failure::Response(_) => "ResponseError".into(),
+    }
+}
+
+/// The smallest Converse call (one word in, one token out), as
+/// `check`'s Bedrock step makes it through the SDK, signed and sent by
+/// the tool itself: a load generator should cost the endpoint's time,
+/// not its own (docs/performance.md has the figures).
+async fn ping(client: &Signed, path: &str) -> Result<(), Failure> {
+    const PING: &str = r#"{"messages":[{"role":"user","content":[{"text":"ping"}]}],"inferenceConfig":{"maxTokens":1}}"#;
+    let body = client
+        .post(path, Bytes::from_static(PING.as_bytes()))
+        .await?;
+    let reply: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Failure::Response(format!("the Converse answer is not JSON: {e}")))?;
+    if reply["output"]["message"]["content"].is_array() {
+        Ok(())
+    } else {
+        Err(Failure::Response(
+            "the Converse answer has no output message".into(),
+        ))
     }
 }
 
@@ -71,18 +89,19 @@ pub(crate) async fn run(
     concurrency: usize,
 ) -> Step {
     let plan = &setup.plan;
-    let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(provider), false);
+    let client = plan.signed(&plan.bedrock, provider);
+    let path = format!("/model/{}/converse", crate::aws::signed::label(model));
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = cpu_us();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.min(n.max(1)) {
-        let (client, next, model) = (client.clone(), next.clone(), model.to_string());
+        let (client, next, path) = (client.clone(), next.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             while next.fetch_add(1, Ordering::Relaxed) < n {
                 let t = Instant::now();
-                match ping_call(&client, &model).send().await {
+                match ping(&client, &path).await {
                     Ok(_) => tally.latencies.push(t.elapsed()),
                     Err(e) => *tally.errors.entry(error_kind(&e)).or_default() += 1,
                 }

@@ -9,12 +9,10 @@ use super::{Options, Terminal, cache_for, load, warn_all};
 use crate::aws::credentials::{self, RunTime};
 use crate::aws::diagnose::{self, Context};
 use crate::aws::plan::{Auth, Plan};
+use crate::aws::signed::Signed;
 use crate::error::{Error, ExitCode, Hop, Result};
 use crate::output::{self, Format};
-use aws_sdk_bedrock::types::{
-    AuthorizationStatus, EntitlementAvailability, InferenceType, RegionAvailability,
-};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How many availability questions are in flight at once.
@@ -49,64 +47,135 @@ pub(crate) struct Profile {
     pub(crate) models: Vec<String>,
 }
 
+// The control plane's answers, as far as the tool reads them (botocore's
+// `bedrock` service model, REST-JSON: members in camelCase, lists and
+// optional members that may be absent).
+
+/// ListFoundationModels' answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FoundationModels {
+    #[serde(default)]
+    model_summaries: Vec<ModelSummary>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelSummary {
+    model_id: String,
+    #[serde(default)]
+    provider_name: Option<String>,
+    #[serde(default)]
+    model_name: Option<String>,
+    #[serde(default)]
+    inference_types_supported: Vec<String>,
+}
+
+/// ListInferenceProfiles' answer, one page.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InferenceProfiles {
+    #[serde(default)]
+    inference_profile_summaries: Vec<ProfileSummary>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileSummary {
+    inference_profile_id: String,
+    inference_profile_name: String,
+    status: String,
+    r#type: String,
+    #[serde(default)]
+    models: Vec<ProfileModel>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileModel {
+    #[serde(default)]
+    model_arn: Option<String>,
+}
+
+/// GetFoundationModelAvailability's answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Availability {
+    authorization_status: String,
+    entitlement_availability: String,
+    region_availability: String,
+    #[serde(default)]
+    agreement_availability: Option<Agreement>,
+}
+
+#[derive(Deserialize)]
+struct Agreement {
+    status: String,
+}
+
 /// Whether one model may be called, from GetFoundationModelAvailability:
 /// `None` when it may, else why not.
 pub(crate) async fn availability(
-    client: &aws_sdk_bedrock::Client,
+    client: &Signed,
     model: &str,
     ctx: &Context,
 ) -> Result<Option<String>> {
-    let out = client
-        .get_foundation_model_availability()
-        .model_id(model)
-        .send()
+    let out: Availability = client
+        .get(&format!(
+            "/foundation-model-availability/{}",
+            crate::aws::signed::label(model)
+        ))
         .await
-        .map_err(|e| diagnose::sdk_error(Hop::Control, &e, ctx))?;
+        .map_err(|e| diagnose::signed_failure(Hop::Control, &e, ctx))?;
+    let entitled = out.entitlement_availability == "AVAILABLE";
     let mut why = Vec::new();
-    if *out.authorization_status() != AuthorizationStatus::Authorized {
+    if out.authorization_status != "AUTHORIZED" {
         why.push("the caller's policies do not allow invoking it");
     }
-    if *out.entitlement_availability() != EntitlementAvailability::Available {
+    if !entitled {
         why.push("the account has no model access to it (grant it under Model access in the Bedrock console)");
     }
-    if let Some(agreement) = out.agreement_availability()
-        && agreement.status().as_str() != "AVAILABLE"
-        && out.entitlement_availability() == &EntitlementAvailability::Available
+    if let Some(agreement) = &out.agreement_availability
+        && agreement.status != "AVAILABLE"
+        && entitled
     {
         why.push("its end-user licence agreement is not accepted");
     }
-    if *out.region_availability() != RegionAvailability::Available {
+    if out.region_availability != "AVAILABLE" {
         why.push("it is not offered in this region");
     }
     Ok((!why.is_empty()).then(|| why.join("; ")))
 }
 
 /// Every inference profile of the region, page by page.
-async fn profiles(client: &aws_sdk_bedrock::Client, ctx: &Context) -> Result<Vec<Profile>> {
+async fn profiles(client: &Signed, ctx: &Context) -> Result<Vec<Profile>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = client
-            .list_inference_profiles()
-            .set_next_token(token.take())
-            .send()
+        let path = match token.take() {
+            Some(t) => format!(
+                "/inference-profiles?nextToken={}",
+                crate::aws::signed::label(&t)
+            ),
+            None => "/inference-profiles".to_string(),
+        };
+        let page: InferenceProfiles = client
+            .get(&path)
             .await
-            .map_err(|e| diagnose::sdk_error(Hop::Control, &e, ctx))?;
-        for p in page.inference_profile_summaries() {
+            .map_err(|e| diagnose::signed_failure(Hop::Control, &e, ctx))?;
+        for p in page.inference_profile_summaries {
             out.push(Profile {
-                id: p.inference_profile_id().to_string(),
-                name: p.inference_profile_name().to_string(),
-                status: p.status().as_str().to_string(),
-                kind: p.r#type().as_str().to_string(),
-                models: p
-                    .models()
-                    .iter()
-                    .filter_map(|m| m.model_arn().map(str::to_string))
-                    .collect(),
+                id: p.inference_profile_id,
+                name: p.inference_profile_name,
+                status: p.status,
+                kind: p.r#type,
+                models: p.models.into_iter().filter_map(|m| m.model_arn).collect(),
             });
         }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+        match page.next_token {
+            Some(t) if !t.is_empty() => token = Some(t),
             _ => return Ok(out),
         }
     }
@@ -120,14 +189,13 @@ fn base_of(arn_or_id: &str) -> &str {
 /// Everything `models --available` shows.
 pub(crate) async fn survey(
     plan: &Plan,
-    client: &aws_sdk_bedrock::Client,
+    client: &Signed,
     ctx: &Context,
 ) -> Result<(Vec<ModelAccess>, Vec<Profile>)> {
-    let listed = client
-        .list_foundation_models()
-        .send()
+    let listed: FoundationModels = client
+        .get("/foundation-models")
         .await
-        .map_err(|e| diagnose::sdk_error(Hop::Control, &e, ctx))?;
+        .map_err(|e| diagnose::signed_failure(Hop::Control, &e, ctx))?;
     let profiles = profiles(client, ctx).await?;
     let mut by_model: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &profiles {
@@ -138,11 +206,11 @@ pub(crate) async fn survey(
             }
         }
     }
-    let summaries = listed.model_summaries().to_vec();
+    let summaries = listed.model_summaries;
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, s) in summaries.iter().enumerate() {
-        let (client, ctx, id) = (client.clone(), ctx.clone(), s.model_id().to_string());
+        let (client, ctx, id) = (client.clone(), ctx.clone(), s.model_id.clone());
         let semaphore = semaphore.clone();
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
@@ -159,7 +227,7 @@ pub(crate) async fn survey(
         .iter()
         .zip(reasons)
         .map(|(s, reason)| {
-            let id = s.model_id().to_string();
+            let id = s.model_id.clone();
             let reason = reason.flatten();
             let profile_ids = by_model.get(&id).cloned().unwrap_or_default();
             let aliases = plan
@@ -173,13 +241,11 @@ pub(crate) async fn survey(
                 .map(|a| a.alias.clone())
                 .collect();
             ModelAccess {
-                provider: s.provider_name().unwrap_or_default().to_string(),
-                name: s.model_name().unwrap_or_default().to_string(),
+                provider: s.provider_name.clone().unwrap_or_default(),
+                name: s.model_name.clone().unwrap_or_default(),
                 access: reason.is_none(),
                 reason,
-                on_demand: s
-                    .inference_types_supported()
-                    .contains(&InferenceType::OnDemand),
+                on_demand: s.inference_types_supported.iter().any(|t| t == "ON_DEMAND"),
                 profiles: profile_ids,
                 aliases,
                 model_id: id,
@@ -222,7 +288,7 @@ pub(crate) async fn run(opts: &Options) -> Result<ExitCode> {
     ctx.host = Some(control.url.shown_host().to_string());
     ctx.endpoint = Some(format!("the {control}"));
     output::note("control", &control.to_string());
-    let client = plan.control_client(&control, resolved.provider);
+    let client = plan.signed(&control, resolved.provider);
     let (models, profiles) = survey(&plan, &client, &ctx).await?;
     if opts.format == Format::Json {
         output::print_json(&serde_json::json!({
