@@ -90,6 +90,9 @@ pub(crate) struct Signed {
     service: &'static str,
     max_attempts: u32,
     read_timeout: Duration,
+    /// The identity last signed with, until it nears its expiry: the
+    /// provider's credentials, converted once rather than for every request.
+    identity: std::sync::Arc<std::sync::Mutex<Option<Identity>>>,
 }
 
 impl Signed {
@@ -112,6 +115,7 @@ impl Signed {
             service: "bedrock",
             max_attempts: max_attempts.max(1),
             read_timeout,
+            identity: Default::default(),
         }
     }
 
@@ -148,12 +152,7 @@ impl Signed {
     }
 
     async fn once(&self, method: &http::Method, path: &str, body: Bytes) -> Result<Bytes, Failure> {
-        let credentials = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(Failure::Credentials)?;
-        let identity = Identity::from(credentials);
+        let identity = self.identity().await?;
         let url = format!("{}{path}", self.base);
         let mut request = http::Request::builder()
             .method(method.clone())
@@ -207,6 +206,33 @@ impl Signed {
             return Ok(body);
         }
         Err(service_failure(status, error_type.as_deref(), &body))
+    }
+}
+
+impl Signed {
+    /// The identity to sign with: the one kept, unless it expires within
+    /// five minutes (as the SDK's identity cache refreshes), else the
+    /// provider's.
+    async fn identity(&self) -> Result<Identity, Failure> {
+        let fresh = |i: &Identity| {
+            i.expiration()
+                .is_none_or(|e| e > SystemTime::now() + Duration::from_secs(300))
+        };
+        if let Some(kept) = self.kept().as_ref().filter(|i| fresh(i)) {
+            return Ok(kept.clone());
+        }
+        let credentials = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(Failure::Credentials)?;
+        let identity = Identity::from(credentials);
+        *self.kept() = Some(identity.clone());
+        Ok(identity)
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Option<Identity>> {
+        self.identity.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -299,6 +325,62 @@ mod tests {
         assert!(f.transient());
         assert!(!service_failure(400, Some("ValidationException"), b"{}").transient());
         assert!(service_failure(400, Some("ThrottlingException"), b"{}").transient());
+    }
+
+    /// Counts the credentials it hands out, each expiring `lasting` from now.
+    #[derive(Debug)]
+    struct Counting {
+        calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        lasting: Duration,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
+                aws_credential_types::Credentials::new(
+                    "AKIDEXAMPLE",
+                    "secret",
+                    None,
+                    Some(SystemTime::now() + self.lasting),
+                    "test",
+                ),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_asked_for_again_only_near_their_expiry() {
+        let transport = crate::aws::transport::client(None, &Default::default()).unwrap();
+        for (lasting, asked) in [(Duration::from_secs(3600), 1), (Duration::from_secs(60), 3)] {
+            let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let provider = SharedCredentialsProvider::new(Counting {
+                calls: calls.clone(),
+                lasting,
+            });
+            let signed = Signed::new(
+                &transport,
+                provider,
+                "https://bedrock.us-west-2.amazonaws.com",
+                "us-west-2",
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                1,
+            );
+            for _ in 0..3 {
+                signed.identity().await.unwrap();
+            }
+            assert_eq!(
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+                asked,
+                "{lasting:?}"
+            );
+        }
     }
 
     #[test]
