@@ -798,6 +798,18 @@ fn mistakes_a_new_user_makes_are_caught_early_and_named() {
         assert!(!done.all().contains("pa55word"), "{}", done.describe());
     }
 
+    // A proxy reached over TLS would get CONNECT and its credentials in
+    // clear text: refused, by whichever variable names it.
+    for name in ["HTTPS_PROXY", "HTTP_PROXY"] {
+        let done = invoke(&["--prompt", "hi"])
+            .env(name, "https://user:pa55word@proxy.example.com:3128")
+            .code(252);
+        done.stderr_has(&format!(
+            "{name}: a proxy reached over TLS (https://) is not supported"
+        ));
+        assert!(!done.all().contains("pa55word"), "{}", done.describe());
+    }
+
     // No config anywhere: where it was looked for, and what to do.
     let empty = Dir::new();
     empty

@@ -308,6 +308,9 @@ fn dispatch(hop: Hop, timeout: bool, text: &str, ctx: &Context) -> Error {
         // The connection was made and the request sent; nothing came
         // back in time. Not a connect failure, and not a DNS question.
         let message = match ctx.read_timeout {
+            Some(t) if text.contains("stopped in the middle") => {
+                no_data_for(t, "the answer stopped in the middle")
+            }
             Some(t) => no_data_for(t, "the reply did not start"),
             None => ctx.scrubber.scrub(text),
         };

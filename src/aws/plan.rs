@@ -429,8 +429,7 @@ impl Plan {
     }
 
     /// A Bedrock client for `endpoint`, authenticated the way `auth` says
-    /// and no other; `retries` off for the load mode, which counts every
-    /// answer.
+    /// and no other.
     ///
     /// Built from an `SdkConfig`, the SDK reads `AWS_BEARER_TOKEN_BEDROCK` on
     /// its own, prefers it to SigV4 and sends it: a token left in the
@@ -441,15 +440,11 @@ impl Plan {
         &self,
         endpoint: &Endpoint,
         auth: BedrockAuth,
-        retries: bool,
     ) -> aws_sdk_bedrockruntime::Client {
         use aws_smithy_runtime_api::client::auth::AuthSchemeId;
         use aws_smithy_runtime_api::client::auth::http::HTTP_BEARER_AUTH_SCHEME_ID;
-        let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&self.base)
+        let builder = aws_sdk_bedrockruntime::config::Builder::from(&self.base)
             .endpoint_url(endpoint.url.secret().expose());
-        if !retries {
-            builder = builder.retry_config(RetryConfig::disabled());
-        }
         let builder = match auth {
             BedrockAuth::SigV4(provider) => builder
                 .credentials_provider(provider)
@@ -606,7 +601,12 @@ async fn aws_public(base: &SdkConfig, service: Service, region: &Region) -> Resu
     })?;
     let mut found = endpoint.url().to_string();
     if service.id == CONTROL_SERVICE.id {
-        found = control_plane_of(&found);
+        found = control_plane_of(&found).ok_or_else(|| {
+            Error::Usage(format!(
+                "the endpoint rules of Bedrock Runtime give {found}, from which the control plane's endpoint \
+                 cannot be told: set ControlPlaneEndpointURL"
+            ))
+        })?;
     }
     let url = EndpointUrl::aws(&found).map_err(|why| {
         Error::Usage(format!(
@@ -628,8 +628,11 @@ async fn aws_public(base: &SdkConfig, service: Service, region: &Region) -> Resu
 /// names, for every partition, FIPS and dual-stack; deriving one from the
 /// other spares the tool the control plane's whole generated client,
 /// which it would link for these rules and three read-only calls.
-fn control_plane_of(runtime_url: &str) -> String {
-    runtime_url.replacen("://bedrock-runtime", "://bedrock", 1)
+fn control_plane_of(runtime_url: &str) -> Option<String> {
+    let (scheme, rest) = runtime_url.split_once("://")?;
+    let rest = rest.strip_prefix("bedrock-runtime")?;
+    (rest.starts_with('.') || rest.starts_with("-fips."))
+        .then(|| format!("{scheme}://bedrock{rest}"))
 }
 
 /// The endpoint the AWS settings name for a service, as the SDK's own
@@ -789,26 +792,46 @@ fn check_imds_endpoint() -> Result<()> {
     }
 }
 
-/// The proxy variable the calls follow, when set, is a URL with a host and
-/// a port: hyper's own reading is lenient (`http://host:notaport` becomes
+/// Every proxy variable the calls follow, when set, is a URL with a host
+/// and a port: hyper's own reading is lenient (`http://host:notaport` becomes
 /// port 80, garbage is ignored), so a typo would send the calls elsewhere
 /// without a word. The value is not shown: it may hold a password.
 fn check_proxy_env() -> Result<()> {
-    let Some((name, value)) = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-        .iter()
-        .filter_map(|n| std::env::var(n).ok().map(|v| (*n, v)))
-        .find(|(_, v)| !v.trim().is_empty())
-    else {
-        return Ok(());
-    };
-    let value = value.trim();
+    for name in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ] {
+        match std::env::var(name) {
+            Ok(value) if !value.trim().is_empty() => check_proxy_url(name, value.trim())?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One proxy variable's value: `http://[user:password@]HOST[:PORT]`.
+///
+/// A proxy reached over TLS (`https://`) or SOCKS is refused rather than
+/// spoken to as plain HTTP: the CONNECT request and its credentials would
+/// go in clear text to a port that expects TLS.
+fn check_proxy_url(name: &str, value: &str) -> Result<()> {
+    if value.to_ascii_lowercase().starts_with("https://") {
+        return Err(Error::Usage(format!(
+            "{name}: a proxy reached over TLS (https://) is not supported: give the proxy as http://HOST:PORT \
+             (the calls to AWS stay TLS end to end through its tunnel), or unset {name} to connect directly"
+        )));
+    }
     let parsed = if value.contains("://") {
         url::Url::parse(value)
     } else {
         url::Url::parse(&format!("http://{value}"))
     };
     let ok = parsed.is_ok_and(|u| {
-        matches!(u.scheme(), "http" | "https")
+        u.scheme() == "http"
             && u.host_str().is_some_and(|h| !h.is_empty())
             && u.path().trim_matches('/').is_empty()
     });
@@ -1055,6 +1078,15 @@ mod tests {
             );
             assert_eq!(found.origin, Origin::Public);
         }
+        // A runtime endpoint of another shape is not guessed from.
+        assert_eq!(
+            control_plane_of("https://runtime.bedrock.example.com"),
+            None
+        );
+        assert_eq!(
+            control_plane_of("https://bedrock-runtimex.us-west-2.amazonaws.com"),
+            None
+        );
     }
 
     #[test]

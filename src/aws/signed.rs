@@ -34,6 +34,17 @@ use std::time::{Duration, SystemTime};
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
+/// How long before its expiry a kept identity is replaced.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
+
+/// How long the credentials provider may take (as the SDK's identity
+/// cache bounds it): a hung `credential_process` or metadata service is
+/// an error, not a hang.
+const IDENTITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Who is calling, as AWS's request logs show it.
+const USER_AGENT: &str = concat!("bedrock-private/", env!("CARGO_PKG_VERSION"));
+
 /// Why a signed request got no answer it could use.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -91,8 +102,10 @@ pub(crate) struct Signed {
     max_attempts: u32,
     read_timeout: Duration,
     /// The identity last signed with, until it nears its expiry: the
-    /// provider's credentials, converted once rather than for every request.
-    identity: std::sync::Arc<std::sync::Mutex<Option<Identity>>>,
+    /// provider's credentials, converted once rather than for every
+    /// request, and refreshed by one request at a time (the others wait
+    /// for it rather than each asking the provider).
+    identity: std::sync::Arc<tokio::sync::Mutex<Option<Identity>>>,
 }
 
 impl Signed {
@@ -117,6 +130,12 @@ impl Signed {
             read_timeout,
             identity: Default::default(),
         }
+    }
+
+    /// The same requests with `n` attempts each (at least one).
+    pub(crate) fn with_attempts(mut self, n: u32) -> Signed {
+        self.max_attempts = n.max(1);
+        self
     }
 
     /// GET `path` (with its query), the answer's JSON read as `T`.
@@ -159,6 +178,7 @@ impl Signed {
             .uri(&url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, USER_AGENT)
             .body(())
             .map_err(|e| Failure::Response(format!("cannot form the request: {e}")))?;
         let params = SigningParams::builder()
@@ -197,7 +217,7 @@ impl Signed {
             .await
             .map_err(|_| {
                 Failure::Dispatch(ConnectorError::timeout(
-                    "HTTP read timeout: the answer stopped".into(),
+                    "HTTP read timeout: the answer stopped in the middle".into(),
                 ))
             })?
             .map_err(|e| Failure::Dispatch(ConnectorError::io(e)))?
@@ -211,28 +231,26 @@ impl Signed {
 
 impl Signed {
     /// The identity to sign with: the one kept, unless it expires within
-    /// five minutes (as the SDK's identity cache refreshes), else the
-    /// provider's.
+    /// a minute, else the provider's, asked within [`IDENTITY_TIMEOUT`].
     async fn identity(&self) -> Result<Identity, Failure> {
         let fresh = |i: &Identity| {
             i.expiration()
-                .is_none_or(|e| e > SystemTime::now() + Duration::from_secs(300))
+                .is_none_or(|e| e > SystemTime::now() + REFRESH_BEFORE_EXPIRY)
         };
-        if let Some(kept) = self.kept().as_ref().filter(|i| fresh(i)) {
-            return Ok(kept.clone());
+        let mut kept = self.identity.lock().await;
+        if let Some(identity) = kept.as_ref().filter(|i| fresh(i)) {
+            return Ok(identity.clone());
         }
-        let credentials = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(Failure::Credentials)?;
+        let credentials =
+            tokio::time::timeout(IDENTITY_TIMEOUT, self.provider.provide_credentials())
+                .await
+                .map_err(|_| {
+                    Failure::Credentials(CredentialsError::provider_timed_out(IDENTITY_TIMEOUT))
+                })?
+                .map_err(Failure::Credentials)?;
         let identity = Identity::from(credentials);
-        *self.kept() = Some(identity.clone());
+        *kept = Some(identity.clone());
         Ok(identity)
-    }
-
-    fn kept(&self) -> std::sync::MutexGuard<'_, Option<Identity>> {
-        self.identity.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -357,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_are_asked_for_again_only_near_their_expiry() {
         let transport = crate::aws::transport::client(None, &Default::default()).unwrap();
-        for (lasting, asked) in [(Duration::from_secs(3600), 1), (Duration::from_secs(60), 3)] {
+        for (lasting, asked) in [(Duration::from_secs(3600), 1), (Duration::from_secs(30), 3)] {
             let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let provider = SharedCredentialsProvider::new(Counting {
                 calls: calls.clone(),
@@ -381,6 +399,32 @@ mod tests {
                 "{lasting:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_share_one_refresh() {
+        let transport = crate::aws::transport::client(None, &Default::default()).unwrap();
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let signed = Signed::new(
+            &transport,
+            SharedCredentialsProvider::new(Counting {
+                calls: calls.clone(),
+                lasting: Duration::from_secs(3600),
+            }),
+            "https://bedrock.us-west-2.amazonaws.com",
+            "us-west-2",
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            1,
+        );
+        let (a, b, c, d) = tokio::join!(
+            signed.identity(),
+            signed.identity(),
+            signed.identity(),
+            signed.identity()
+        );
+        assert!(a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -296,7 +296,9 @@ impl HttpConnector for Connector {
 
 /// The SDK's class of a failed request, which decides whether its retry
 /// strategy tries again: timeouts and I/O (refused, reset, DNS, TLS) are
-/// transient; a request hyper refused to send is the caller's.
+/// transient (of HTTP/2's, only a GOAWAY or a refused stream, as the
+/// SDK's own client has it); a request hyper refused to send is the
+/// caller's.
 fn classify(error: BoxError) -> ConnectorError {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     let mut io = false;
@@ -318,7 +320,12 @@ fn classify(error: BoxError) -> ConnectorError {
         if let Some(c) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
             io |= c.is_connect();
         }
-        io |= e.is::<std::io::Error>() || e.is::<h2::Error>();
+        // Of HTTP/2's errors only those that say the request was not
+        // processed are safe to send again (a Converse call is billed).
+        io |= e.is::<std::io::Error>()
+            || e.downcast_ref::<h2::Error>().is_some_and(|h| {
+                h.is_go_away() || (h.is_reset() && h.reason() == Some(h2::Reason::REFUSED_STREAM))
+            });
         next = e.source();
     }
     if io {

@@ -45,11 +45,7 @@ async fn ping(
     resolved: &Resolved,
 ) -> Timed {
     let plan = &setup.plan;
-    let client = plan.bedrock_client(
-        endpoint,
-        BedrockAuth::SigV4(resolved.provider.clone()),
-        true,
-    );
+    let client = plan.bedrock_client(endpoint, BedrockAuth::SigV4(resolved.provider.clone()));
     let mut ctx = plan.context(Some(&model.id));
     ctx.key_id = Some(resolved.key_id.clone());
     ctx.host = Some(endpoint.url.shown_host().to_string());

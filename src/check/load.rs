@@ -89,7 +89,9 @@ pub(crate) async fn run(
     concurrency: usize,
 ) -> Step {
     let plan = &setup.plan;
-    let client = plan.signed(&plan.bedrock, provider);
+    // One attempt a call: the load counts every answer (a throttled call
+    // is an error of its own), and a retry's backoff would be latency.
+    let client = plan.signed(&plan.bedrock, provider).with_attempts(1);
     let path = format!("/model/{}/converse", crate::aws::signed::label(model));
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = cpu_us();

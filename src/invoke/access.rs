@@ -48,8 +48,9 @@ pub(crate) struct Profile {
 }
 
 // The control plane's answers, as far as the tool reads them (botocore's
-// `bedrock` service model, REST-JSON: members in camelCase, lists and
-// optional members that may be absent).
+// `bedrock` service model, REST-JSON: members in camelCase). A member
+// that is absent reads as empty, as the SDK's deserialisers default it,
+// so one odd record does not fail the whole listing.
 
 /// ListFoundationModels' answer.
 #[derive(Deserialize)]
@@ -85,8 +86,11 @@ struct InferenceProfiles {
 #[serde(rename_all = "camelCase")]
 struct ProfileSummary {
     inference_profile_id: String,
+    #[serde(default)]
     inference_profile_name: String,
+    #[serde(default)]
     status: String,
+    #[serde(default)]
     r#type: String,
     #[serde(default)]
     models: Vec<ProfileModel>,
@@ -103,8 +107,11 @@ struct ProfileModel {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Availability {
+    #[serde(default)]
     authorization_status: String,
+    #[serde(default)]
     entitlement_availability: String,
+    #[serde(default)]
     region_availability: String,
     #[serde(default)]
     agreement_availability: Option<Agreement>,
@@ -112,6 +119,7 @@ struct Availability {
 
 #[derive(Deserialize)]
 struct Agreement {
+    #[serde(default)]
     status: String,
 }
 
@@ -153,6 +161,7 @@ pub(crate) async fn availability(
 async fn profiles(client: &Signed, ctx: &Context) -> Result<Vec<Profile>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    let mut seen = std::collections::HashSet::new();
     loop {
         let path = match token.take() {
             Some(t) => format!(
@@ -174,8 +183,9 @@ async fn profiles(client: &Signed, ctx: &Context) -> Result<Vec<Profile>> {
                 models: p.models.into_iter().filter_map(|m| m.model_arn).collect(),
             });
         }
+        // A token met before would page for ever.
         match page.next_token {
-            Some(t) if !t.is_empty() => token = Some(t),
+            Some(t) if !t.is_empty() && seen.insert(t.clone()) => token = Some(t),
             _ => return Ok(out),
         }
     }

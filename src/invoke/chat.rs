@@ -375,7 +375,7 @@ async fn turn(
             return (Outcome::Failed(e), Reply::new(false));
         }
     };
-    let client = plan.bedrock_client(&plan.bedrock, auth, true);
+    let client = plan.bedrock_client(&plan.bedrock, auth);
     // A model that takes no system prompt gets it at the head of the
     // conversation's first message, as the workshop flow folds it.
     let folded = chat

@@ -58,8 +58,7 @@ impl Planned {
         let mut ctx = plan.context(Some(&self.model));
         let resolved = credentials::resolve(plan, &runtime, &mut ctx).await?;
         crate::output::note("model", &format!("{} via InvokeModel", self.model));
-        let client =
-            plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(resolved.provider), true);
+        let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(resolved.provider));
         Ok(Caller {
             client,
             model: self.model.clone(),

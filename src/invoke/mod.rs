@@ -416,7 +416,7 @@ async fn send(
             ));
         }
     };
-    let client = plan.bedrock_client(&plan.bedrock, auth, true);
+    let client = plan.bedrock_client(&plan.bedrock, auth);
     let mut ctx = ctx.clone();
     ctx.host = Some(plan.bedrock.url.shown_host().to_string());
     let call = Call {

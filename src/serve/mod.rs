@@ -456,7 +456,7 @@ pub(crate) async fn run(opts: &Options, s: &ServeOptions) -> Result<ExitCode> {
     let mut ctx = plan.context(None);
     let (client, credentials) = match &plan.options.auth {
         Auth::Bearer(token) => (
-            plan.bedrock_client(&plan.bedrock, BedrockAuth::Bearer(token.clone()), true),
+            plan.bedrock_client(&plan.bedrock, BedrockAuth::Bearer(token.clone())),
             None,
         ),
         Auth::SigV4 { .. } => {
@@ -472,7 +472,7 @@ pub(crate) async fn run(opts: &Options, s: &ServeOptions) -> Result<ExitCode> {
                 .map_err(|e| diagnose::credentials_error(Hop::Sts, &e, &ctx))?;
             let current = Arc::new(RwLock::new(first));
             let provider = SharedCredentialsProvider::new(Current(current.clone()));
-            let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(provider), true);
+            let client = plan.bedrock_client(&plan.bedrock, BedrockAuth::SigV4(provider));
             // No cache in the client: `Current` answers from memory, and a
             // cache would keep the replaced credentials until their expiry.
             let config = client
