@@ -35,7 +35,7 @@ pub(crate) struct CertInfo {
     pub(crate) names: Vec<String>,
     /// Issuer.
     pub(crate) issuer: String,
-    /// Expiry (RFC 2822 form).
+    /// Expiry (RFC 3339, UTC).
     pub(crate) not_after: String,
 }
 
@@ -219,34 +219,148 @@ pub(crate) async fn probe(
     }
 }
 
+/// Reads what a certificate says for the report. The certificate comes from
+/// the server, before or without verification, so every string taken from
+/// it is made printable: a name that carries terminal control characters
+/// shows them escaped. Names are in RFC 4514's form (the most specific
+/// attribute first), the expiry in RFC 3339's, in UTC.
 fn describe(der: &[u8]) -> Option<CertInfo> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let names = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .map(|n| match n {
-                    x509_parser::extensions::GeneralName::DNSName(d) => d.to_string(),
-                    x509_parser::extensions::GeneralName::IPAddress(b) => match b.len() {
-                        4 => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
-                        16 => <[u8; 16]>::try_from(*b)
-                            .map(|a| std::net::Ipv6Addr::from(a).to_string())
-                            .unwrap_or_default(),
-                        _ => String::new(),
-                    },
-                    other => format!("{other}"),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::SubjectAltName;
+    use x509_cert::ext::pkix::name::GeneralName;
+
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let tbs = &cert.tbs_certificate;
+    let names = match tbs.get::<SubjectAltName>() {
+        Ok(Some((_, san))) => san
+            .0
+            .iter()
+            .filter_map(|n| match n {
+                GeneralName::DnsName(d) => Some(printable(d.as_str())),
+                GeneralName::IpAddress(b) => ip_text(b.as_bytes()),
+                GeneralName::Rfc822Name(m) => Some(format!("email:{}", printable(m.as_str()))),
+                GeneralName::UniformResourceIdentifier(u) => {
+                    Some(format!("URI:{}", printable(u.as_str())))
+                }
+                GeneralName::DirectoryName(name) => Some(format!("DirName:{name}")),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     Some(CertInfo {
-        subject: cert.subject().to_string(),
+        subject: tbs.subject.to_string(),
         names,
-        issuer: cert.issuer().to_string(),
-        not_after: cert.validity().not_after.to_rfc2822().unwrap_or_default(),
+        issuer: tbs.issuer.to_string(),
+        not_after: tbs.validity.not_after.to_string(),
     })
+}
+
+/// An address from a subjectAltName's iPAddress: 4 or 16 bytes.
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => Some(std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
+        16 => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(|a| std::net::Ipv6Addr::from(a).to_string()),
+        _ => None,
+    }
+}
+
+/// The text with control characters written as `\xNN` (`\u{NNNN}` beyond
+/// ASCII).
+fn printable(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_control() {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else if c.is_control() {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DnType, KeyPair, SanType};
+
+    fn certificate(common_name: &str, organisation: &str, dns: &str) -> Vec<u8> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, organisation);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.subject_alt_names = vec![
+            SanType::DnsName(dns.to_string().try_into().unwrap()),
+            SanType::IpAddress("127.0.0.1".parse().unwrap()),
+            SanType::IpAddress("::1".parse().unwrap()),
+            SanType::URI("https://example.com/x".to_string().try_into().unwrap()),
+        ];
+        params.not_after = rcgen::date_time_ymd(2031, 7, 9);
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn describes_subject_names_issuer_and_expiry() {
+        let der = certificate(
+            "vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com",
+            "Example, Inc",
+            "bedrock-runtime.us-west-2.amazonaws.com",
+        );
+        let info = describe(&der).unwrap();
+        // RFC 4514: the last attribute first (rcgen writes the common name
+        // first), a comma in a value escaped.
+        assert_eq!(
+            info.subject,
+            "O=Example\\, Inc,CN=vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com"
+        );
+        assert_eq!(info.issuer, info.subject, "self-signed");
+        assert_eq!(
+            info.names,
+            [
+                "bedrock-runtime.us-west-2.amazonaws.com",
+                "127.0.0.1",
+                "::1",
+                "URI:https://example.com/x"
+            ]
+        );
+        assert_eq!(info.not_after, "2031-07-09T00:00:00Z");
+    }
+
+    #[test]
+    fn control_characters_from_the_server_are_shown_escaped() {
+        let der = certificate("evil\u{1b}[2J", "x\u{7}", "a\u{1b}]0;title\u{7}.example");
+        let info = describe(&der).unwrap();
+        for text in [&info.subject, &info.issuer, &info.names[0]] {
+            assert!(
+                !text.chars().any(|c| c.is_control()),
+                "{text:?} holds a control character"
+            );
+        }
+        assert_eq!(info.names[0], "a\\x1b]0;title\\x07.example");
+        assert_eq!(info.subject, "O=x\\07,CN=evil\\1b[2J");
+    }
+
+    #[test]
+    fn what_is_not_a_certificate_describes_nothing() {
+        assert!(describe(b"").is_none());
+        assert!(describe(b"\x30\x03\x02\x01\x00").is_none());
+        let der = certificate("a", "b", "c.example");
+        assert!(describe(&der[..der.len() / 2]).is_none());
+    }
+
+    #[test]
+    fn printable_escapes_only_control_characters() {
+        assert_eq!(printable("plain.example-1"), "plain.example-1");
+        assert_eq!(printable("a\tb\u{7f}"), "a\\x09b\\x7f");
+        assert_eq!(printable("é\u{85}"), "é\\u{0085}");
+    }
 }
