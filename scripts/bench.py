@@ -195,14 +195,20 @@ def cold_and_warm(tls, home, results, slow=True):
             invoke_cold(config, env)
         cold = {"invoke": ([], []), "curl": ([], []), "aws-cli": ([], []), "boto3": ([], [])}
         single_curl = []
-        for _ in range(RUNS):
-            t, rss, out, _ = invoke_cold(config, env)
-            assert b"Reply from" in out, out
-            cold["invoke"][0].append(t); cold["invoke"][1].append(rss)
-            t, rss, t_bedrock = curl_pair(url, env, ca)
-            cold["curl"][0].append(t); cold["curl"][1].append(rss); single_curl.append(t_bedrock)
-        if slow and os.path.exists(os.path.join(VENV_BIN, "aws")):
-            for _ in range(SLOW_RUNS):
+        # The contenders take turns, and the slow ones' runs are spread over
+        # the rounds, so that every median comes from the same stretch of
+        # time: this shared machine's speed drifts within minutes, and a
+        # ratio of two figures taken minutes apart measured the drift.
+        slow = slow and os.path.exists(os.path.join(VENV_BIN, "aws"))
+        every = max(1, RUNS // max(1, SLOW_RUNS))
+        for i in range(max(RUNS, SLOW_RUNS)):
+            if i < RUNS:
+                t, rss, out, _ = invoke_cold(config, env)
+                assert b"Reply from" in out, out
+                cold["invoke"][0].append(t); cold["invoke"][1].append(rss)
+                t, rss, t_bedrock = curl_pair(url, env, ca)
+                cold["curl"][0].append(t); cold["curl"][1].append(rss); single_curl.append(t_bedrock)
+            if slow and i % every == 0 and len(cold["boto3"][0]) < SLOW_RUNS:
                 t, rss = aws_cli_pair(url, env, ca)
                 cold["aws-cli"][0].append(t); cold["aws-cli"][1].append(rss)
                 t, rss = boto3_script(url, env, ca)
