@@ -200,15 +200,17 @@ def cold_and_warm(tls, home, results, slow=True):
         # time: this shared machine's speed drifts within minutes, and a
         # ratio of two figures taken minutes apart measured the drift.
         slow = slow and os.path.exists(os.path.join(VENV_BIN, "aws"))
-        every = max(1, RUNS // max(1, SLOW_RUNS))
-        for i in range(max(RUNS, SLOW_RUNS)):
-            if i < RUNS:
+        rounds = max(RUNS, SLOW_RUNS if slow else 0)
+        spread = lambda n: {int((k + 0.5) * rounds / n) for k in range(n)}
+        fast_rounds, slow_rounds = spread(RUNS), (spread(SLOW_RUNS) if slow else set())
+        for i in range(rounds):
+            if i in fast_rounds:
                 t, rss, out, _ = invoke_cold(config, env)
                 assert b"Reply from" in out, out
                 cold["invoke"][0].append(t); cold["invoke"][1].append(rss)
                 t, rss, t_bedrock = curl_pair(url, env, ca)
                 cold["curl"][0].append(t); cold["curl"][1].append(rss); single_curl.append(t_bedrock)
-            if slow and i % every == 0 and len(cold["boto3"][0]) < SLOW_RUNS:
+            if i in slow_rounds:
                 t, rss = aws_cli_pair(url, env, ca)
                 cold["aws-cli"][0].append(t); cold["aws-cli"][1].append(rss)
                 t, rss = boto3_script(url, env, ca)

@@ -110,7 +110,8 @@ fn failed(
     TlsReport {
         verified: false,
         failure: Some(failure),
-        error: Some(error),
+        // rustls's words can quote the names the certificate presents.
+        error: Some(printable(&error)),
         certificate,
         protocol: None,
         ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -221,9 +222,8 @@ pub(crate) async fn probe(
 
 /// Reads what a certificate says for the report. The certificate comes from
 /// the server, before or without verification, so every string taken from
-/// it is made printable: a name that carries terminal control characters
-/// shows them escaped. Names are in RFC 4514's form (the most specific
-/// attribute first), the expiry in RFC 3339's, in UTC.
+/// it is made printable (see [`printable`]). Names are in RFC 4514's form
+/// (the most specific attribute first), the expiry in RFC 3339's, in UTC.
 fn describe(der: &[u8]) -> Option<CertInfo> {
     use x509_cert::der::Decode;
     use x509_cert::ext::pkix::SubjectAltName;
@@ -236,24 +236,119 @@ fn describe(der: &[u8]) -> Option<CertInfo> {
             .0
             .iter()
             .filter_map(|n| match n {
-                GeneralName::DnsName(d) => Some(printable(d.as_str())),
+                GeneralName::DnsName(d) => Some(list_item(d.as_str())),
                 GeneralName::IpAddress(b) => ip_text(b.as_bytes()),
-                GeneralName::Rfc822Name(m) => Some(format!("email:{}", printable(m.as_str()))),
+                GeneralName::Rfc822Name(m) => Some(format!("email:{}", list_item(m.as_str()))),
                 GeneralName::UniformResourceIdentifier(u) => {
-                    Some(format!("URI:{}", printable(u.as_str())))
+                    Some(format!("URI:{}", list_item(u.as_str())))
                 }
-                GeneralName::DirectoryName(name) => Some(format!("DirName:{name}")),
+                GeneralName::DirectoryName(name) => {
+                    Some(format!("DirName:{}", list_item(&dn_text(name))))
+                }
                 _ => None,
             })
             .collect(),
         _ => Vec::new(),
     };
     Some(CertInfo {
-        subject: tbs.subject.to_string(),
+        subject: dn_text(&tbs.subject),
         names,
-        issuer: tbs.issuer.to_string(),
+        issuer: dn_text(&tbs.issuer),
         not_after: tbs.validity.not_after.to_string(),
     })
+}
+
+/// A distinguished name in RFC 4514's form: the last RDN first, `,`
+/// between RDNs, `+` within one. Unlike the form x509-cert prints, a value
+/// is read as text whatever its string type (a PrintableString holding a
+/// `*`, as some proxies' certificates have, is still read), and everything
+/// is then made [`printable`].
+fn dn_text(name: &x509_cert::name::Name) -> String {
+    let rdns: Vec<String> = name
+        .0
+        .iter()
+        .rev()
+        .map(|rdn| {
+            rdn.0
+                .iter()
+                .map(|atv| {
+                    format!(
+                        "{}={}",
+                        attribute_name(&atv.oid),
+                        attribute_value(&atv.value)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    printable(&rdns.join(","))
+}
+
+/// RFC 4514's short names, plus the two other attributes certificates
+/// commonly carry; any other attribute is shown by its OID.
+fn attribute_name(oid: &x509_cert::der::oid::ObjectIdentifier) -> String {
+    let name = match oid.to_string().as_str() {
+        "2.5.4.3" => "CN",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.6" => "C",
+        "2.5.4.9" => "STREET",
+        "2.5.4.5" => "serialNumber",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        other => return other.to_string(),
+    };
+    name.to_string()
+}
+
+/// An attribute's value as RFC 4514 writes it: text with its special
+/// characters escaped, or `#` and the hex of its DER when it is not text.
+fn attribute_value(value: &x509_cert::der::Any) -> String {
+    use x509_cert::der::{Encode, Tag, Tagged};
+    let bytes = value.value();
+    let text = match value.tag() {
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::VisibleString
+        | Tag::TeletexString => String::from_utf8_lossy(bytes).into_owned(),
+        Tag::BmpString => char::decode_utf16(
+            bytes
+                .chunks(2)
+                .map(|p| u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)])),
+        )
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect(),
+        _ => {
+            let der = value.to_der().unwrap_or_default();
+            return format!(
+                "#{}",
+                der.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+        }
+    };
+    let last = text.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        let special = matches!(c, '"' | '+' | ',' | ';' | '<' | '>' | '\\')
+            || (i == 0 && matches!(c, '#' | ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One item of a comma-separated list: a `\` or `,` in it is escaped, so
+/// that a name holding ", other.example" cannot pass for two names.
+fn list_item(text: &str) -> String {
+    printable(&text.replace('\\', "\\\\").replace(',', "\\,"))
 }
 
 /// An address from a subjectAltName's iPAddress: 4 or 16 bytes.
@@ -267,15 +362,23 @@ fn ip_text(bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// The text with control characters written as `\xNN` (`\u{NNNN}` beyond
-/// ASCII).
+/// The text with every character that a terminal could act on, or that
+/// would make it read other than it is, escaped: ASCII control characters
+/// as `\xNN`, other control characters (C1, which some terminals take as
+/// the start of an escape sequence) and the invisible format characters
+/// (bidirectional overrides and isolates, zero-width characters) as
+/// `\u{NNNN}`.
 fn printable(text: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_ascii_control() {
             let _ = write!(out, "\\x{:02x}", c as u32);
-        } else if c.is_control() {
+        } else if c.is_control()
+            || matches!(c, '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}'
+                | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+        {
             let _ = write!(out, "\\u{{{:04x}}}", c as u32);
         } else {
             out.push(c);
@@ -316,8 +419,8 @@ mod tests {
             "bedrock-runtime.us-west-2.amazonaws.com",
         );
         let info = describe(&der).unwrap();
-        // RFC 4514: the last attribute first (rcgen writes the common name
-        // first), a comma in a value escaped.
+        // RFC 4514: the last attribute first (rcgen writes its default common
+        // name first, and the one pushed takes its place), a comma escaped.
         assert_eq!(
             info.subject,
             "O=Example\\, Inc,CN=vpce-1.bedrock-runtime.us-west-2.vpce.amazonaws.com"
@@ -346,7 +449,67 @@ mod tests {
             );
         }
         assert_eq!(info.names[0], "a\\x1b]0;title\\x07.example");
-        assert_eq!(info.subject, "O=x\\07,CN=evil\\1b[2J");
+        assert_eq!(info.subject, "O=x\\x07,CN=evil\\x1b[2J");
+    }
+
+    #[test]
+    fn c1_controls_and_bidirectional_overrides_in_a_name_are_escaped() {
+        // U+009B is a one-character CSI for some terminals; U+202E turns
+        // the rest of the line around.
+        let der = certificate("a\u{9b}31m\u{202e}moc.elpmaxe", "b\u{200b}", "c.example");
+        let info = describe(&der).unwrap();
+        assert_eq!(
+            info.subject,
+            "O=b\\u{200b},CN=a\\u{009b}31m\\u{202e}moc.elpmaxe"
+        );
+    }
+
+    #[test]
+    fn a_name_cannot_pass_for_two_in_the_list() {
+        let der = certificate("a", "b", "x.example, vpce-1.example");
+        let info = describe(&der).unwrap();
+        assert_eq!(info.names[0], "x.example\\, vpce-1.example");
+        assert_eq!(info.names.len(), 4);
+    }
+
+    #[test]
+    fn values_of_other_string_types_are_read_as_text_or_shown_in_hex() {
+        use rcgen::DnValue;
+        use rcgen::string::BmpString;
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(
+            DnType::LocalityName,
+            DnValue::BmpString(BmpString::try_from("Zürich").unwrap()),
+        );
+        params
+            .distinguished_name
+            .push(DnType::CustomDnType(vec![1, 2, 3, 4]), " #lead, trail ");
+        let key = KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let info = describe(&der).unwrap();
+        // BMPString is UTF-16; the unknown attribute is shown by its OID,
+        // its leading space, comma and trailing space escaped.
+        assert_eq!(
+            info.subject,
+            "1.2.3.4=\\ #lead\\, trail\\ ,L=Zürich,CN=rcgen self signed cert"
+        );
+        // A value that is not a string: RFC 4514's hex form of its DER.
+        let integer = x509_cert::der::Any::new(x509_cert::der::Tag::Integer, [5u8]).unwrap();
+        assert_eq!(attribute_value(&integer), "#020105");
+    }
+
+    #[test]
+    fn the_handshake_error_is_made_printable() {
+        let report = failed(
+            "invalid peer certificate: NotValidForName: a\u{1b}[2J".into(),
+            TlsFailure::NameMismatch,
+            None,
+            Instant::now(),
+        );
+        assert_eq!(
+            report.error.as_deref(),
+            Some("invalid peer certificate: NotValidForName: a\\x1b[2J")
+        );
     }
 
     #[test]
@@ -362,5 +525,6 @@ mod tests {
         assert_eq!(printable("plain.example-1"), "plain.example-1");
         assert_eq!(printable("a\tb\u{7f}"), "a\\x09b\\x7f");
         assert_eq!(printable("é\u{85}"), "é\\u{0085}");
+        assert_eq!(printable("a\u{2067}b\u{feff}"), "a\\u{2067}b\\u{feff}");
     }
 }
