@@ -272,6 +272,11 @@ fn certificate_for_another_name() {
     let tls = step(&r, "tls bedrock");
     assert_eq!(tls["status"], "fail");
     assert_eq!(tls["details"]["failure"], "name-mismatch");
+    // The names come from the certificate, escaped, not from rustls's
+    // words, which quote them as they are.
+    let error = tls["details"]["error"].as_str().unwrap();
+    assert!(error.contains("it does not name"), "{error}");
+    assert!(!error.contains("some-other-name"), "{error}");
     assert!(
         tls["details"]["certificate"]["names"]
             .to_string()

@@ -199,12 +199,18 @@ pub(crate) async fn probe(
             certificate,
             started,
         ),
-        Ok(Err(e)) => failed(
-            e.to_string(),
-            classify(&e.to_string()),
-            certificate,
-            started,
-        ),
+        Ok(Err(e)) => {
+            let failure = classify(&e.to_string());
+            // rustls's words for a name mismatch quote the names the
+            // certificate presents, unescaped: they are shown from the
+            // certificate itself instead, each escaped.
+            let error = if failure == TlsFailure::NameMismatch {
+                format!("invalid peer certificate: it does not name {host}")
+            } else {
+                e.to_string()
+            };
+            failed(error, failure, certificate, started)
+        }
         Ok(Ok(stream)) => TlsReport {
             verified: true,
             failure: None,
@@ -271,12 +277,11 @@ fn dn_text(name: &x509_cert::name::Name) -> String {
         .map(|rdn| {
             rdn.0
                 .iter()
-                .map(|atv| {
-                    format!(
-                        "{}={}",
-                        attribute_name(&atv.oid),
-                        attribute_value(&atv.value)
-                    )
+                .map(|atv| match attribute_name(&atv.oid) {
+                    Some(name) => format!("{name}={}", attribute_value(&atv.value)),
+                    // RFC 4514: an attribute named by its OID has its value
+                    // in the hex form.
+                    None => format!("{}={}", atv.oid, der_hex(&atv.value)),
                 })
                 .collect::<Vec<_>>()
                 .join("+")
@@ -287,7 +292,7 @@ fn dn_text(name: &x509_cert::name::Name) -> String {
 
 /// RFC 4514's short names, plus the two other attributes certificates
 /// commonly carry; any other attribute is shown by its OID.
-fn attribute_name(oid: &x509_cert::der::oid::ObjectIdentifier) -> String {
+fn attribute_name(oid: &x509_cert::der::oid::ObjectIdentifier) -> Option<&'static str> {
     let name = match oid.to_string().as_str() {
         "2.5.4.3" => "CN",
         "2.5.4.7" => "L",
@@ -300,15 +305,15 @@ fn attribute_name(oid: &x509_cert::der::oid::ObjectIdentifier) -> String {
         "0.9.2342.19200300.100.1.25" => "DC",
         "0.9.2342.19200300.100.1.1" => "UID",
         "1.2.840.113549.1.9.1" => "emailAddress",
-        other => return other.to_string(),
+        _ => return None,
     };
-    name.to_string()
+    Some(name)
 }
 
 /// An attribute's value as RFC 4514 writes it: text with its special
 /// characters escaped, or `#` and the hex of its DER when it is not text.
 fn attribute_value(value: &x509_cert::der::Any) -> String {
-    use x509_cert::der::{Encode, Tag, Tagged};
+    use x509_cert::der::{Tag, Tagged};
     let bytes = value.value();
     let text = match value.tag() {
         Tag::Utf8String
@@ -316,20 +321,19 @@ fn attribute_value(value: &x509_cert::der::Any) -> String {
         | Tag::Ia5String
         | Tag::VisibleString
         | Tag::TeletexString => String::from_utf8_lossy(bytes).into_owned(),
-        Tag::BmpString => char::decode_utf16(
-            bytes
-                .chunks(2)
-                .map(|p| u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)])),
-        )
-        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect(),
-        _ => {
-            let der = value.to_der().unwrap_or_default();
-            return format!(
-                "#{}",
-                der.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            );
+        Tag::BmpString => {
+            let units = bytes.chunks_exact(2);
+            let odd = !units.remainder().is_empty();
+            let mut text: String =
+                char::decode_utf16(units.map(|p| u16::from_be_bytes([p[0], p[1]])))
+                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                    .collect();
+            if odd {
+                text.push(char::REPLACEMENT_CHARACTER);
+            }
+            text
         }
+        _ => return der_hex(value),
     };
     let last = text.chars().count().saturating_sub(1);
     let mut out = String::with_capacity(text.len());
@@ -343,6 +347,14 @@ fn attribute_value(value: &x509_cert::der::Any) -> String {
         out.push(c);
     }
     out
+}
+
+/// RFC 4514's hex form of a value: `#` and its DER.
+fn der_hex(value: &x509_cert::der::Any) -> String {
+    use x509_cert::der::Encode;
+    let der = value.to_der().unwrap_or_default();
+    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+    format!("#{hex}")
 }
 
 /// One item of a comma-separated list: a `\` or `,` in it is escaped, so
@@ -362,23 +374,31 @@ fn ip_text(bytes: &[u8]) -> Option<String> {
     }
 }
 
+/// Characters that show nothing, or turn the text around: Unicode's
+/// default-ignorable code points (format characters, zero-width ones,
+/// variation selectors, tags, fillers), the interlinear annotation
+/// characters, and the line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}'
+        | '\u{ffa0}' | '\u{fff0}'..='\u{fffb}' | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e0fff}')
+}
+
 /// The text with every character that a terminal could act on, or that
 /// would make it read other than it is, escaped: ASCII control characters
 /// as `\xNN`, other control characters (C1, which some terminals take as
-/// the start of an escape sequence) and the invisible format characters
-/// (bidirectional overrides and isolates, zero-width characters) as
-/// `\u{NNNN}`.
+/// the start of an escape sequence) and the [`invisible`] ones
+/// (bidirectional overrides, zero-width characters, tags) as `\u{NNNN}`.
 fn printable(text: &str) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_ascii_control() {
             let _ = write!(out, "\\x{:02x}", c as u32);
-        } else if c.is_control()
-            || matches!(c, '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}'
-                | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
-        {
+        } else if c.is_control() || invisible(c) {
             let _ = write!(out, "\\u{{{:04x}}}", c as u32);
         } else {
             out.push(c);
@@ -487,11 +507,11 @@ mod tests {
         let key = KeyPair::generate().unwrap();
         let der = params.self_signed(&key).unwrap().der().to_vec();
         let info = describe(&der).unwrap();
-        // BMPString is UTF-16; the unknown attribute is shown by its OID,
-        // its leading space, comma and trailing space escaped.
+        // BMPString is UTF-16; an attribute without a short name is shown
+        // by its OID and its value in hex (RFC 4514): 0c is UTF8String.
         assert_eq!(
             info.subject,
-            "1.2.3.4=\\ #lead\\, trail\\ ,L=Zürich,CN=rcgen self signed cert"
+            "1.2.3.4=#0c0e20236c6561642c20747261696c20,L=Zürich,CN=rcgen self signed cert"
         );
         // A value that is not a string: RFC 4514's hex form of its DER.
         let integer = x509_cert::der::Any::new(x509_cert::der::Tag::Integer, [5u8]).unwrap();
@@ -521,10 +541,39 @@ mod tests {
     }
 
     #[test]
-    fn printable_escapes_only_control_characters() {
-        assert_eq!(printable("plain.example-1"), "plain.example-1");
+    fn printable_escapes_control_and_invisible_characters_only() {
+        assert_eq!(
+            printable("plain.example-1 Zürich"),
+            "plain.example-1 Zürich"
+        );
         assert_eq!(printable("a\tb\u{7f}"), "a\\x09b\\x7f");
         assert_eq!(printable("é\u{85}"), "é\\u{0085}");
         assert_eq!(printable("a\u{2067}b\u{feff}"), "a\\u{2067}b\\u{feff}");
+        // Tags, a variation selector, a filler, a line separator.
+        assert_eq!(
+            printable("x\u{e0041}\u{fe0f}\u{3164}\u{2028}"),
+            "x\\u{e0041}\\u{fe0f}\\u{3164}\\u{2028}"
+        );
+    }
+
+    #[test]
+    fn values_are_read_whatever_their_string_type_and_escaped() {
+        use x509_cert::der::{Any, Tag};
+        // A PrintableString may not hold `*`, but proxies' certificates do.
+        let wildcard = Any::new(Tag::PrintableString, *b"*.example").unwrap();
+        assert_eq!(attribute_value(&wildcard), "*.example");
+        let hash = Any::new(Tag::Utf8String, *b"#1;a<b>").unwrap();
+        assert_eq!(attribute_value(&hash), "\\#1\\;a\\<b\\>");
+        // An odd BMPString: the byte left over is a replacement character,
+        // not half of a made-up one.
+        let odd = Any::new(Tag::BmpString, [0u8, 0x41, 0x42]).unwrap();
+        assert_eq!(attribute_value(&odd), "A\u{fffd}");
+    }
+
+    #[test]
+    fn a_backslash_in_a_listed_name_is_doubled() {
+        assert_eq!(list_item("a\\,b.example"), "a\\\\\\,b.example");
+        assert_eq!(list_item("a\\x1b"), "a\\\\x1b");
+        assert_eq!(list_item("a\u{1b}"), "a\\x1b");
     }
 }
