@@ -414,14 +414,15 @@ async fn handshake(target: &Target, addr: SocketAddr, setup: &Setup, opts: &Chec
         opts.invoke.aws.connect_timeout,
     )
     .await;
-    let cert = report.certificate.as_ref().map(|c| {
-        format!(
+    let cert = report.certificate.as_ref().map(|c| match &c.unreadable {
+        Some(why) => format!("certificate not readable as X.509 ({why})"),
+        None => format!(
             "subject {}, names [{}], issuer {}, expires {}",
             c.subject,
             c.names.join(", "),
             c.issuer,
             c.not_after
-        )
+        ),
     });
     let summary = match (&report.error, &cert) {
         (None, Some(c)) => format!(

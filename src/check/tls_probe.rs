@@ -37,6 +37,10 @@ pub(crate) struct CertInfo {
     pub(crate) issuer: String,
     /// Expiry (RFC 3339, UTC).
     pub(crate) not_after: String,
+    /// Why the certificate could not be read, when it could not (the other
+    /// fields are then empty): DER stricter than the TLS library's, say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) unreadable: Option<String>,
 }
 
 /// The outcome of a handshake.
@@ -191,7 +195,7 @@ pub(crate) async fn probe(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_deref()
-        .and_then(describe);
+        .map(describe);
     match result {
         Err(_) => failed(
             "the handshake timed out".into(),
@@ -230,12 +234,23 @@ pub(crate) async fn probe(
 /// the server, before or without verification, so every string taken from
 /// it is made printable (see [`printable`]). Names are in RFC 4514's form
 /// (the most specific attribute first), the expiry in RFC 3339's, in UTC.
-fn describe(der: &[u8]) -> Option<CertInfo> {
+fn describe(der: &[u8]) -> CertInfo {
     use x509_cert::der::Decode;
     use x509_cert::ext::pkix::SubjectAltName;
     use x509_cert::ext::pkix::name::GeneralName;
 
-    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let cert = match x509_cert::Certificate::from_der(der) {
+        Ok(cert) => cert,
+        Err(e) => {
+            return CertInfo {
+                subject: String::new(),
+                names: Vec::new(),
+                issuer: String::new(),
+                not_after: String::new(),
+                unreadable: Some(printable(&e.to_string())),
+            };
+        }
+    };
     let tbs = &cert.tbs_certificate;
     let names = match tbs.get::<SubjectAltName>() {
         Ok(Some((_, san))) => san
@@ -256,12 +271,13 @@ fn describe(der: &[u8]) -> Option<CertInfo> {
             .collect(),
         _ => Vec::new(),
     };
-    Some(CertInfo {
+    CertInfo {
         subject: dn_text(&tbs.subject),
         names,
         issuer: dn_text(&tbs.issuer),
         not_after: tbs.validity.not_after.to_string(),
-    })
+        unreadable: None,
+    }
 }
 
 /// A distinguished name in RFC 4514's form: the last RDN first, `,`
@@ -438,7 +454,7 @@ mod tests {
             "Example, Inc",
             "bedrock-runtime.us-west-2.amazonaws.com",
         );
-        let info = describe(&der).unwrap();
+        let info = describe(&der);
         // RFC 4514: the last attribute first (rcgen writes its default common
         // name first, and the one pushed takes its place), a comma escaped.
         assert_eq!(
@@ -461,7 +477,7 @@ mod tests {
     #[test]
     fn control_characters_from_the_server_are_shown_escaped() {
         let der = certificate("evil\u{1b}[2J", "x\u{7}", "a\u{1b}]0;title\u{7}.example");
-        let info = describe(&der).unwrap();
+        let info = describe(&der);
         for text in [&info.subject, &info.issuer, &info.names[0]] {
             assert!(
                 !text.chars().any(|c| c.is_control()),
@@ -477,7 +493,7 @@ mod tests {
         // U+009B is a one-character CSI for some terminals; U+202E turns
         // the rest of the line around.
         let der = certificate("a\u{9b}31m\u{202e}moc.elpmaxe", "b\u{200b}", "c.example");
-        let info = describe(&der).unwrap();
+        let info = describe(&der);
         assert_eq!(
             info.subject,
             "O=b\\u{200b},CN=a\\u{009b}31m\\u{202e}moc.elpmaxe"
@@ -487,7 +503,7 @@ mod tests {
     #[test]
     fn a_name_cannot_pass_for_two_in_the_list() {
         let der = certificate("a", "b", "x.example, vpce-1.example");
-        let info = describe(&der).unwrap();
+        let info = describe(&der);
         assert_eq!(info.names[0], "x.example\\, vpce-1.example");
         assert_eq!(info.names.len(), 4);
     }
@@ -506,7 +522,7 @@ mod tests {
             .push(DnType::CustomDnType(vec![1, 2, 3, 4]), " #lead, trail ");
         let key = KeyPair::generate().unwrap();
         let der = params.self_signed(&key).unwrap().der().to_vec();
-        let info = describe(&der).unwrap();
+        let info = describe(&der);
         // BMPString is UTF-16; an attribute without a short name is shown
         // by its OID and its value in hex (RFC 4514): 0c is UTF8String.
         assert_eq!(
@@ -534,10 +550,14 @@ mod tests {
 
     #[test]
     fn what_is_not_a_certificate_describes_nothing() {
-        assert!(describe(b"").is_none());
-        assert!(describe(b"\x30\x03\x02\x01\x00").is_none());
+        for der in [&b""[..], b"\x30\x03\x02\x01\x00"] {
+            let info = describe(der);
+            assert!(info.unreadable.is_some(), "{der:?}");
+            assert!(info.subject.is_empty() && info.names.is_empty());
+        }
         let der = certificate("a", "b", "c.example");
-        assert!(describe(&der[..der.len() / 2]).is_none());
+        assert!(describe(&der[..der.len() / 2]).unreadable.is_some());
+        assert_eq!(describe(&der).unreadable, None);
     }
 
     #[test]
