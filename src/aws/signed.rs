@@ -227,9 +227,7 @@ impl Signed {
         }
         Err(service_failure(status, error_type.as_deref(), &body))
     }
-}
 
-impl Signed {
     /// The identity to sign with: the one kept, unless it expires within
     /// a minute, else the provider's, asked within [`IDENTITY_TIMEOUT`].
     async fn identity(&self) -> Result<Identity, Failure> {

@@ -369,8 +369,7 @@ fn attribute_value(value: &x509_cert::der::Any) -> String {
 fn der_hex(value: &x509_cert::der::Any) -> String {
     use x509_cert::der::Encode;
     let der = value.to_der().unwrap_or_default();
-    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
-    format!("#{hex}")
+    format!("#{}", crate::config::crypto::hex(&der))
 }
 
 /// One item of a comma-separated list: a `\` or `,` in it is escaped, so

@@ -94,12 +94,7 @@ impl CacheKey {
             h.update(part.as_bytes());
         }
         let digest = h.finalize();
-        digest
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-            + ".cred"
+        crate::config::crypto::hex(&digest[..16]) + ".cred"
     }
 }
 

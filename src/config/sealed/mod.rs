@@ -86,7 +86,7 @@ impl Lineage {
         let mut id = [0u8; 8];
         random_bytes(&mut id);
         Lineage {
-            file_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            file_id: crate::config::crypto::hex(&id),
             generation: 1,
         }
     }
